@@ -1,0 +1,30 @@
+"""drxkmc: kinetic Monte Carlo of Li diffusion in cation-disordered rocksalt cathodes.
+
+Build a :class:`Material` from a formula, place it on a :class:`Lattice` as a
+:class:`Configuration`, choose a :class:`BarrierModel`, and run a :class:`Simulation`;
+results come back as Polars DataFrames.
+"""
+
+from drxkmc._core import BOLTZMANN_EV_PER_K
+from drxkmc.arrhenius import ArrheniusResult, arrhenius
+from drxkmc.configuration import Configuration
+from drxkmc.errors import CompositionError, DrxkmcError, InvalidParameterError
+from drxkmc.lattice import Lattice
+from drxkmc.material import Material
+from drxkmc.model import BarrierModel
+from drxkmc.simulation import RunResult, Simulation
+
+__all__ = [
+    "BOLTZMANN_EV_PER_K",
+    "ArrheniusResult",
+    "BarrierModel",
+    "CompositionError",
+    "Configuration",
+    "DrxkmcError",
+    "InvalidParameterError",
+    "Lattice",
+    "Material",
+    "RunResult",
+    "Simulation",
+    "arrhenius",
+]

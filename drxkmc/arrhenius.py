@@ -1,0 +1,74 @@
+"""Diffusivity over temperatures and the effective activation energy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from drxkmc.analysis import arrhenius_fit
+from drxkmc.configuration import Configuration
+from drxkmc.errors import invalid
+from drxkmc.model import BarrierModel
+from drxkmc.simulation import Simulation
+
+
+@dataclass
+class ArrheniusResult:
+    """``table``: one diffusivity row per temperature; ``fit``: E_a ± σ (eV) and D0 for each
+    diffusivity column."""
+
+    table: pl.DataFrame
+    fit: pl.DataFrame
+
+    @property
+    def activation_energy_eV(self) -> float:
+        return float(
+            self.fit.filter(pl.col("quantity") == "D_tracer_cm2_s")["activation_energy_eV"][0]
+        )
+
+    def plot(self, ax=None):
+        from drxkmc.plot import plot_arrhenius
+
+        return plot_arrhenius(self, ax=ax)
+
+
+def arrhenius(
+    config: Configuration,
+    model: BarrierModel | None = None,
+    *,
+    temperatures_K: Sequence[float],
+    hops: int = 1_000_000,
+    warmup_hops: int = 0,
+    blocks: int = 10,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> ArrheniusResult:
+    """Run the same configuration at each temperature and fit ln D against 1/(k_B T).
+
+    Every temperature starts from ``config`` with its own seed (``seed + i``). The fit is
+    weighted by the block standard errors.
+    """
+    temps = np.asarray(temperatures_K, dtype=float)
+    if temps.ndim != 1 or len(temps) < 2:
+        raise invalid("temperatures_K", "needs at least two temperatures")
+    if not np.all(np.isfinite(temps)) or np.any(temps <= 0):
+        raise invalid("temperatures_K", f"must all be finite and > 0, got {temps.tolist()}")
+    model = BarrierModel() if model is None else model
+    # Build every simulation first, so bad input fails before any work starts.
+    sims = [Simulation(config, model, temperature_K=t, seed=seed + i) for i, t in enumerate(temps)]
+    rows = [
+        s.run(hops=hops, warmup_hops=warmup_hops, blocks=blocks, progress=progress).diffusivity
+        for s in sims
+    ]
+    table = pl.concat(rows)
+    fits = []
+    for q in ("D_tracer_cm2_s", "D_jump_cm2_s", "D_chem_cm2_s"):
+        err = q.replace("_cm2_s", "_err_cm2_s")
+        f = arrhenius_fit(
+            table["temperature_K"].to_numpy(), table[q].to_numpy(), table[err].to_numpy()
+        )
+        fits.append({"quantity": q, **f})
+    return ArrheniusResult(table, pl.DataFrame(fits))

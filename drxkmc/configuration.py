@@ -1,0 +1,168 @@
+"""Which species sits on every cation and anion site of a supercell."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from drxkmc import _core
+from drxkmc.errors import invalid
+from drxkmc.lattice import Lattice
+from drxkmc.material import Material
+
+#: Symbol of an empty site (cation or anion vacancy).
+VACANCY = "Va"
+#: Anion symbols in the order of the core's anion codes.
+ANION_SYMBOLS = ("O", "F", "Cl", VACANCY)
+_LI_CODE = 1
+_FIRST_TM_CODE = 2
+
+
+def _largest_remainder(amounts: Sequence[float], total: int) -> list[int]:
+    """Integers proportional to ``amounts`` that add up exactly to ``total``."""
+    s = float(sum(amounts))
+    if s <= 0 or total == 0:
+        return [0] * len(amounts)
+    exact = [a / s * total for a in amounts]
+    counts = [int(np.floor(e)) for e in exact]
+    order = np.argsort([-(e - c) for e, c in zip(exact, counts)], kind="stable")
+    for i in order[: total - sum(counts)]:
+        counts[int(i)] += 1
+    return counts
+
+
+class Configuration:
+    """Site occupancy of a :class:`Lattice` (cations: Li, TMs, vacancies; anions: O, F, Cl)."""
+
+    def __init__(self, inner: _core.Configuration, material: Material | None = None):
+        self._c = inner
+        self.material = material
+
+    @classmethod
+    def random(
+        cls,
+        material: Material,
+        lattice: Lattice,
+        *,
+        li_content: float | None = None,
+        seed: int = 0,
+    ) -> Configuration:
+        """Random cation and anion disorder at the material's composition.
+
+        ``li_content`` is the Li per formula unit present (default: the formula's, i.e. fully
+        lithiated); fewer Li leaves Li vacancies, as after charging. Counts are rounded so that
+        the totals are exact (largest remainder).
+        """
+        if not isinstance(material, Material):
+            raise invalid("material", f"must be a drxkmc.Material, got {type(material).__name__}")
+        if not isinstance(lattice, Lattice):
+            raise invalid("lattice", f"must be a drxkmc.Lattice, got {type(lattice).__name__}")
+        li = material.li if li_content is None else float(li_content)
+        li_max = material.li + material.cation_vacancies
+        if not np.isfinite(li) or li < 0 or li > li_max + 1e-9:
+            raise invalid(
+                "li_content", f"must be between 0 and {li_max:g} Li per formula unit, got {li}"
+            )
+        seed = _check_seed(seed)
+        n_fu = lattice.n_cations / material.cation_sites
+        tms = material.transition_metals
+        n_li = int(round(li * n_fu))
+        n_tm_total = int(round(sum(tms.values()) * n_fu))
+        tm_counts = _largest_remainder(list(tms.values()), n_tm_total)
+        if n_li + n_tm_total > lattice.n_cations:
+            n_li = lattice.n_cations - n_tm_total
+        _, n_f, n_cl = _largest_remainder(list(material.anions.values()), lattice.n_anions)
+        inner = _core.Configuration.random(lattice._l, n_li, tm_counts, list(tms), n_f, n_cl, seed)
+        return cls(inner, material)
+
+    @classmethod
+    def from_species(
+        cls,
+        lattice: Lattice,
+        cations: Sequence[str],
+        anions: Sequence[str] | None = None,
+        material: Material | None = None,
+    ) -> Configuration:
+        """Explicit species per site, in the order of ``lattice.cation_positions()`` and
+        ``lattice.anion_positions()``: element symbols, ``"Va"`` for a vacancy. Anions default
+        to all O."""
+        cat = np.asarray(cations, dtype=str)
+        if cat.shape != (lattice.n_cations,):
+            raise invalid(
+                "cations",
+                f"needs {lattice.n_cations} symbols, one per cation site, got shape {cat.shape}",
+            )
+        an = np.full(lattice.n_anions, "O") if anions is None else np.asarray(anions, dtype=str)
+        if an.shape != (lattice.n_anions,):
+            raise invalid(
+                "anions",
+                f"needs {lattice.n_anions} symbols, one per anion site, got shape {an.shape}",
+            )
+        unknown_anions = sorted(set(np.unique(an)) - set(ANION_SYMBOLS))
+        if unknown_anions:
+            raise invalid("anions", f"unknown anion symbols {unknown_anions}; use O, F, Cl or Va")
+        symbols = [s for s in np.unique(cat) if s not in ("Li", VACANCY)]
+        if material is not None:
+            symbols = [s for s in material.transition_metals if s in symbols] + [
+                s for s in symbols if s not in material.transition_metals
+            ]
+        for s in symbols:
+            if not (s[:1].isupper() and s.isalpha() and len(s) <= 2) or s in ANION_SYMBOLS:
+                raise invalid("cations", f"{s!r} is not a cation symbol")
+        codes = {VACANCY: 0, "Li": _LI_CODE} | {
+            s: _FIRST_TM_CODE + k for k, s in enumerate(symbols)
+        }
+        cat_codes = np.vectorize(codes.__getitem__, otypes=[np.uint8])(cat) if cat.size else cat
+        an_codes = np.array([ANION_SYMBOLS.index(s) for s in an], dtype=np.uint8)
+        inner = _core.Configuration.from_species(
+            lattice._l, np.ascontiguousarray(cat_codes, dtype=np.uint8), an_codes, symbols
+        )
+        return cls(inner, material)
+
+    @property
+    def lattice(self) -> Lattice:
+        return Lattice._wrap(self._c.lattice)
+
+    @property
+    def tm_names(self) -> list[str]:
+        return self._c.tm_names
+
+    def cation_symbols(self) -> np.ndarray:
+        """Species symbol on every cation site (``"Va"`` = empty)."""
+        table = np.array([VACANCY, "Li", *self.tm_names])
+        return table[self._c.cations()]
+
+    def anion_symbols(self) -> np.ndarray:
+        return np.array(ANION_SYMBOLS)[self._c.anions()]
+
+    @property
+    def n_li(self) -> int:
+        return int(np.count_nonzero(self._c.cations() == _LI_CODE))
+
+    def counts(self) -> pl.DataFrame:
+        """Number of each species on its sublattice."""
+        cat, cc = np.unique(self.cation_symbols(), return_counts=True)
+        an, ac = np.unique(self.anion_symbols(), return_counts=True)
+        return pl.DataFrame(
+            {
+                "sublattice": ["cation"] * len(cat) + ["anion"] * len(an),
+                "species": [*cat.tolist(), *an.tolist()],
+                "count": [*cc.tolist(), *ac.tolist()],
+            }
+        )
+
+    def li_pair_channel_counts(self) -> dict[str, int]:
+        """Tetrahedra shared by nearest-neighbour Li pairs, by TM count of their spectators."""
+        n0, n1, n2 = self._c.li_pair_channel_counts()
+        return {"0-TM": n0, "1-TM": n1, "2-TM": n2}
+
+    def __repr__(self) -> str:
+        return f"Configuration({self.lattice!r}, n_li={self.n_li}, tm={self.tm_names})"
+
+
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise invalid("seed", f"must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)

@@ -1,0 +1,12 @@
+"""Exceptions raised by drxkmc. Every input error carries ``.field``, the argument to fix."""
+
+from drxkmc._core import CompositionError, DrxkmcError, InvalidParameterError
+
+__all__ = ["DrxkmcError", "InvalidParameterError", "CompositionError", "invalid"]
+
+
+def invalid(field: str, reason: str) -> InvalidParameterError:
+    """An :class:`InvalidParameterError` for ``field`` (raised by the Python layer's checks)."""
+    err = InvalidParameterError(f"{field}: {reason}")
+    err.field = field
+    return err

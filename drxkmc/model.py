@@ -1,0 +1,71 @@
+"""The barrier model: KRA barriers of o-t-o hops and Li site energies.
+
+Every default, with its literature source, lives in the Rust core
+(``rust/drxkmc-core/src/model.rs``); this dataclass takes its defaults from there so that there
+is one place for each number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from drxkmc import _core
+
+_DEFAULTS = _core.default_barrier_model()
+
+
+def _default(name: str):
+    value = _DEFAULTS[name]
+    return (
+        field(default_factory=lambda: tuple(value))
+        if isinstance(value, list)
+        else field(default=value)
+    )
+
+
+@dataclass(frozen=True)
+class BarrierModel:
+    """Parameters of E_a(t) = E_KRA(t) + (E_B − E_A)/2 (DESIGN §1.3). Units: eV, Å, s⁻¹.
+
+    ``E_KRA = channel_barrier_ev[n_TM] + height_slope_ev_per_angstrom[n_TM]·(h − reference)
+    + Σ_corners anion_corner_ev + n_Li·spectator_li_ev`` with the tetrahedron height
+    ``h = a/√3 + Σ_corners anion_height_shift_angstrom``; per-anion tuples are ordered
+    (O, F, Cl, O-vacancy). Li site energy: ``site_f_ev`` per F and ``site_cl_ev`` per Cl
+    neighbour, ``site_tm_ev`` per TM neighbour, plus Gaussian disorder of width
+    ``site_disorder_ev``. Invalid values raise :class:`drxkmc.InvalidParameterError` naming
+    the field as soon as the model is made.
+    """
+
+    attempt_frequency_hz: float = _default("attempt_frequency_hz")
+    channel_barrier_ev: tuple[float, float, float] = _default("channel_barrier_ev")
+    height_slope_ev_per_angstrom: tuple[float, float, float] = _default(
+        "height_slope_ev_per_angstrom"
+    )
+    reference_height_angstrom: float = _default("reference_height_angstrom")
+    anion_height_shift_angstrom: tuple[float, float, float, float] = _default(
+        "anion_height_shift_angstrom"
+    )
+    anion_corner_ev: tuple[float, float, float, float] = _default("anion_corner_ev")
+    spectator_li_ev: float = _default("spectator_li_ev")
+    site_f_ev: float = _default("site_f_ev")
+    site_cl_ev: float = _default("site_cl_ev")
+    site_tm_ev: float = _default("site_tm_ev")
+    site_disorder_ev: float = _default("site_disorder_ev")
+    site_energy_seed: int = _default("site_energy_seed")
+
+    def __post_init__(self) -> None:
+        _core.validate_barrier_model(self.as_dict())
+
+    @classmethod
+    def uniform(cls, barrier_ev: float) -> BarrierModel:
+        """Hard-core lattice gas: every open path has ``barrier_ev``, no site energies."""
+        d = _core.uniform_barrier_model(float(barrier_ev))
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def replace(self, **changes) -> BarrierModel:
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

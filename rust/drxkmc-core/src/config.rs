@@ -1,0 +1,269 @@
+//! Occupancy of a rocksalt supercell: which cation sits on each octahedral site and which
+//! anion on each anion site, stored as one byte per grid point (see `lattice`).
+
+use crate::error::{Error, Result};
+use crate::lattice::{offset_index, Lattice, PATHS};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+
+/// Species codes. Cation and anion codes overlap; the grid parity says which applies.
+pub mod species {
+    /// Empty cation site (Li vacancy or intrinsic cation vacancy).
+    pub const VACANCY: u8 = 0;
+    pub const LI: u8 = 1;
+    /// Transition metal `k` (index into `Configuration::tm_names`) has code `FIRST_TM + k`.
+    pub const FIRST_TM: u8 = 2;
+    pub const MAX_TM_KINDS: usize = (u8::MAX - FIRST_TM) as usize;
+    /// Anion codes, also the index of the per-corner anion parameters of the barrier model.
+    pub const O: u8 = 0;
+    pub const F: u8 = 1;
+    pub const CL: u8 = 2;
+    pub const ANION_VACANCY: u8 = 3;
+    pub const N_ANION_KINDS: usize = 4;
+    pub const ANION_NAMES: [&str; N_ANION_KINDS] = ["O", "F", "Cl", "Va"];
+
+    #[inline(always)]
+    pub fn is_tm(code: u8) -> bool {
+        code >= FIRST_TM
+    }
+}
+
+/// Species on every site of a supercell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Configuration {
+    lattice: Lattice,
+    grid: Vec<u8>,
+    tm_names: Vec<String>,
+}
+
+impl Configuration {
+    /// Build from explicit per-site codes (cations in cation-index order, anions in
+    /// anion-index order; see `Lattice::cation_grid_index`).
+    pub fn from_species(
+        lattice: Lattice,
+        cations: &[u8],
+        anions: &[u8],
+        tm_names: Vec<String>,
+    ) -> Result<Self> {
+        if cations.len() != lattice.n_cations() {
+            return Err(Error::invalid(
+                "cations",
+                format!(
+                    "has {} entries but the lattice has {} cation sites",
+                    cations.len(),
+                    lattice.n_cations()
+                ),
+            ));
+        }
+        if anions.len() != lattice.n_anions() {
+            return Err(Error::invalid(
+                "anions",
+                format!(
+                    "has {} entries but the lattice has {} anion sites",
+                    anions.len(),
+                    lattice.n_anions()
+                ),
+            ));
+        }
+        if tm_names.len() > species::MAX_TM_KINDS {
+            return Err(Error::invalid(
+                "tm_names",
+                "too many transition-metal kinds",
+            ));
+        }
+        let max_cation = species::FIRST_TM as usize + tm_names.len();
+        if let Some((i, &c)) = cations
+            .iter()
+            .enumerate()
+            .find(|(_, &c)| c as usize >= max_cation)
+        {
+            return Err(Error::invalid(
+                "cations",
+                format!("site {i} has unknown species code {c}"),
+            ));
+        }
+        if let Some((i, &c)) = anions
+            .iter()
+            .enumerate()
+            .find(|(_, &c)| c as usize >= species::N_ANION_KINDS)
+        {
+            return Err(Error::invalid(
+                "anions",
+                format!("site {i} has unknown species code {c}"),
+            ));
+        }
+        let mut grid = vec![0u8; lattice.n_grid()];
+        for (c, &code) in cations.iter().enumerate() {
+            grid[lattice.cation_grid_index(c)] = code;
+        }
+        for (c, &code) in anions.iter().enumerate() {
+            grid[lattice.anion_grid_index(c)] = code;
+        }
+        Ok(Configuration {
+            lattice,
+            grid,
+            tm_names,
+        })
+    }
+
+    /// Random (uncorrelated) placement of `n_li` Li and `tm_counts[k]` of each TM on the cation
+    /// sites (the rest vacant), and `n_f` F, `n_cl` Cl on the anion sites (the rest O).
+    pub fn random(
+        lattice: Lattice,
+        n_li: usize,
+        tm_counts: &[usize],
+        tm_names: Vec<String>,
+        n_f: usize,
+        n_cl: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        if tm_counts.len() != tm_names.len() {
+            return Err(Error::invalid(
+                "tm_counts",
+                "needs one count per transition-metal name",
+            ));
+        }
+        let n_cat = lattice.n_cations();
+        let occupied = tm_counts
+            .iter()
+            .try_fold(n_li, |acc, &n| acc.checked_add(n));
+        if occupied.is_none_or(|n| n > n_cat) {
+            return Err(Error::invalid(
+                "li_content",
+                format!("Li and transition metals need more than the {n_cat} cation sites of the lattice"),
+            ));
+        }
+        if n_f.checked_add(n_cl).is_none_or(|n| n > lattice.n_anions()) {
+            return Err(Error::invalid("anions", "more F and Cl than anion sites"));
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut cations = vec![species::VACANCY; n_cat];
+        let mut at = 0;
+        for (code, n) in std::iter::once((species::LI, n_li)).chain(
+            tm_counts
+                .iter()
+                .enumerate()
+                .map(|(k, &n)| (species::FIRST_TM + k as u8, n)),
+        ) {
+            cations[at..at + n].fill(code);
+            at += n;
+        }
+        cations.shuffle(&mut rng);
+        let mut anions = vec![species::O; lattice.n_anions()];
+        anions[..n_f].fill(species::F);
+        anions[n_f..n_f + n_cl].fill(species::CL);
+        anions.shuffle(&mut rng);
+        Self::from_species(lattice, &cations, &anions, tm_names)
+    }
+
+    pub fn lattice(&self) -> &Lattice {
+        &self.lattice
+    }
+    pub fn grid(&self) -> &[u8] {
+        &self.grid
+    }
+    pub fn tm_names(&self) -> &[String] {
+        &self.tm_names
+    }
+    /// Cation codes in cation-index order.
+    pub fn cations(&self) -> Vec<u8> {
+        (0..self.lattice.n_cations())
+            .map(|c| self.grid[self.lattice.cation_grid_index(c)])
+            .collect()
+    }
+    /// Anion codes in anion-index order.
+    pub fn anions(&self) -> Vec<u8> {
+        (0..self.lattice.n_anions())
+            .map(|c| self.grid[self.lattice.anion_grid_index(c)])
+            .collect()
+    }
+    /// Channel count of every tetrahedron shared by a nearest-neighbour pair of Li:
+    /// `[0-TM, 1-TM, 2-TM]`, each unordered pair counted once with its two tetrahedra.
+    pub fn li_pair_channel_counts(&self) -> [u64; 3] {
+        let mut counts = [0u64; 3];
+        for c in 0..self.lattice.n_cations() {
+            let g = self.lattice.cation_grid_index(c);
+            if self.grid[g] != species::LI {
+                continue;
+            }
+            let blk = self.lattice.block(self.lattice.grid_coords(g));
+            for path in PATHS.iter() {
+                let b = offset_index(&blk, path.target);
+                // Count each unordered pair from its lower-index end only.
+                if b <= g || self.grid[b] != species::LI {
+                    continue;
+                }
+                let n_tm = path
+                    .spectators
+                    .iter()
+                    .filter(|&&o| species::is_tm(self.grid[offset_index(&blk, o)]))
+                    .count();
+                counts[n_tm] += 1;
+            }
+        }
+        counts
+    }
+
+    /// Number of Li on cation sites.
+    pub fn n_li(&self) -> usize {
+        (0..self.lattice.n_cations())
+            .filter(|&c| self.grid[self.lattice.cation_grid_index(c)] == species::LI)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lattice::Geometry;
+
+    #[test]
+    fn random_placement_keeps_counts_and_is_seeded() {
+        let l = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
+        let names = vec!["Mn".to_string(), "Ti".to_string()];
+        let c = Configuration::random(l, 50, &[20, 10], names.clone(), 7, 3, 42).unwrap();
+        let cat = c.cations();
+        assert_eq!(cat.iter().filter(|&&s| s == species::LI).count(), 50);
+        assert_eq!(cat.iter().filter(|&&s| s == species::FIRST_TM).count(), 20);
+        assert_eq!(
+            cat.iter().filter(|&&s| s == species::FIRST_TM + 1).count(),
+            10
+        );
+        let an = c.anions();
+        assert_eq!(an.iter().filter(|&&s| s == species::F).count(), 7);
+        assert_eq!(an.iter().filter(|&&s| s == species::CL).count(), 3);
+        assert_eq!(
+            c,
+            Configuration::random(l, 50, &[20, 10], names.clone(), 7, 3, 42).unwrap()
+        );
+        assert_ne!(
+            c,
+            Configuration::random(l, 50, &[20, 10], names, 7, 3, 43).unwrap()
+        );
+    }
+
+    #[test]
+    fn round_trip_through_species_arrays() {
+        let l = Lattice::new([2, 2, 3], 4.15, Geometry::Bulk).unwrap();
+        let c = Configuration::random(l, 10, &[5], vec!["Mn".into()], 4, 0, 1).unwrap();
+        let back = Configuration::from_species(l, &c.cations(), &c.anions(), c.tm_names().to_vec())
+            .unwrap();
+        assert_eq!(c, back);
+    }
+
+    #[test]
+    fn bad_arrays_name_their_field() {
+        let l = Lattice::new([2, 2, 2], 4.15, Geometry::Bulk).unwrap();
+        let n = l.n_cations();
+        let e = Configuration::from_species(l, &vec![0; n - 1], &vec![0; n], vec![]).unwrap_err();
+        assert_eq!(e.field(), "cations");
+        let e = Configuration::from_species(l, &vec![2; n], &vec![0; n], vec![]).unwrap_err();
+        assert_eq!(e.field(), "cations");
+        let e = Configuration::from_species(l, &vec![0; n], &vec![4; n], vec![]).unwrap_err();
+        assert_eq!(e.field(), "anions");
+        let e = Configuration::random(l, n, &[1], vec!["Mn".into()], 0, 0, 0).unwrap_err();
+        assert_eq!(e.field(), "li_content");
+    }
+}

@@ -1,0 +1,13 @@
+//! drxkmc-core: kinetic Monte Carlo of Li o-t-o diffusion in cation-disordered rocksalt.
+//!
+//! Pure Rust, no Python: `lattice` (geometry), `composition` (formulas, capacities),
+//! `config` (site occupancy), `model` (barriers), `tree` (rate selection), `engine` (kMC).
+pub mod composition;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod lattice;
+pub mod model;
+pub mod tree;
+
+pub use error::{Error, Result};

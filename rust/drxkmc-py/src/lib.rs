@@ -1,0 +1,626 @@
+//! Thin pyo3 layer over drxkmc-core: converts arguments, maps errors to Python exceptions,
+//! releases the GIL during runs. No physics here.
+
+use drxkmc_core::composition::Composition;
+use drxkmc_core::config::Configuration;
+use drxkmc_core::engine::{Kmc, Stop};
+use drxkmc_core::lattice::{Geometry, Lattice, NN_DIRECTIONS, PATHS};
+use drxkmc_core::model::BarrierModel;
+use drxkmc_core::Error;
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+pyo3::create_exception!(
+    _core,
+    DrxkmcError,
+    PyValueError,
+    "Base class of every drxkmc input error."
+);
+pyo3::create_exception!(
+    _core,
+    InvalidParameterError,
+    DrxkmcError,
+    "A parameter is out of range, NaN or inconsistent."
+);
+pyo3::create_exception!(
+    _core,
+    CompositionError,
+    DrxkmcError,
+    "A formula cannot be parsed or is not a valid composition."
+);
+
+/// The one place where core errors become Python exceptions; `.field` names the argument.
+fn to_py(err: Error) -> PyErr {
+    let field = err.field().to_string();
+    let e = match &err {
+        Error::InvalidParameter { .. } => InvalidParameterError::new_err(err.to_string()),
+        Error::Composition { .. } => CompositionError::new_err(err.to_string()),
+    };
+    Python::attach(|py| {
+        let _ = e.value(py).setattr("field", field);
+    });
+    e
+}
+
+trait IntoPyResult<T> {
+    fn py(self) -> PyResult<T>;
+}
+impl<T> IntoPyResult<T> for Result<T, Error> {
+    fn py(self) -> PyResult<T> {
+        self.map_err(to_py)
+    }
+}
+
+fn parse_geometry(name: &str) -> PyResult<Geometry> {
+    match name {
+        "bulk" => Ok(Geometry::Bulk),
+        "slab" => Ok(Geometry::Slab),
+        other => Err(to_py(Error::invalid(
+            "geometry",
+            format!("must be 'bulk' or 'slab', got {other:?}"),
+        ))),
+    }
+}
+
+// ----- composition ---------------------------------------------------------------------------
+
+#[pyclass(name = "Composition", module = "drxkmc._core", frozen)]
+struct PyComposition(Composition);
+
+#[pymethods]
+impl PyComposition {
+    #[new]
+    #[pyo3(signature = (formula, oxidation_states=None))]
+    fn new(formula: &str, oxidation_states: Option<Vec<(String, f64)>>) -> PyResult<Self> {
+        Ok(PyComposition(
+            Composition::parse(formula, &oxidation_states.unwrap_or_default()).py()?,
+        ))
+    }
+    #[getter]
+    fn formula(&self) -> String {
+        self.0.formula().to_string()
+    }
+    #[getter]
+    fn li(&self) -> f64 {
+        self.0.li()
+    }
+    #[getter]
+    fn transition_metals(&self) -> Vec<(String, f64)> {
+        self.0.transition_metals()
+    }
+    /// (O, F, Cl) per formula unit.
+    #[getter]
+    fn anions(&self) -> (f64, f64, f64) {
+        self.0.anions()
+    }
+    #[getter]
+    fn cation_sites(&self) -> f64 {
+        self.0.cation_sites()
+    }
+    #[getter]
+    fn cation_vacancies(&self) -> f64 {
+        self.0.cation_vacancies()
+    }
+    #[getter]
+    fn oxidation_states(&self) -> Vec<(String, f64)> {
+        self.0.oxidation_states()
+    }
+    #[getter]
+    fn molar_mass_g_mol(&self) -> f64 {
+        self.0.molar_mass_g_mol()
+    }
+    #[getter]
+    fn capacity_all_li_mah_g(&self) -> f64 {
+        self.0.capacity_all_li_mah_g()
+    }
+    #[getter]
+    fn capacity_tm_redox_mah_g(&self) -> f64 {
+        self.0.capacity_tm_redox_mah_g()
+    }
+    #[getter]
+    fn tm_redox_electrons(&self) -> f64 {
+        self.0.tm_redox_electrons()
+    }
+    #[getter]
+    fn capacity_per_electron_mah_g(&self) -> f64 {
+        self.0.capacity_per_electron_mah_g()
+    }
+}
+
+// ----- lattice -------------------------------------------------------------------------------
+
+#[pyclass(name = "Lattice", module = "drxkmc._core", frozen)]
+#[derive(Clone)]
+struct PyLattice(Lattice);
+
+#[pymethods]
+impl PyLattice {
+    #[new]
+    #[pyo3(signature = (size, a, geometry="bulk"))]
+    fn new(size: (i64, i64, i64), a: f64, geometry: &str) -> PyResult<Self> {
+        let conv = |v: i64| -> PyResult<usize> {
+            usize::try_from(v).map_err(|_| {
+                to_py(Error::invalid(
+                    "size",
+                    format!("must be positive integers, got {v}"),
+                ))
+            })
+        };
+        let size = [conv(size.0)?, conv(size.1)?, conv(size.2)?];
+        Ok(PyLattice(
+            Lattice::new(size, a, parse_geometry(geometry)?).py()?,
+        ))
+    }
+    #[getter]
+    fn size(&self) -> (usize, usize, usize) {
+        let s = self.0.size();
+        (s[0], s[1], s[2])
+    }
+    #[getter]
+    fn a(&self) -> f64 {
+        self.0.a()
+    }
+    #[getter]
+    fn geometry(&self) -> &'static str {
+        match self.0.geometry() {
+            Geometry::Bulk => "bulk",
+            Geometry::Slab => "slab",
+        }
+    }
+    #[getter]
+    fn n_cations(&self) -> usize {
+        self.0.n_cations()
+    }
+    #[getter]
+    fn n_anions(&self) -> usize {
+        self.0.n_anions()
+    }
+    #[getter]
+    fn n_tetrahedra(&self) -> usize {
+        self.0.n_tetrahedra()
+    }
+    #[getter]
+    fn nn_distance(&self) -> f64 {
+        self.0.nn_distance()
+    }
+    #[getter]
+    fn ideal_tetrahedron_height(&self) -> f64 {
+        self.0.ideal_tetrahedron_height()
+    }
+    /// Cartesian positions (Å) of the cation sites, shape (n, 3), in cation-index order.
+    fn cation_positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        positions(py, &self.0, |c| self.0.cation_grid_index(c))
+    }
+    /// Cartesian positions (Å) of the anion sites, shape (n, 3), in anion-index order.
+    fn anion_positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        positions(py, &self.0, |c| self.0.anion_grid_index(c))
+    }
+}
+
+fn positions<'py>(
+    py: Python<'py>,
+    l: &Lattice,
+    grid_index: impl Fn(usize) -> usize,
+) -> Bound<'py, PyArray2<f64>> {
+    let n = l.n_cations();
+    let mut out = Array2::<f64>::zeros((n, 3));
+    for c in 0..n {
+        let p = l.position(grid_index(c));
+        for k in 0..3 {
+            out[[c, k]] = p[k];
+        }
+    }
+    out.into_pyarray(py)
+}
+
+// ----- configuration -------------------------------------------------------------------------
+
+#[pyclass(name = "Configuration", module = "drxkmc._core", frozen)]
+struct PyConfiguration(Configuration);
+
+#[pymethods]
+impl PyConfiguration {
+    /// Explicit per-site species codes (see `species_codes`).
+    #[staticmethod]
+    fn from_species(
+        lattice: &PyLattice,
+        cations: PyReadonlyArray1<'_, u8>,
+        anions: PyReadonlyArray1<'_, u8>,
+        tm_names: Vec<String>,
+    ) -> PyResult<Self> {
+        Ok(PyConfiguration(
+            Configuration::from_species(
+                lattice.0,
+                cations.as_slice()?,
+                anions.as_slice()?,
+                tm_names,
+            )
+            .py()?,
+        ))
+    }
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn random(
+        lattice: &PyLattice,
+        n_li: usize,
+        tm_counts: Vec<usize>,
+        tm_names: Vec<String>,
+        n_f: usize,
+        n_cl: usize,
+        seed: u64,
+    ) -> PyResult<Self> {
+        Ok(PyConfiguration(
+            Configuration::random(lattice.0, n_li, &tm_counts, tm_names, n_f, n_cl, seed).py()?,
+        ))
+    }
+    #[getter]
+    fn lattice(&self) -> PyLattice {
+        PyLattice(*self.0.lattice())
+    }
+    #[getter]
+    fn tm_names(&self) -> Vec<String> {
+        self.0.tm_names().to_vec()
+    }
+    fn cations<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.0.cations().into_pyarray(py)
+    }
+    fn anions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.0.anions().into_pyarray(py)
+    }
+    /// Tetrahedra of nearest-neighbour Li pairs by channel: (0-TM, 1-TM, 2-TM).
+    fn li_pair_channel_counts(&self) -> (u64, u64, u64) {
+        let c = self.0.li_pair_channel_counts();
+        (c[0], c[1], c[2])
+    }
+}
+
+// ----- barrier model -------------------------------------------------------------------------
+
+/// The default barrier model as a dict (the Python dataclass takes its defaults from here).
+#[pyfunction]
+fn default_barrier_model(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    model_to_dict(py, &BarrierModel::default())
+}
+
+/// The uniform lattice-gas model as a dict.
+#[pyfunction]
+fn uniform_barrier_model(py: Python<'_>, barrier_ev: f64) -> PyResult<Bound<'_, PyDict>> {
+    model_to_dict(py, &BarrierModel::uniform(barrier_ev))
+}
+
+/// Check a model dict; raises naming the first bad field.
+#[pyfunction]
+fn validate_barrier_model(model: &Bound<'_, PyDict>) -> PyResult<()> {
+    model_from_dict(model)?.validate().py()
+}
+
+fn model_to_dict<'py>(py: Python<'py>, m: &BarrierModel) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("attempt_frequency_hz", m.attempt_frequency_hz)?;
+    d.set_item("channel_barrier_ev", m.channel_barrier_ev.to_vec())?;
+    d.set_item(
+        "height_slope_ev_per_angstrom",
+        m.height_slope_ev_per_angstrom.to_vec(),
+    )?;
+    d.set_item("reference_height_angstrom", m.reference_height_angstrom)?;
+    d.set_item(
+        "anion_height_shift_angstrom",
+        m.anion_height_shift_angstrom.to_vec(),
+    )?;
+    d.set_item("anion_corner_ev", m.anion_corner_ev.to_vec())?;
+    d.set_item("spectator_li_ev", m.spectator_li_ev)?;
+    d.set_item("site_f_ev", m.site_f_ev)?;
+    d.set_item("site_cl_ev", m.site_cl_ev)?;
+    d.set_item("site_tm_ev", m.site_tm_ev)?;
+    d.set_item("site_disorder_ev", m.site_disorder_ev)?;
+    d.set_item("site_energy_seed", m.site_energy_seed)?;
+    Ok(d)
+}
+
+fn model_from_dict(d: &Bound<'_, PyDict>) -> PyResult<BarrierModel> {
+    let mut m = BarrierModel::default();
+    for (key, value) in d.iter() {
+        let key: String = key.extract()?;
+        let bad = |what: &str| to_py(Error::invalid(key.clone(), format!("must be {what}")));
+        let num = || value.extract::<f64>().map_err(|_| bad("a number"));
+        let arr = |n: usize| -> PyResult<Vec<f64>> {
+            let v: Vec<f64> = value
+                .extract()
+                .map_err(|_| bad(&format!("a sequence of {n} numbers")))?;
+            if v.len() != n {
+                return Err(bad(&format!("a sequence of {n} numbers")));
+            }
+            Ok(v)
+        };
+        match key.as_str() {
+            "attempt_frequency_hz" => m.attempt_frequency_hz = num()?,
+            "channel_barrier_ev" => m.channel_barrier_ev.copy_from_slice(&arr(3)?),
+            "height_slope_ev_per_angstrom" => {
+                m.height_slope_ev_per_angstrom.copy_from_slice(&arr(3)?)
+            }
+            "reference_height_angstrom" => m.reference_height_angstrom = num()?,
+            "anion_height_shift_angstrom" => {
+                m.anion_height_shift_angstrom.copy_from_slice(&arr(4)?)
+            }
+            "anion_corner_ev" => m.anion_corner_ev.copy_from_slice(&arr(4)?),
+            "spectator_li_ev" => m.spectator_li_ev = num()?,
+            "site_f_ev" => m.site_f_ev = num()?,
+            "site_cl_ev" => m.site_cl_ev = num()?,
+            "site_tm_ev" => m.site_tm_ev = num()?,
+            "site_disorder_ev" => m.site_disorder_ev = num()?,
+            "site_energy_seed" => {
+                m.site_energy_seed = value.extract().map_err(|_| bad("an integer >= 0"))?
+            }
+            _ => return Err(bad("a known barrier-model parameter (unknown name)")),
+        }
+    }
+    Ok(m)
+}
+
+// ----- kMC engine ----------------------------------------------------------------------------
+
+#[pyclass(name = "Kmc", module = "drxkmc._core")]
+struct PyKmc(Kmc);
+
+#[pymethods]
+impl PyKmc {
+    #[new]
+    fn new(
+        config: &PyConfiguration,
+        model: &Bound<'_, PyDict>,
+        temperature_k: f64,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let model = model_from_dict(model)?;
+        Ok(PyKmc(
+            Kmc::new(&config.0, &model, temperature_k, seed).py()?,
+        ))
+    }
+
+    /// Run until the clock reaches `t_end_s` or `max_hops` hops are done, observing at
+    /// `sample_times_s`. The GIL is released meanwhile. Returns (stop, observations dict).
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        t_end_s: f64,
+        max_hops: u64,
+        sample_times_s: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<(&'static str, Bound<'py, PyDict>)> {
+        let times = sample_times_s.as_slice()?.to_vec();
+        let kmc = &mut self.0;
+        let (stop, obs) = py.detach(|| kmc.run(t_end_s, max_hops, &times)).py()?;
+        let d = PyDict::new(py);
+        d.set_item(
+            "time_s",
+            obs.iter()
+                .map(|o| o.time_s)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "hops",
+            obs.iter()
+                .map(|o| o.hops)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "n_li",
+            obs.iter()
+                .map(|o| o.n_li)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "sum_r2",
+            obs.iter()
+                .map(|o| o.sum_r2)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        for (k, axis) in ["sum_rx", "sum_ry", "sum_rz"].iter().enumerate() {
+            d.set_item(
+                *axis,
+                obs.iter()
+                    .map(|o| o.sum_r[k])
+                    .collect::<Vec<_>>()
+                    .into_pyarray(py),
+            )?;
+        }
+        d.set_item(
+            "n_beyond_one_hop",
+            obs.iter()
+                .map(|o| o.n_beyond_one_hop)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        let mut oct = Array2::<u64>::zeros((obs.len(), 8));
+        for (i, o) in obs.iter().enumerate() {
+            for k in 0..8 {
+                oct[[i, k]] = o.octant_li[k];
+            }
+        }
+        d.set_item("octant_li", oct.into_pyarray(py))?;
+        let stop = match stop {
+            Stop::Time => "time",
+            Stop::Hops => "hops",
+        };
+        Ok((stop, d))
+    }
+
+    fn reset_displacements(&mut self) {
+        self.0.reset_displacements();
+    }
+    #[getter]
+    fn time_s(&self) -> f64 {
+        self.0.time_s()
+    }
+    #[getter]
+    fn hops(&self) -> u64 {
+        self.0.hops()
+    }
+    #[getter]
+    fn temperature_k(&self) -> f64 {
+        self.0.temperature_k()
+    }
+    #[getter]
+    fn tm_names(&self) -> Vec<String> {
+        self.0.tm_names().to_vec()
+    }
+    #[getter]
+    fn lattice(&self) -> PyLattice {
+        PyLattice(*self.0.lattice())
+    }
+    fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        model_to_dict(py, self.0.model())
+    }
+    #[getter]
+    fn total_rate(&self) -> f64 {
+        self.0.total_rate()
+    }
+    fn cations<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.0.cations().into_pyarray(py)
+    }
+    fn anions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.0.anions().into_pyarray(py)
+    }
+    /// Displacement (Å) of the Li on each cation site since the last reset, shape (n, 3).
+    fn displacements<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        let half_a = self.0.lattice().a() / 2.0;
+        let d = self.0.displacements();
+        let mut out = Array2::<f64>::zeros((d.len(), 3));
+        for (i, r) in d.iter().enumerate() {
+            for k in 0..3 {
+                out[[i, k]] = r[k] as f64 * half_a;
+            }
+        }
+        out.into_pyarray(py)
+    }
+    fn site_energies<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.0.site_energies().into_pyarray(py)
+    }
+    fn escape_rates<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.0.escape_rates().to_vec().into_pyarray(py)
+    }
+    /// Every current event as columns.
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let ev = self.0.events();
+        let d = PyDict::new(py);
+        d.set_item(
+            "from_site",
+            ev.iter()
+                .map(|e| e.from as u64)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "to_site",
+            ev.iter()
+                .map(|e| e.to as u64)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "path",
+            ev.iter()
+                .map(|e| e.path as u8)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "direction",
+            ev.iter()
+                .map(|e| (e.path / 2) as u8)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "channel",
+            ev.iter()
+                .map(|e| e.n_tm as u8)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "barrier_eV",
+            ev.iter()
+                .map(|e| e.barrier_ev)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "rate_per_s",
+            ev.iter()
+                .map(|e| e.rate_per_s)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        Ok(d)
+    }
+    /// Exact state as bytes (MessagePack); `Kmc.from_checkpoint` resumes bit-identically.
+    fn checkpoint<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = rmp_serde::to_vec(&self.0.checkpoint()).map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!("checkpoint failed: {e}"))
+        })?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+    #[staticmethod]
+    fn from_checkpoint(data: &[u8]) -> PyResult<Self> {
+        let cp = rmp_serde::from_slice(data).map_err(|e| {
+            to_py(Error::invalid(
+                "checkpoint",
+                format!("is not a drxkmc checkpoint: {e}"),
+            ))
+        })?;
+        Ok(PyKmc(Kmc::from_checkpoint(cp).py()?))
+    }
+}
+
+/// Nearest-neighbour direction vectors (units of a/2) by direction index, shape (12, 3).
+#[pyfunction]
+fn nn_directions<'py>(py: Python<'py>) -> Bound<'py, PyArray2<i64>> {
+    let mut out = Array2::<i64>::zeros((12, 3));
+    for (i, d) in NN_DIRECTIONS.iter().enumerate() {
+        for k in 0..3 {
+            out[[i, k]] = d[k] as i64;
+        }
+    }
+    out.into_pyarray(py)
+}
+
+/// Tetrahedron centre of each path, relative to the start site, units of a/4, shape (24, 3).
+#[pyfunction]
+fn path_centres<'py>(py: Python<'py>) -> Bound<'py, PyArray2<i64>> {
+    let mut out = Array2::<i64>::zeros((PATHS.len(), 3));
+    for (i, p) in PATHS.iter().enumerate() {
+        for k in 0..3 {
+            out[[i, k]] = p.centre_quarter[k] as i64;
+        }
+    }
+    out.into_pyarray(py)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("DrxkmcError", py.get_type::<DrxkmcError>())?;
+    m.add(
+        "InvalidParameterError",
+        py.get_type::<InvalidParameterError>(),
+    )?;
+    m.add("CompositionError", py.get_type::<CompositionError>())?;
+    m.add_class::<PyComposition>()?;
+    m.add_class::<PyLattice>()?;
+    m.add_class::<PyConfiguration>()?;
+    m.add_class::<PyKmc>()?;
+    m.add_function(wrap_pyfunction!(default_barrier_model, m)?)?;
+    m.add_function(wrap_pyfunction!(uniform_barrier_model, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_barrier_model, m)?)?;
+    m.add_function(wrap_pyfunction!(nn_directions, m)?)?;
+    m.add_function(wrap_pyfunction!(path_centres, m)?)?;
+    m.add("BOLTZMANN_EV_PER_K", drxkmc_core::model::BOLTZMANN_EV_PER_K)?;
+    Ok(())
+}
