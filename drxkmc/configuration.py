@@ -158,6 +158,53 @@ class Configuration:
         n0, n1, n2 = self._c.li_pair_channel_counts()
         return {"0-TM": n0, "1-TM": n1, "2-TM": n2}
 
+    # ----- short-range order and structure I/O (implemented in drxkmc.sro / drxkmc.io) ----
+
+    def anneal(self, **kwargs) -> Configuration:
+        """Short-range order by Metropolis annealing; see :func:`drxkmc.sro.anneal`."""
+        from drxkmc.sro import anneal
+
+        return anneal(self, **kwargs)
+
+    @classmethod
+    def from_pymatgen(cls, structure, **kwargs) -> Configuration:
+        """From a pymatgen ``Structure``; see :func:`drxkmc.io.from_pymatgen`."""
+        from drxkmc.io import from_pymatgen
+
+        return from_pymatgen(structure, **kwargs)
+
+    def to_pymatgen(self, **kwargs):
+        """To a pymatgen ``Structure``; see :func:`drxkmc.io.to_pymatgen`."""
+        from drxkmc.io import to_pymatgen
+
+        return to_pymatgen(self, **kwargs)
+
+    @classmethod
+    def from_ase(cls, atoms, **kwargs) -> Configuration:
+        """From an ASE ``Atoms``; see :func:`drxkmc.io.from_ase`."""
+        from drxkmc.io import from_ase
+
+        return from_ase(atoms, **kwargs)
+
+    def to_ase(self, **kwargs):
+        """To an ASE ``Atoms``; see :func:`drxkmc.io.to_ase`."""
+        from drxkmc.io import to_ase
+
+        return to_ase(self, **kwargs)
+
+    @classmethod
+    def from_file(cls, path, **kwargs) -> Configuration:
+        """From a CIF or extended-XYZ file; see :func:`drxkmc.io.from_file`."""
+        from drxkmc.io import from_file
+
+        return from_file(path, **kwargs)
+
+    def to_file(self, path, **kwargs) -> None:
+        """To a CIF or extended-XYZ file; see :func:`drxkmc.io.to_file`."""
+        from drxkmc.io import to_file
+
+        to_file(self, path, **kwargs)
+
     def __repr__(self) -> str:
         return f"Configuration({self.lattice!r}, n_li={self.n_li}, tm={self.tm_names})"
 

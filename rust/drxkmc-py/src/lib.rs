@@ -33,7 +33,7 @@ pyo3::create_exception!(
 );
 
 /// The one place where core errors become Python exceptions; `.field` names the argument.
-fn to_py(err: Error) -> PyErr {
+pub(crate) fn to_py(err: Error) -> PyErr {
     let field = err.field().to_string();
     let e = match &err {
         Error::InvalidParameter { .. } => InvalidParameterError::new_err(err.to_string()),
@@ -45,7 +45,7 @@ fn to_py(err: Error) -> PyErr {
     e
 }
 
-trait IntoPyResult<T> {
+pub(crate) trait IntoPyResult<T> {
     fn py(self) -> PyResult<T>;
 }
 impl<T> IntoPyResult<T> for Result<T, Error> {
@@ -68,7 +68,7 @@ fn parse_geometry(name: &str) -> PyResult<Geometry> {
 // ----- composition ---------------------------------------------------------------------------
 
 #[pyclass(name = "Composition", module = "drxkmc._core", frozen)]
-struct PyComposition(Composition);
+pub(crate) struct PyComposition(pub(crate) Composition);
 
 #[pymethods]
 impl PyComposition {
@@ -134,7 +134,7 @@ impl PyComposition {
 
 #[pyclass(name = "Lattice", module = "drxkmc._core", frozen)]
 #[derive(Clone)]
-struct PyLattice(Lattice);
+pub(crate) struct PyLattice(pub(crate) Lattice);
 
 #[pymethods]
 impl PyLattice {
@@ -219,7 +219,7 @@ fn positions<'py>(
 // ----- configuration -------------------------------------------------------------------------
 
 #[pyclass(name = "Configuration", module = "drxkmc._core", frozen)]
-struct PyConfiguration(Configuration);
+pub(crate) struct PyConfiguration(pub(crate) Configuration);
 
 #[pymethods]
 impl PyConfiguration {
@@ -320,7 +320,7 @@ fn model_to_dict<'py>(py: Python<'py>, m: &BarrierModel) -> PyResult<Bound<'py, 
     Ok(d)
 }
 
-fn model_from_dict(d: &Bound<'_, PyDict>) -> PyResult<BarrierModel> {
+pub(crate) fn model_from_dict(d: &Bound<'_, PyDict>) -> PyResult<BarrierModel> {
     let mut m = BarrierModel::default();
     for (key, value) in d.iter() {
         let key: String = key.extract()?;
@@ -603,9 +603,14 @@ fn path_centres<'py>(py: Python<'py>) -> Bound<'py, PyArray2<i64>> {
     out.into_pyarray(py)
 }
 
+mod percolation;
+mod sro;
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    percolation::register(m)?;
+    sro::register(m)?;
     m.add("DrxkmcError", py.get_type::<DrxkmcError>())?;
     m.add(
         "InvalidParameterError",

@@ -1,0 +1,6 @@
+//! Bindings of drxkmc_core::percolation (placeholder until the module lands).
+use pyo3::prelude::*;
+
+pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
