@@ -41,58 +41,28 @@ pub struct Configuration {
 impl Configuration {
     /// Build from explicit per-site codes (cations in cation-index order, anions in
     /// anion-index order; see `Lattice::cation_grid_index`).
-    pub fn from_species(
-        lattice: Lattice,
-        cations: &[u8],
-        anions: &[u8],
-        tm_names: Vec<String>,
-    ) -> Result<Self> {
+    pub fn from_species(lattice: Lattice, cations: &[u8], anions: &[u8], tm_names: Vec<String>) -> Result<Self> {
         if cations.len() != lattice.n_cations() {
             return Err(Error::invalid(
                 "cations",
-                format!(
-                    "has {} entries but the lattice has {} cation sites",
-                    cations.len(),
-                    lattice.n_cations()
-                ),
+                format!("has {} entries but the lattice has {} cation sites", cations.len(), lattice.n_cations()),
             ));
         }
         if anions.len() != lattice.n_anions() {
             return Err(Error::invalid(
                 "anions",
-                format!(
-                    "has {} entries but the lattice has {} anion sites",
-                    anions.len(),
-                    lattice.n_anions()
-                ),
+                format!("has {} entries but the lattice has {} anion sites", anions.len(), lattice.n_anions()),
             ));
         }
         if tm_names.len() > species::MAX_TM_KINDS {
-            return Err(Error::invalid(
-                "tm_names",
-                "too many transition-metal kinds",
-            ));
+            return Err(Error::invalid("tm_names", "too many transition-metal kinds"));
         }
         let max_cation = species::FIRST_TM as usize + tm_names.len();
-        if let Some((i, &c)) = cations
-            .iter()
-            .enumerate()
-            .find(|(_, &c)| c as usize >= max_cation)
-        {
-            return Err(Error::invalid(
-                "cations",
-                format!("site {i} has unknown species code {c}"),
-            ));
+        if let Some((i, &c)) = cations.iter().enumerate().find(|(_, &c)| c as usize >= max_cation) {
+            return Err(Error::invalid("cations", format!("site {i} has unknown species code {c}")));
         }
-        if let Some((i, &c)) = anions
-            .iter()
-            .enumerate()
-            .find(|(_, &c)| c as usize >= species::N_ANION_KINDS)
-        {
-            return Err(Error::invalid(
-                "anions",
-                format!("site {i} has unknown species code {c}"),
-            ));
+        if let Some((i, &c)) = anions.iter().enumerate().find(|(_, &c)| c as usize >= species::N_ANION_KINDS) {
+            return Err(Error::invalid("anions", format!("site {i} has unknown species code {c}")));
         }
         let mut grid = vec![0u8; lattice.n_grid()];
         for (c, &code) in cations.iter().enumerate() {
@@ -101,11 +71,7 @@ impl Configuration {
         for (c, &code) in anions.iter().enumerate() {
             grid[lattice.anion_grid_index(c)] = code;
         }
-        Ok(Configuration {
-            lattice,
-            grid,
-            tm_names,
-        })
+        Ok(Configuration { lattice, grid, tm_names })
     }
 
     /// Random (uncorrelated) placement of `n_li` Li and `tm_counts[k]` of each TM on the cation
@@ -120,15 +86,10 @@ impl Configuration {
         seed: u64,
     ) -> Result<Self> {
         if tm_counts.len() != tm_names.len() {
-            return Err(Error::invalid(
-                "tm_counts",
-                "needs one count per transition-metal name",
-            ));
+            return Err(Error::invalid("tm_counts", "needs one count per transition-metal name"));
         }
         let n_cat = lattice.n_cations();
-        let occupied = tm_counts
-            .iter()
-            .try_fold(n_li, |acc, &n| acc.checked_add(n));
+        let occupied = tm_counts.iter().try_fold(n_li, |acc, &n| acc.checked_add(n));
         if occupied.is_none_or(|n| n > n_cat) {
             return Err(Error::invalid(
                 "li_content",
@@ -141,12 +102,9 @@ impl Configuration {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut cations = vec![species::VACANCY; n_cat];
         let mut at = 0;
-        for (code, n) in std::iter::once((species::LI, n_li)).chain(
-            tm_counts
-                .iter()
-                .enumerate()
-                .map(|(k, &n)| (species::FIRST_TM + k as u8, n)),
-        ) {
+        for (code, n) in std::iter::once((species::LI, n_li))
+            .chain(tm_counts.iter().enumerate().map(|(k, &n)| (species::FIRST_TM + k as u8, n)))
+        {
             cations[at..at + n].fill(code);
             at += n;
         }
@@ -169,15 +127,11 @@ impl Configuration {
     }
     /// Cation codes in cation-index order.
     pub fn cations(&self) -> Vec<u8> {
-        (0..self.lattice.n_cations())
-            .map(|c| self.grid[self.lattice.cation_grid_index(c)])
-            .collect()
+        (0..self.lattice.n_cations()).map(|c| self.grid[self.lattice.cation_grid_index(c)]).collect()
     }
     /// Anion codes in anion-index order.
     pub fn anions(&self) -> Vec<u8> {
-        (0..self.lattice.n_anions())
-            .map(|c| self.grid[self.lattice.anion_grid_index(c)])
-            .collect()
+        (0..self.lattice.n_anions()).map(|c| self.grid[self.lattice.anion_grid_index(c)]).collect()
     }
     /// Channel count of every tetrahedron shared by a nearest-neighbour pair of Li:
     /// `[0-TM, 1-TM, 2-TM]`, each unordered pair counted once with its two tetrahedra.
@@ -195,11 +149,8 @@ impl Configuration {
                 if b <= g || self.grid[b] != species::LI {
                     continue;
                 }
-                let n_tm = path
-                    .spectators
-                    .iter()
-                    .filter(|&&o| species::is_tm(self.grid[offset_index(&blk, o)]))
-                    .count();
+                let n_tm =
+                    path.spectators.iter().filter(|&&o| species::is_tm(self.grid[offset_index(&blk, o)])).count();
                 counts[n_tm] += 1;
             }
         }
@@ -208,9 +159,7 @@ impl Configuration {
 
     /// Number of Li on cation sites.
     pub fn n_li(&self) -> usize {
-        (0..self.lattice.n_cations())
-            .filter(|&c| self.grid[self.lattice.cation_grid_index(c)] == species::LI)
-            .count()
+        (0..self.lattice.n_cations()).filter(|&c| self.grid[self.lattice.cation_grid_index(c)] == species::LI).count()
     }
 }
 
@@ -227,29 +176,19 @@ mod tests {
         let cat = c.cations();
         assert_eq!(cat.iter().filter(|&&s| s == species::LI).count(), 50);
         assert_eq!(cat.iter().filter(|&&s| s == species::FIRST_TM).count(), 20);
-        assert_eq!(
-            cat.iter().filter(|&&s| s == species::FIRST_TM + 1).count(),
-            10
-        );
+        assert_eq!(cat.iter().filter(|&&s| s == species::FIRST_TM + 1).count(), 10);
         let an = c.anions();
         assert_eq!(an.iter().filter(|&&s| s == species::F).count(), 7);
         assert_eq!(an.iter().filter(|&&s| s == species::CL).count(), 3);
-        assert_eq!(
-            c,
-            Configuration::random(l, 50, &[20, 10], names.clone(), 7, 3, 42).unwrap()
-        );
-        assert_ne!(
-            c,
-            Configuration::random(l, 50, &[20, 10], names, 7, 3, 43).unwrap()
-        );
+        assert_eq!(c, Configuration::random(l, 50, &[20, 10], names.clone(), 7, 3, 42).unwrap());
+        assert_ne!(c, Configuration::random(l, 50, &[20, 10], names, 7, 3, 43).unwrap());
     }
 
     #[test]
     fn round_trip_through_species_arrays() {
         let l = Lattice::new([2, 2, 3], 4.15, Geometry::Bulk).unwrap();
         let c = Configuration::random(l, 10, &[5], vec!["Mn".into()], 4, 0, 1).unwrap();
-        let back = Configuration::from_species(l, &c.cations(), &c.anions(), c.tm_names().to_vec())
-            .unwrap();
+        let back = Configuration::from_species(l, &c.cations(), &c.anions(), c.tm_names().to_vec()).unwrap();
         assert_eq!(c, back);
     }
 

@@ -13,10 +13,11 @@
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
 use crate::lattice::{
-    offset_index, shared_neighbour_masks, Geometry, Lattice, NN_DIRECTIONS, N_PATHS,
-    OCTAHEDRON_ANIONS, PATHS,
+    offset_index, shared_neighbour_masks, slot, Geometry, Lattice, NN_DIRECTIONS, N_PATHS, OCTAHEDRON_ANIONS,
+    PATH_SLOTS,
 };
-use crate::model::{anion_code, BarrierModel, KraTable, BOLTZMANN_EV_PER_K};
+use crate::memory::zeroed_vec;
+use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K};
 use crate::tree::SumTree;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -28,6 +29,25 @@ use serde::{Deserialize, Serialize};
 const REBUILD_EVERY_HOPS: u64 = 1 << 20;
 
 const SHARED_MASKS: [u16; 12] = shared_neighbour_masks();
+/// Block slot of the site itself.
+const CENTRE: usize = slot([0, 0, 0]);
+
+fn copy_to_huge(src: &[u8]) -> Vec<u8> {
+    let mut v = zeroed_vec(src.len());
+    v.copy_from_slice(src);
+    v
+}
+
+/// Linear grid offsets of the 27 block slots, valid for a site not on a box face.
+fn interior_deltas(d: [usize; 3]) -> [isize; 27] {
+    let stride = [1isize, d[0] as isize, (d[0] * d[1]) as isize];
+    let mut out = [0isize; 27];
+    for (k, v) in out.iter_mut().enumerate() {
+        let o = [(k % 3) as isize - 1, ((k / 3) % 3) as isize - 1, (k / 9) as isize - 1];
+        *v = o[0] * stride[0] + o[1] * stride[1] + o[2] * stride[2];
+    }
+    out
+}
 
 /// A snapshot of the Li displacements, taken by `Kmc::observe`.
 /// Displacements are since the last `reset_displacements`, in units of a/2.
@@ -89,8 +109,13 @@ pub struct Kmc {
     model: BarrierModel,
     temperature_k: f64,
     table: KraTable,
-    /// exp(−(E − E_ref)/2kT) of a Li on each cation site.
-    weight: Vec<f64>,
+    /// Class (`KraTable::class`) of every tetrahedron, indexed by its grid cube.
+    tet_class: Vec<u8>,
+    /// Linear offset of every block slot for a site away from the box faces.
+    interior_delta: [isize; 27],
+    /// exp(−(E − E_ref)/2kT) of a Li on each cation site (f32: 4 bytes/site; E_ref keeps
+    /// the exponent in range, checked at construction).
+    weight: Vec<f32>,
     /// E_ref of `weight`, eV (the midrange of the site energies, to keep weights in range).
     energy_ref_ev: f64,
     tree: SumTree,
@@ -134,39 +159,34 @@ fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
 }
 
 impl Kmc {
-    pub fn new(
-        config: &Configuration,
-        model: &BarrierModel,
-        temperature_k: f64,
-        seed: u64,
-    ) -> Result<Self> {
+    pub fn new(config: &Configuration, model: &BarrierModel, temperature_k: f64, seed: u64) -> Result<Self> {
         require_positive("temperature_K", temperature_k)?;
         let lattice = *config.lattice();
         if lattice.geometry() != Geometry::Bulk {
-            return Err(Error::invalid(
-                "geometry",
-                "Li-hopping kMC runs in a periodic bulk cell",
-            ));
+            return Err(Error::invalid("geometry", "Li-hopping kMC runs in a periodic bulk cell"));
         }
         let table = KraTable::new(model, lattice.a(), temperature_k)?;
         let n = lattice.n_cations();
         let mut kmc = Kmc {
             lattice,
             dims: lattice.dims(),
-            grid: config.grid().to_vec(),
+            grid: copy_to_huge(config.grid()),
             tm_names: config.tm_names().to_vec(),
             model: model.clone(),
             temperature_k,
             table,
-            weight: vec![0.0; n],
+            tet_class: Vec::new(),
+            interior_delta: interior_deltas(lattice.dims()),
+            weight: zeroed_vec(n),
             energy_ref_ev: 0.0,
             tree: SumTree::new(n),
-            disp: vec![[0; 3]; n],
+            disp: zeroed_vec(n),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             time_s: 0.0,
             hops: 0,
         };
-        kmc.init_weights();
+        kmc.init_weights()?;
+        kmc.init_tetrahedra();
         kmc.refresh_all();
         Ok(kmc)
     }
@@ -175,32 +195,21 @@ impl Kmc {
     pub fn from_checkpoint(cp: Checkpoint) -> Result<Self> {
         let mut kmc = Kmc::new(&cp.config, &cp.model, cp.temperature_k, 0)?;
         if cp.disp.len() != kmc.disp.len() {
-            return Err(Error::invalid(
-                "checkpoint",
-                "displacements do not match the lattice",
-            ));
+            return Err(Error::invalid("checkpoint", "displacements do not match the lattice"));
         }
         kmc.disp = cp.disp;
         kmc.rng = cp.rng;
         kmc.time_s = cp.time_s;
         kmc.hops = cp.hops;
         if !kmc.tree.set_inner(cp.tree_inner) {
-            return Err(Error::invalid(
-                "checkpoint",
-                "rate tree does not match the lattice",
-            ));
+            return Err(Error::invalid("checkpoint", "rate tree does not match the lattice"));
         }
         Ok(kmc)
     }
 
     pub fn checkpoint(&self) -> Checkpoint {
-        let config = Configuration::from_species(
-            self.lattice,
-            &self.cations(),
-            &self.anions(),
-            self.tm_names.clone(),
-        )
-        .expect("the engine state is a valid configuration");
+        let config = Configuration::from_species(self.lattice, &self.cations(), &self.anions(), self.tm_names.clone())
+            .expect("the engine state is a valid configuration");
         Checkpoint {
             config,
             model: self.model.clone(),
@@ -244,77 +253,130 @@ impl Kmc {
             .collect()
     }
 
-    fn init_weights(&mut self) {
+    fn init_weights(&mut self) -> Result<()> {
         let e = self.raw_site_energies();
-        let (lo, hi) = e
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                (lo.min(x), hi.max(x))
-            });
+        let (lo, hi) = e.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         self.energy_ref_ev = 0.5 * (lo + hi);
         let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;
-        for (w, &x) in self.weight.iter_mut().zip(&e) {
-            *w = (-(x - self.energy_ref_ev) / two_kt).exp();
+        // f32 holds e^±80 with room to spare for the rate products.
+        if (hi - lo) / 2.0 / two_kt > 80.0 {
+            return Err(Error::invalid(
+                "temperature_K",
+                format!(
+                    "{} K is too low for the {:.2} eV spread of Li site energies (needs kT > spread/320)",
+                    self.temperature_k,
+                    hi - lo
+                ),
+            ));
         }
+        for (w, &x) in self.weight.iter_mut().zip(&e) {
+            *w = (-(x - self.energy_ref_ev) / two_kt).exp() as f32;
+        }
+        Ok(())
+    }
+
+    /// Classify every tetrahedron (grid cube) by its TM count and anion corners.
+    fn init_tetrahedra(&mut self) {
+        let l = self.lattice;
+        let mut classes = zeroed_vec(l.n_grid());
+        for (g, class) in classes.iter_mut().enumerate() {
+            *class = {
+                let p = l.grid_coords(g);
+                let blk = l.block(p);
+                let parity = (p[0] + p[1] + p[2]) % 2;
+                let mut n_tm = 0;
+                let mut corners = [0u8; 4];
+                let mut k = 0;
+                for o in 0..8usize {
+                    let bits = [o & 1, (o >> 1) & 1, (o >> 2) & 1];
+                    let code = self.grid[offset_index(&blk, bits.map(|b| b as i8))];
+                    if (parity + bits[0] + bits[1] + bits[2]) % 2 == 0 {
+                        n_tm += species::is_tm(code) as usize;
+                    } else {
+                        corners[k] = code;
+                        k += 1;
+                    }
+                }
+                self.table.class(n_tm, corners)
+            };
+        }
+        self.tet_class = classes;
     }
 
     /// Li site energy of every cation site, eV.
     pub fn site_energies(&self) -> Vec<f64> {
         let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;
-        self.weight
-            .iter()
-            .map(|w| self.energy_ref_ev - two_kt * w.ln())
-            .collect()
+        self.weight.iter().map(|&w| self.energy_ref_ev - two_kt * (w as f64).ln()).collect()
     }
 
     // ----- rates ---------------------------------------------------------------------------
 
-    /// ν·exp(−E_KRA/kT) of one path out of the site whose 3x3x3 block is `blk`.
+    /// Grid indices of the 3x3x3 block around p, by slot (`lattice::slot`).
     #[inline(always)]
-    fn kra_rate(&self, blk: &[[usize; 3]; 3], path: usize) -> f64 {
-        let p = &PATHS[path];
-        let s1 = self.grid[offset_index(blk, p.spectators[0])];
-        let s2 = self.grid[offset_index(blk, p.spectators[1])];
-        let n_tm = species::is_tm(s1) as usize + species::is_tm(s2) as usize;
-        let n_li = (s1 == species::LI) as usize + (s2 == species::LI) as usize;
-        let corners = [
-            self.grid[offset_index(blk, p.anions[0])],
-            self.grid[offset_index(blk, p.anions[1])],
-            self.grid[offset_index(blk, p.anions[2])],
-            self.grid[offset_index(blk, p.anions[3])],
-        ];
-        self.table.rate(n_tm, n_li, anion_code(corners))
+    fn block_indices(&self, p: [usize; 3]) -> [usize; 27] {
+        let d = self.dims;
+        if (1..d[0] - 1).contains(&p[0]) && (1..d[1] - 1).contains(&p[1]) && (1..d[2] - 1).contains(&p[2]) {
+            let g = self.lattice.grid_index(p) as isize;
+            self.interior_delta.map(|o| (g + o) as usize)
+        } else {
+            self.lattice.block_indices(p)
+        }
     }
 
+    /// Class and spectator-Li count of one path out of the site with block `idx`.
     #[inline(always)]
-    fn block_of(&self, p: [usize; 3]) -> [[usize; 3]; 3] {
-        self.lattice.block(p)
+    fn path_class(&self, idx: &[usize; 27], path: usize) -> (u8, usize) {
+        let ps = &PATH_SLOTS[path];
+        let n_li = (self.grid[idx[ps.spectators[0] as usize]] == species::LI) as usize
+            + (self.grid[idx[ps.spectators[1] as usize]] == species::LI) as usize;
+        (self.tet_class[idx[ps.cube as usize]], n_li)
+    }
+
+    /// ν·exp(−E_KRA/kT) of one path.
+    #[inline(always)]
+    fn kra_rate(&self, idx: &[usize; 27], path: usize) -> f64 {
+        let (class, n_li) = self.path_class(idx, path);
+        self.table.rate(class, n_li)
+    }
+
+    /// Rate of every path out of the Li with block `idx` (0 for closed ones) and their sum.
+    #[inline(always)]
+    fn path_rates(&self, idx: &[usize; 27]) -> ([f64; N_PATHS], f64) {
+        let mut rates = [0.0f64; N_PATHS];
+        let mut total = 0.0;
+        for dir in 0..12 {
+            let b = idx[PATH_SLOTS[2 * dir].target as usize];
+            if self.grid[b] == species::VACANCY {
+                let w = self.weight[b >> 1] as f64;
+                for side in 0..2 {
+                    let r = self.kra_rate(idx, 2 * dir + side) * w;
+                    rates[2 * dir + side] = r;
+                    total += r;
+                }
+            }
+        }
+        (rates, total)
     }
 
     /// Total rate of all hops out of the Li at grid point p, s⁻¹.
     #[inline]
     fn escape_rate(&self, p: [usize; 3]) -> f64 {
-        let blk = self.block_of(p);
-        let g = offset_index(&blk, [0, 0, 0]);
+        let idx = self.block_indices(p);
         let mut sum = 0.0;
         for dir in 0..12 {
-            let b = offset_index(&blk, NN_DIRECTIONS[dir]);
+            let b = idx[PATH_SLOTS[2 * dir].target as usize];
             if self.grid[b] == species::VACANCY {
-                let s = self.kra_rate(&blk, 2 * dir) + self.kra_rate(&blk, 2 * dir + 1);
-                sum += s * self.weight[b >> 1];
+                let s = self.kra_rate(&idx, 2 * dir) + self.kra_rate(&idx, 2 * dir + 1);
+                sum += s * self.weight[b >> 1] as f64;
             }
         }
-        sum / self.weight[g >> 1]
+        sum / self.weight[idx[CENTRE] >> 1] as f64
     }
 
     fn refresh_all(&mut self) {
         for c in 0..self.lattice.n_cations() {
             let g = self.lattice.cation_grid_index(c);
-            let r = if self.grid[g] == species::LI {
-                self.escape_rate(self.lattice.grid_coords(g))
-            } else {
-                0.0
-            };
+            let r = if self.grid[g] == species::LI { self.escape_rate(self.lattice.grid_coords(g)) } else { 0.0 };
             self.tree.set_leaf_only(c, r);
         }
         self.tree.rebuild();
@@ -322,11 +384,7 @@ impl Kmc {
 
     #[inline(always)]
     fn neighbour(&self, p: [usize; 3], o: [i8; 3]) -> [usize; 3] {
-        [
-            wrap(p[0], o[0], self.dims[0]),
-            wrap(p[1], o[1], self.dims[1]),
-            wrap(p[2], o[2], self.dims[2]),
-        ]
+        [wrap(p[0], o[0], self.dims[0]), wrap(p[1], o[1], self.dims[1]), wrap(p[2], o[2], self.dims[2])]
     }
 
     #[inline(always)]
@@ -356,20 +414,8 @@ impl Kmc {
         }
         let ga = self.lattice.cation_grid_index(c);
         let pa = self.lattice.grid_coords(ga);
-        let blk = self.block_of(pa);
-        let mut rates = [0.0f64; N_PATHS];
-        let mut total = 0.0;
-        for dir in 0..12 {
-            let b = offset_index(&blk, NN_DIRECTIONS[dir]);
-            if self.grid[b] == species::VACANCY {
-                let w = self.weight[b >> 1];
-                for side in 0..2 {
-                    let r = self.kra_rate(&blk, 2 * dir + side) * w;
-                    rates[2 * dir + side] = r;
-                    total += r;
-                }
-            }
-        }
+        let idx = self.block_indices(pa);
+        let (rates, total) = self.path_rates(&idx);
         let mut u = unit(&mut self.rng) * total;
         let mut path = N_PATHS - 1;
         for (k, &r) in rates.iter().enumerate() {
@@ -383,7 +429,7 @@ impl Kmc {
         }
         let dir = path / 2;
         let d = NN_DIRECTIONS[dir];
-        let gb = offset_index(&blk, d);
+        let gb = idx[PATH_SLOTS[path].target as usize];
         let pb = self.neighbour(pa, d);
         self.grid[ga] = species::VACANCY;
         self.grid[gb] = species::LI;
@@ -408,29 +454,15 @@ impl Kmc {
     /// Advance until the clock reaches `t_end_s` or `max_hops` more hops are done, calling
     /// `observe` at each of `sample_times_s` (ascending, absolute) that falls in the interval.
     /// Returns why it stopped and the observations made.
-    pub fn run(
-        &mut self,
-        t_end_s: f64,
-        max_hops: u64,
-        sample_times_s: &[f64],
-    ) -> Result<(Stop, Vec<Observation>)> {
+    pub fn run(&mut self, t_end_s: f64, max_hops: u64, sample_times_s: &[f64]) -> Result<(Stop, Vec<Observation>)> {
         if t_end_s.is_nan() {
             return Err(Error::invalid("time_s", "must not be NaN"));
         }
-        if sample_times_s.windows(2).any(|w| !(w[0] <= w[1]))
-            || sample_times_s.iter().any(|t| !t.is_finite())
-        {
-            return Err(Error::invalid(
-                "sample_times",
-                "must be finite and ascending",
-            ));
+        if sample_times_s.windows(2).any(|w| !(w[0] <= w[1])) || sample_times_s.iter().any(|t| !t.is_finite()) {
+            return Err(Error::invalid("sample_times", "must be finite and ascending"));
         }
         let t0 = self.time_s;
-        let mut samples = sample_times_s
-            .iter()
-            .copied()
-            .skip_while(|&t| t < t0)
-            .peekable();
+        let mut samples = sample_times_s.iter().copied().skip_while(|&t| t < t0).peekable();
         let mut out = Vec::new();
         let mut done = 0u64;
         let stop = loop {
@@ -438,11 +470,7 @@ impl Kmc {
                 break Stop::Hops;
             }
             let r = self.tree.total();
-            let t_next = if r > 0.0 {
-                self.time_s - unit_open0(&mut self.rng).ln() / r
-            } else {
-                f64::INFINITY
-            };
+            let t_next = if r > 0.0 { self.time_s - unit_open0(&mut self.rng).ln() / r } else { f64::INFINITY };
             // The state holds on [time, t_next): samples in that window see it.
             while let Some(&ts) = samples.peek() {
                 if ts < t_next && ts <= t_end_s {
@@ -467,11 +495,7 @@ impl Kmc {
     // ----- observation ---------------------------------------------------------------------
 
     fn observe_at(&self, time_s: f64) -> Observation {
-        let mut o = Observation {
-            time_s,
-            hops: self.hops,
-            ..Default::default()
-        };
+        let mut o = Observation { time_s, hops: self.hops, ..Default::default() };
         let [nx, ny, nz] = self.dims;
         for z in 0..nz {
             for y in 0..ny {
@@ -530,26 +554,16 @@ impl Kmc {
         &self.tm_names
     }
     pub fn cations(&self) -> Vec<u8> {
-        (0..self.lattice.n_cations())
-            .map(|c| self.grid[self.lattice.cation_grid_index(c)])
-            .collect()
+        (0..self.lattice.n_cations()).map(|c| self.grid[self.lattice.cation_grid_index(c)]).collect()
     }
     pub fn anions(&self) -> Vec<u8> {
-        (0..self.lattice.n_anions())
-            .map(|c| self.grid[self.lattice.anion_grid_index(c)])
-            .collect()
+        (0..self.lattice.n_anions()).map(|c| self.grid[self.lattice.anion_grid_index(c)]).collect()
     }
     /// Displacement (units of a/2) of the Li on each cation site since the last reset
     /// (zero where there is no Li).
     pub fn displacements(&self) -> Vec<[i32; 3]> {
         (0..self.lattice.n_cations())
-            .map(|c| {
-                if self.grid[self.lattice.cation_grid_index(c)] == species::LI {
-                    self.disp[c]
-                } else {
-                    [0; 3]
-                }
-            })
+            .map(|c| if self.grid[self.lattice.cation_grid_index(c)] == species::LI { self.disp[c] } else { [0; 3] })
             .collect()
     }
     /// Escape rate of every cation site, s⁻¹ (the sum-tree leaves).
@@ -566,29 +580,22 @@ impl Kmc {
             if self.grid[ga] != species::LI {
                 continue;
             }
-            let p = self.lattice.grid_coords(ga);
-            let blk = self.block_of(p);
+            let idx = self.block_indices(self.lattice.grid_coords(ga));
             for path in 0..N_PATHS {
-                let po = &PATHS[path];
-                let gb = offset_index(&blk, po.target);
+                let gb = idx[PATH_SLOTS[path].target as usize];
                 if self.grid[gb] != species::VACANCY {
                     continue;
                 }
-                let s = [
-                    self.grid[offset_index(&blk, po.spectators[0])],
-                    self.grid[offset_index(&blk, po.spectators[1])],
-                ];
-                let n_tm = s.iter().filter(|&&x| species::is_tm(x)).count();
-                let n_li = s.iter().filter(|&&x| x == species::LI).count();
-                let code = anion_code(po.anions.map(|o| self.grid[offset_index(&blk, o)]));
-                let ratio = self.weight[gb >> 1] / self.weight[ga >> 1];
+                let (class, n_li) = self.path_class(&idx, path);
+                let n_tm = KraTable::n_tm(class);
+                let ratio = self.weight[gb >> 1] as f64 / self.weight[ga >> 1] as f64;
                 out.push(Event {
                     from: c,
                     to: gb >> 1,
                     path,
                     n_tm,
-                    barrier_ev: self.table.barrier(n_tm, n_li, code) - kt * ratio.ln(),
-                    rate_per_s: self.table.rate(n_tm, n_li, code) * ratio,
+                    barrier_ev: self.table.barrier(class, n_li) - kt * ratio.ln(),
+                    rate_per_s: self.table.rate(class, n_li) * ratio,
                 });
             }
         }
@@ -599,6 +606,7 @@ impl Kmc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lattice::PATHS;
 
     fn empty_lattice_with(l: usize, li_sites: &[usize]) -> Configuration {
         let lat = Lattice::new([l, l, l], 4.0, Geometry::Bulk).unwrap();
@@ -626,29 +634,14 @@ mod tests {
     fn incremental_rates_equal_full_recompute() {
         // After many hops with the full DRX model, every leaf equals a fresh recomputation.
         let lat = Lattice::new([4, 4, 4], 4.15, Geometry::Bulk).unwrap();
-        let cfg = Configuration::random(
-            lat,
-            110,
-            &[40, 40],
-            vec!["Mn".into(), "Ti".into()],
-            20,
-            6,
-            3,
-        )
-        .unwrap();
+        let cfg = Configuration::random(lat, 110, &[40, 40], vec!["Mn".into(), "Ti".into()], 20, 6, 3).unwrap();
         let mut model = BarrierModel::default();
         model.site_disorder_ev = 0.05;
         let mut k = Kmc::new(&cfg, &model, 600.0, 7).unwrap();
         k.run(f64::INFINITY, 20_000, &[]).unwrap();
         let fresh = Kmc::from_checkpoint(k.checkpoint()).unwrap();
         let mut again = Kmc::new(
-            &Configuration::from_species(
-                lat,
-                &k.cations(),
-                &k.anions(),
-                vec!["Mn".into(), "Ti".into()],
-            )
-            .unwrap(),
+            &Configuration::from_species(lat, &k.cations(), &k.anions(), vec!["Mn".into(), "Ti".into()]).unwrap(),
             &model,
             600.0,
             0,
@@ -657,10 +650,7 @@ mod tests {
         again.refresh_all();
         for c in 0..lat.n_cations() {
             let (a, b) = (k.escape_rates()[c], again.escape_rates()[c]);
-            assert!(
-                (a - b).abs() <= 1e-9 * b.abs().max(1e-300),
-                "site {c}: {a} vs {b}"
-            );
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1e-300), "site {c}: {a} vs {b}");
         }
         assert_eq!(fresh.cations(), k.cations());
     }
@@ -677,11 +667,8 @@ mod tests {
             let now = k.cations();
             let changed: Vec<usize> = (0..now.len()).filter(|&i| prev[i] != now[i]).collect();
             assert_eq!(changed.len(), 2);
-            let (a, b) = if prev[changed[0]] == species::LI {
-                (changed[0], changed[1])
-            } else {
-                (changed[1], changed[0])
-            };
+            let (a, b) =
+                if prev[changed[0]] == species::LI { (changed[0], changed[1]) } else { (changed[1], changed[0]) };
             assert_eq!(
                 (prev[a], prev[b], now[a], now[b]),
                 (species::LI, species::VACANCY, species::VACANCY, species::LI)
@@ -729,17 +716,11 @@ mod tests {
             .unwrap();
             // The reverse path goes through the same tetrahedron: its centre seen from B.
             let d = NN_DIRECTIONS[ev.path / 2];
-            let centre_from_b: Vec<i8> = (0..3)
-                .map(|i| PATHS[ev.path].centre_quarter[i] - 2 * d[i])
-                .collect();
+            let centre_from_b: Vec<i8> = (0..3).map(|i| PATHS[ev.path].centre_quarter[i] - 2 * d[i]).collect();
             let rev = back
                 .events()
                 .into_iter()
-                .find(|x| {
-                    x.from == ev.to
-                        && x.to == ev.from
-                        && PATHS[x.path].centre_quarter[..] == centre_from_b[..]
-                })
+                .find(|x| x.from == ev.to && x.to == ev.from && PATHS[x.path].centre_quarter[..] == centre_from_b[..])
                 .unwrap();
             let ratio = ev.rate_per_s / rev.rate_per_s;
             let expect = (-(e[ev.to] - e[ev.from]) / kt).exp();

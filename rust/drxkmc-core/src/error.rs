@@ -14,16 +14,10 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::InvalidParameter {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Error::InvalidParameter { field: field.into(), reason: reason.into() }
     }
     pub fn composition(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Error::Composition {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Error::Composition { field: field.into(), reason: reason.into() }
     }
     /// The field the error is about (the Python exception carries it as an attribute).
     pub fn field(&self) -> &str {
@@ -38,10 +32,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Check that a float parameter is finite and strictly positive.
 pub fn require_positive(field: &str, value: f64) -> Result<f64> {
     if !value.is_finite() || value <= 0.0 {
-        return Err(Error::invalid(
-            field,
-            format!("must be a finite number > 0, got {value}"),
-        ));
+        return Err(Error::invalid(field, format!("must be a finite number > 0, got {value}")));
     }
     Ok(value)
 }
@@ -49,10 +40,7 @@ pub fn require_positive(field: &str, value: f64) -> Result<f64> {
 /// Check that a float parameter is finite (any sign).
 pub fn require_finite(field: &str, value: f64) -> Result<f64> {
     if !value.is_finite() {
-        return Err(Error::invalid(
-            field,
-            format!("must be a finite number, got {value}"),
-        ));
+        return Err(Error::invalid(field, format!("must be a finite number, got {value}")));
     }
     Ok(value)
 }
@@ -60,10 +48,7 @@ pub fn require_finite(field: &str, value: f64) -> Result<f64> {
 /// Check that a float parameter is finite and not negative.
 pub fn require_non_negative(field: &str, value: f64) -> Result<f64> {
     if !value.is_finite() || value < 0.0 {
-        return Err(Error::invalid(
-            field,
-            format!("must be a finite number >= 0, got {value}"),
-        ));
+        return Err(Error::invalid(field, format!("must be a finite number >= 0, got {value}")));
     }
     Ok(value)
 }

@@ -64,6 +64,8 @@ pub struct PathOffsets {
     pub anions: [[i8; 3]; 4],
     /// Offset of the tetrahedron centre in units of a/4 (odd in every component).
     pub centre_quarter: [i8; 3],
+    /// Offset of the lowest corner of the tetrahedron's grid cube: the cube's own index.
+    pub cube: [i8; 3],
 }
 
 /// The 24 paths (12 directions x 2 tetrahedra) out of a cation site; path `2*dir + side`.
@@ -75,6 +77,7 @@ const fn build_paths() -> [PathOffsets; N_PATHS] {
         spectators: [[0; 3]; 2],
         anions: [[0; 3]; 4],
         centre_quarter: [0; 3],
+        cube: [0; 3],
     }; N_PATHS];
     let mut dir = 0;
     while dir < 12 {
@@ -115,6 +118,7 @@ const fn build_paths() -> [PathOffsets; N_PATHS] {
                 spectators: [c1, c2],
                 anions: [a1, a2, a3, a4],
                 centre_quarter: centre,
+                cube: [(centre[0] - 1) / 2, (centre[1] - 1) / 2, (centre[2] - 1) / 2],
             };
             side += 1;
         }
@@ -127,14 +131,7 @@ const fn build_paths() -> [PathOffsets; N_PATHS] {
 pub const PATHS: [PathOffsets; N_PATHS] = build_paths();
 
 /// The six anion neighbours of a cation (its octahedron), units of a/2.
-pub const OCTAHEDRON_ANIONS: [[i8; 3]; 6] = [
-    [1, 0, 0],
-    [-1, 0, 0],
-    [0, 1, 0],
-    [0, -1, 0],
-    [0, 0, 1],
-    [0, 0, -1],
-];
+pub const OCTAHEDRON_ANIONS: [[i8; 3]; 6] = [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]];
 
 /// For each direction d, a 12-bit mask of the directions d' whose site B + d' (B = A + d) is A
 /// itself or a nearest neighbour of A. After a hop A -> B, the sites to refresh are NN(A),
@@ -180,9 +177,7 @@ impl Lattice {
         if a_angstrom > 100.0 {
             return Err(Error::invalid(
                 "a",
-                format!(
-                    "{a_angstrom} Å is not a rocksalt lattice parameter (expected about 3.5-6 Å)"
-                ),
+                format!("{a_angstrom} Å is not a rocksalt lattice parameter (expected about 3.5-6 Å)"),
             ));
         }
         for (axis, &l) in size.iter().enumerate() {
@@ -193,29 +188,17 @@ impl Lattice {
                 ));
             }
         }
-        let sites = size
-            .iter()
-            .try_fold(4usize, |acc, &l| acc.checked_mul(l))
-            .filter(|&n| n <= MAX_CATION_SITES);
+        let sites = size.iter().try_fold(4usize, |acc, &l| acc.checked_mul(l)).filter(|&n| n <= MAX_CATION_SITES);
         if sites.is_none() {
             return Err(Error::invalid(
                 "size",
-                format!(
-                    "{size:?} has more than {MAX_CATION_SITES} cation sites, too many to simulate"
-                ),
+                format!("{size:?} has more than {MAX_CATION_SITES} cation sites, too many to simulate"),
             ));
         }
         if geometry == Geometry::Slab && size[2] < 2 {
-            return Err(Error::invalid(
-                "size",
-                "a slab needs at least 2 cells along z",
-            ));
+            return Err(Error::invalid("size", "a slab needs at least 2 cells along z"));
         }
-        Ok(Lattice {
-            size,
-            a: a_angstrom,
-            geometry,
-        })
+        Ok(Lattice { size, a: a_angstrom, geometry })
     }
 
     pub fn size(&self) -> [usize; 3] {
@@ -313,6 +296,17 @@ impl Lattice {
         out
     }
 
+    /// Grid indices of the 27 points of the periodic 3x3x3 block around p, by `slot`.
+    #[inline]
+    pub fn block_indices(&self, p: [usize; 3]) -> [usize; 27] {
+        let b = self.block(p);
+        let mut out = [0usize; 27];
+        for (k, v) in out.iter_mut().enumerate() {
+            *v = b[0][k % 3] + b[1][(k / 3) % 3] + b[2][k / 9];
+        }
+        out
+    }
+
     /// Cartesian position (Å) of a grid point.
     pub fn position(&self, g: usize) -> [f64; 3] {
         let p = self.grid_coords(g);
@@ -321,13 +315,40 @@ impl Lattice {
     }
     /// Box lengths, Å.
     pub fn box_lengths(&self) -> [f64; 3] {
-        [
-            self.size[0] as f64 * self.a,
-            self.size[1] as f64 * self.a,
-            self.size[2] as f64 * self.a,
-        ]
+        [self.size[0] as f64 * self.a, self.size[1] as f64 * self.a, self.size[2] as f64 * self.a]
     }
 }
+
+/// Slot of an offset in the 3x3x3 block around a site: 9(oz+1) + 3(oy+1) + (ox+1).
+pub const fn slot(o: [i8; 3]) -> usize {
+    (9 * (o[2] + 1) + 3 * (o[1] + 1) + (o[0] + 1)) as usize
+}
+
+/// Block slots of what one path touches, for the kMC hot loop.
+#[derive(Debug, Clone, Copy)]
+pub struct PathSlots {
+    pub target: u8,
+    pub spectators: [u8; 2],
+    pub cube: u8,
+}
+
+const fn build_path_slots() -> [PathSlots; N_PATHS] {
+    let mut out = [PathSlots { target: 0, spectators: [0; 2], cube: 0 }; N_PATHS];
+    let mut k = 0;
+    while k < N_PATHS {
+        let p = &PATHS[k];
+        out[k] = PathSlots {
+            target: slot(p.target) as u8,
+            spectators: [slot(p.spectators[0]) as u8, slot(p.spectators[1]) as u8],
+            cube: slot(p.cube) as u8,
+        };
+        k += 1;
+    }
+    out
+}
+
+/// `PATHS` as block slots.
+pub const PATH_SLOTS: [PathSlots; N_PATHS] = build_path_slots();
 
 /// Grid index of `base + offset` using a precomputed block.
 #[inline(always)]
@@ -349,9 +370,7 @@ mod tests {
         assert_eq!(l.n_cations(), 4 * 24);
         assert_eq!(l.n_anions(), 4 * 24);
         assert_eq!(l.n_tetrahedra(), 8 * 24);
-        let cations = (0..l.n_grid())
-            .filter(|&g| Lattice::is_cation(l.grid_coords(g)))
-            .count();
+        let cations = (0..l.n_grid()).filter(|&g| Lattice::is_cation(l.grid_coords(g))).count();
         assert_eq!(cations, l.n_cations());
         // Dense indices are a bijection onto 0..n_cations.
         let mut seen = vec![false; l.n_cations()];
@@ -373,20 +392,10 @@ mod tests {
             // All cation vertices are mutual nearest neighbours (distance² = 2 in (a/2)²).
             for x in 0..4 {
                 for y in 0..x {
-                    let d: i32 = (0..3)
-                        .map(|k| (cations[x][k] - cations[y][k]) as i32)
-                        .map(|v| v * v)
-                        .sum();
+                    let d: i32 = (0..3).map(|k| (cations[x][k] - cations[y][k]) as i32).map(|v| v * v).sum();
                     assert_eq!(d, 2);
                 }
-                assert_eq!(
-                    cations[x]
-                        .iter()
-                        .map(|&v| v as i32)
-                        .sum::<i32>()
-                        .rem_euclid(2),
-                    0
-                );
+                assert_eq!(cations[x].iter().map(|&v| v as i32).sum::<i32>().rem_euclid(2), 0);
             }
             for an in p.anions.iter() {
                 assert_eq!(an.iter().map(|&v| v as i32).sum::<i32>().rem_euclid(2), 1);
@@ -398,10 +407,7 @@ mod tests {
             // Edge anions are shared by the A and B octahedra (distance a/2 from both).
             for an in &p.anions[..2] {
                 let da: i32 = an.iter().map(|&v| (v as i32).pow(2)).sum();
-                let db: i32 = (0..3)
-                    .map(|k| (an[k] - p.target[k]) as i32)
-                    .map(|v| v * v)
-                    .sum();
+                let db: i32 = (0..3).map(|k| (an[k] - p.target[k]) as i32).map(|v| v * v).sum();
                 assert_eq!((da, db), (1, 1));
             }
         }
@@ -419,11 +425,7 @@ mod tests {
                 for cx in 0..d[0] {
                     let mut cats = vec![];
                     for o in 0..8 {
-                        let p = [
-                            (cx + (o & 1)) % d[0],
-                            (cy + ((o >> 1) & 1)) % d[1],
-                            (cz + ((o >> 2) & 1)) % d[2],
-                        ];
+                        let p = [(cx + (o & 1)) % d[0], (cy + ((o >> 1) & 1)) % d[1], (cz + ((o >> 2) & 1)) % d[2]];
                         if Lattice::is_cation(p) {
                             cats.push(l.grid_index(p));
                         }
@@ -461,16 +463,36 @@ mod tests {
             .collect();
         let sub = |a: [f64; 3], b: [f64; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
         let (u, w) = (sub(v[2], v[1]), sub(v[3], v[1]));
-        let n = [
-            u[1] * w[2] - u[2] * w[1],
-            u[2] * w[0] - u[0] * w[2],
-            u[0] * w[1] - u[1] * w[0],
-        ];
+        let n = [u[1] * w[2] - u[2] * w[1], u[2] * w[0] - u[0] * w[2], u[0] * w[1] - u[1] * w[0]];
         let nn = (n[0] * n[0] + n[1] * n[1] + n[2] * n[2]).sqrt();
         let r = sub(v[0], v[1]);
         let height = ((r[0] * n[0] + r[1] * n[1] + r[2] * n[2]) / nn).abs();
         assert!((height - l.ideal_tetrahedron_height()).abs() < 1e-12);
         assert!((l.ideal_tetrahedron_height() - 4.15 / 3f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn block_indices_agree_with_offsets() {
+        let l = Lattice::new([2, 3, 2], 4.0, Geometry::Bulk).unwrap();
+        for g in [0, 5, l.n_grid() - 1] {
+            let p = l.grid_coords(g);
+            let idx = l.block_indices(p);
+            let blk = l.block(p);
+            for path in PATHS.iter() {
+                assert_eq!(idx[slot(path.cube)], offset_index(&blk, path.cube));
+                assert_eq!(idx[slot(path.target)], offset_index(&blk, path.target));
+            }
+        }
+    }
+
+    #[test]
+    fn path_cube_holds_its_vertices() {
+        // The cube's lowest corner plus {0,1}^3 contains A, B, both spectators and all anions.
+        for p in PATHS.iter() {
+            let inside = |o: [i8; 3]| (0..3).all(|k| o[k] - p.cube[k] == 0 || o[k] - p.cube[k] == 1);
+            assert!(inside([0, 0, 0]) && inside(p.target));
+            assert!(p.spectators.iter().all(|&o| inside(o)) && p.anions.iter().all(|&o| inside(o)));
+        }
     }
 
     #[test]
@@ -483,36 +505,11 @@ mod tests {
 
     #[test]
     fn bad_sizes_are_rejected_with_field() {
-        assert_eq!(
-            Lattice::new([1, 4, 4], 4.15, Geometry::Bulk)
-                .unwrap_err()
-                .field(),
-            "size"
-        );
-        assert_eq!(
-            Lattice::new([4, 4, 4], f64::NAN, Geometry::Bulk)
-                .unwrap_err()
-                .field(),
-            "a"
-        );
-        assert_eq!(
-            Lattice::new([4, 4, 4], -1.0, Geometry::Bulk)
-                .unwrap_err()
-                .field(),
-            "a"
-        );
-        assert_eq!(
-            Lattice::new([usize::MAX, 4, 4], 4.15, Geometry::Bulk)
-                .unwrap_err()
-                .field(),
-            "size"
-        );
-        assert_eq!(
-            Lattice::new([2000, 2000, 2000], 4.15, Geometry::Bulk)
-                .unwrap_err()
-                .field(),
-            "size"
-        );
+        assert_eq!(Lattice::new([1, 4, 4], 4.15, Geometry::Bulk).unwrap_err().field(), "size");
+        assert_eq!(Lattice::new([4, 4, 4], f64::NAN, Geometry::Bulk).unwrap_err().field(), "a");
+        assert_eq!(Lattice::new([4, 4, 4], -1.0, Geometry::Bulk).unwrap_err().field(), "a");
+        assert_eq!(Lattice::new([usize::MAX, 4, 4], 4.15, Geometry::Bulk).unwrap_err().field(), "size");
+        assert_eq!(Lattice::new([2000, 2000, 2000], 4.15, Geometry::Bulk).unwrap_err().field(), "size");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod lattice;
+pub mod memory;
 pub mod model;
 pub mod tree;
 

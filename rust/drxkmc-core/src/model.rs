@@ -135,11 +135,7 @@ impl BarrierModel {
 
     /// Height of a tetrahedron with the given anion corners, Å.
     pub fn tetrahedron_height(&self, a: f64, corners: [u8; 4]) -> f64 {
-        a / 3f64.sqrt()
-            + corners
-                .iter()
-                .map(|&c| self.anion_height_shift_angstrom[c as usize])
-                .sum::<f64>()
+        a / 3f64.sqrt() + corners.iter().map(|&c| self.anion_height_shift_angstrom[c as usize]).sum::<f64>()
     }
 
     /// E_KRA of a tetrahedron, eV, floored at 0 (a tall Cl-rich tetrahedron with a steep
@@ -148,41 +144,44 @@ impl BarrierModel {
         let h = self.tetrahedron_height(a, corners);
         let e = self.channel_barrier_ev[n_tm]
             + self.height_slope_ev_per_angstrom[n_tm] * (h - self.reference_height_angstrom)
-            + corners
-                .iter()
-                .map(|&c| self.anion_corner_ev[c as usize])
-                .sum::<f64>()
+            + corners.iter().map(|&c| self.anion_corner_ev[c as usize]).sum::<f64>()
             + n_li as f64 * self.spectator_li_ev;
         e.max(0.0)
     }
 }
 
-/// Pack four anion-corner codes into the table index (base 4).
+/// Pack four anion-corner codes into one index (base 4).
 #[inline(always)]
 pub fn anion_code(corners: [u8; 4]) -> usize {
-    corners[0] as usize
-        | (corners[1] as usize) << 2
-        | (corners[2] as usize) << 4
-        | (corners[3] as usize) << 6
+    corners[0] as usize | (corners[1] as usize) << 2 | (corners[2] as usize) << 4 | (corners[3] as usize) << 6
 }
 
-/// Unpack an anion-corner table index.
+/// Unpack an anion-corner index.
 pub fn anion_corners(code: usize) -> [u8; 4] {
-    [
-        (code & 3) as u8,
-        ((code >> 2) & 3) as u8,
-        ((code >> 4) & 3) as u8,
-        ((code >> 6) & 3) as u8,
-    ]
+    [(code & 3) as u8, ((code >> 2) & 3) as u8, ((code >> 4) & 3) as u8, ((code >> 6) & 3) as u8]
 }
 
-/// ν·exp(−E_KRA/kT) for every (n_TM, n_Li, anion corners) at one temperature: the hot loop
-/// only looks rates up, it never calls exp().
+/// Distinct multisets of 4 corners drawn from 4 anion kinds: C(7, 4).
+const N_MULTISETS: usize = 35;
+/// Tetrahedron classes: n_TM (0, 1, 2) × anion multiset, plus one closed class (≥ 3 TM: no
+/// hop between two non-TM vertices can use it).
+pub const N_CLASSES: usize = 3 * N_MULTISETS + 1;
+pub const CLOSED_CLASS: u8 = (3 * N_MULTISETS) as u8;
+
+/// ν·exp(−E_KRA/kT) for every tetrahedron class and spectator-Li count at one temperature.
+///
+/// E_KRA depends on a tetrahedron only through its TM count and the multiset of its anion
+/// corners (static during Li diffusion) and on the Li among its spectators (dynamic). The
+/// engine stores one class byte per tetrahedron, so the hot loop looks rates up and never
+/// calls exp(). For a hop between two non-TM vertices, the tetrahedron's TM count is the TM
+/// count of its spectators.
 #[derive(Debug, Clone)]
 pub struct KraTable {
-    /// Index `(n_tm * 3 + n_li) * N_ANION_CODES + anion_code`.
+    /// Index `class * 3 + n_li`.
     rate: Vec<f64>,
     barrier: Vec<f64>,
+    /// Multiset index of each packed anion code.
+    multiset_of_code: [u8; 256],
 }
 
 impl KraTable {
@@ -190,36 +189,55 @@ impl KraTable {
         model.validate()?;
         require_positive("temperature_K", temperature_k)?;
         let kt = BOLTZMANN_EV_PER_K * temperature_k;
-        let mut rate = vec![0.0; 9 * N_ANION_CODES];
-        let mut barrier = vec![0.0; 9 * N_ANION_CODES];
+        // Number the sorted corner tuples in order of first appearance.
+        let mut multiset_of_code = [0u8; 256];
+        let mut representatives: Vec<[u8; 4]> = Vec::with_capacity(N_MULTISETS);
+        for code in 0..256 {
+            let mut c = anion_corners(code);
+            c.sort_unstable();
+            let idx = representatives.iter().position(|r| *r == c).unwrap_or_else(|| {
+                representatives.push(c);
+                representatives.len() - 1
+            });
+            multiset_of_code[code] = idx as u8;
+        }
+        debug_assert_eq!(representatives.len(), N_MULTISETS);
+        let mut rate = vec![0.0; N_CLASSES * 3];
+        let mut barrier = vec![f64::INFINITY; N_CLASSES * 3];
         for n_tm in 0..3 {
-            for n_li in 0..3 {
-                if n_tm + n_li > 2 {
-                    continue;
-                }
-                for code in 0..N_ANION_CODES {
-                    let e = model.kra_barrier(a, n_tm, n_li, anion_corners(code));
-                    let i = Self::index(n_tm, n_li, code);
+            for (ms, corners) in representatives.iter().enumerate() {
+                for n_li in 0..3 {
+                    let e = model.kra_barrier(a, n_tm, n_li, *corners);
+                    let i = (n_tm * N_MULTISETS + ms) * 3 + n_li;
                     barrier[i] = e;
                     rate[i] = model.attempt_frequency_hz * (-e / kt).exp();
                 }
             }
         }
-        Ok(KraTable { rate, barrier })
+        Ok(KraTable { rate, barrier, multiset_of_code })
     }
 
-    #[inline(always)]
-    pub fn index(n_tm: usize, n_li: usize, code: usize) -> usize {
-        (n_tm * 3 + n_li) * N_ANION_CODES + code
+    /// Class of a tetrahedron with `n_tm` TM vertices and the given anion corners.
+    #[inline]
+    pub fn class(&self, n_tm: usize, corners: [u8; 4]) -> u8 {
+        if n_tm >= 3 {
+            CLOSED_CLASS
+        } else {
+            (n_tm * N_MULTISETS) as u8 + self.multiset_of_code[anion_code(corners)]
+        }
     }
-    /// ν·exp(−E_KRA/kT), s⁻¹.
-    #[inline(always)]
-    pub fn rate(&self, n_tm: usize, n_li: usize, code: usize) -> f64 {
-        self.rate[Self::index(n_tm, n_li, code)]
+    /// TM count of a class (3 for the closed class).
+    pub fn n_tm(class: u8) -> usize {
+        (class as usize / N_MULTISETS).min(3)
     }
-    /// E_KRA, eV.
-    pub fn barrier(&self, n_tm: usize, n_li: usize, code: usize) -> f64 {
-        self.barrier[Self::index(n_tm, n_li, code)]
+    /// ν·exp(−E_KRA/kT), s⁻¹, with `n_li` Li on the spectator vertices.
+    #[inline(always)]
+    pub fn rate(&self, class: u8, n_li: usize) -> f64 {
+        self.rate[class as usize * 3 + n_li]
+    }
+    /// E_KRA, eV (infinite for the closed class).
+    pub fn barrier(&self, class: u8, n_li: usize) -> f64 {
+        self.barrier[class as usize * 3 + n_li]
     }
 }
 
@@ -258,11 +276,16 @@ mod tests {
     fn table_matches_arrhenius() {
         let m = BarrierModel::default();
         let t = KraTable::new(&m, 4.15, 300.0).unwrap();
-        let code = anion_code([0, 1, 2, 0]);
         let e = m.kra_barrier(4.15, 1, 1, [0, 1, 2, 0]);
         let expect = 1e13 * (-e / (BOLTZMANN_EV_PER_K * 300.0)).exp();
-        assert!((t.rate(1, 1, code) / expect - 1.0).abs() < 1e-12);
-        assert_eq!(anion_corners(code), [0, 1, 2, 0]);
+        let class = t.class(1, [0, 1, 2, 0]);
+        assert!((t.rate(class, 1) / expect - 1.0).abs() < 1e-12);
+        // The class ignores corner order; classes of different multisets differ.
+        assert_eq!(class, t.class(1, [2, 0, 0, 1]));
+        assert_ne!(class, t.class(1, [0, 1, 1, 0]));
+        assert_eq!(KraTable::n_tm(class), 1);
+        assert_eq!(t.rate(t.class(3, [0; 4]), 0), 0.0);
+        assert_eq!(anion_corners(anion_code([0, 1, 2, 3])), [0, 1, 2, 3]);
     }
 
     #[test]

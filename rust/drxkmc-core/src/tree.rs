@@ -15,10 +15,10 @@ pub struct SumTree {
 
 impl SumTree {
     pub fn new(n: usize) -> Self {
-        let mut levels = vec![vec![0.0; n.max(1)]];
+        let mut levels = vec![crate::memory::zeroed_vec(n.max(1))];
         while levels.last().unwrap().len() > 1 {
             let m = levels.last().unwrap().len().div_ceil(WIDTH);
-            levels.push(vec![0.0; m]);
+            levels.push(crate::memory::zeroed_vec(m));
         }
         SumTree { levels }
     }
@@ -68,10 +68,7 @@ impl SumTree {
     /// Restore inner levels saved by `inner`; false if their shape does not match.
     pub fn set_inner(&mut self, inner: Vec<Vec<f64>>) -> bool {
         let ok = inner.len() + 1 == self.levels.len()
-            && inner
-                .iter()
-                .zip(&self.levels[1..])
-                .all(|(a, b)| a.len() == b.len());
+            && inner.iter().zip(&self.levels[1..]).all(|(a, b)| a.len() == b.len());
         if ok {
             self.levels.truncate(1);
             self.levels.extend(inner);
@@ -155,10 +152,7 @@ mod tests {
         let incremental = t.total();
         t.rebuild();
         assert!((incremental - t.total()).abs() < 1e-9);
-        let expect: f64 = (0..300)
-            .filter(|i| i % 3 != 0)
-            .map(|i| 0.1 * i as f64)
-            .sum();
+        let expect: f64 = (0..300).filter(|i| i % 3 != 0).map(|i| 0.1 * i as f64).sum();
         assert!((t.total() - expect).abs() < 1e-9);
     }
 

@@ -13,18 +13,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-pyo3::create_exception!(
-    _core,
-    DrxkmcError,
-    PyValueError,
-    "Base class of every drxkmc input error."
-);
-pyo3::create_exception!(
-    _core,
-    InvalidParameterError,
-    DrxkmcError,
-    "A parameter is out of range, NaN or inconsistent."
-);
+pyo3::create_exception!(_core, DrxkmcError, PyValueError, "Base class of every drxkmc input error.");
+pyo3::create_exception!(_core, InvalidParameterError, DrxkmcError, "A parameter is out of range, NaN or inconsistent.");
 pyo3::create_exception!(
     _core,
     CompositionError,
@@ -58,10 +48,7 @@ fn parse_geometry(name: &str) -> PyResult<Geometry> {
     match name {
         "bulk" => Ok(Geometry::Bulk),
         "slab" => Ok(Geometry::Slab),
-        other => Err(to_py(Error::invalid(
-            "geometry",
-            format!("must be 'bulk' or 'slab', got {other:?}"),
-        ))),
+        other => Err(to_py(Error::invalid("geometry", format!("must be 'bulk' or 'slab', got {other:?}")))),
     }
 }
 
@@ -75,9 +62,7 @@ impl PyComposition {
     #[new]
     #[pyo3(signature = (formula, oxidation_states=None))]
     fn new(formula: &str, oxidation_states: Option<Vec<(String, f64)>>) -> PyResult<Self> {
-        Ok(PyComposition(
-            Composition::parse(formula, &oxidation_states.unwrap_or_default()).py()?,
-        ))
+        Ok(PyComposition(Composition::parse(formula, &oxidation_states.unwrap_or_default()).py()?))
     }
     #[getter]
     fn formula(&self) -> String {
@@ -142,17 +127,10 @@ impl PyLattice {
     #[pyo3(signature = (size, a, geometry="bulk"))]
     fn new(size: (i64, i64, i64), a: f64, geometry: &str) -> PyResult<Self> {
         let conv = |v: i64| -> PyResult<usize> {
-            usize::try_from(v).map_err(|_| {
-                to_py(Error::invalid(
-                    "size",
-                    format!("must be positive integers, got {v}"),
-                ))
-            })
+            usize::try_from(v).map_err(|_| to_py(Error::invalid("size", format!("must be positive integers, got {v}"))))
         };
         let size = [conv(size.0)?, conv(size.1)?, conv(size.2)?];
-        Ok(PyLattice(
-            Lattice::new(size, a, parse_geometry(geometry)?).py()?,
-        ))
+        Ok(PyLattice(Lattice::new(size, a, parse_geometry(geometry)?).py()?))
     }
     #[getter]
     fn size(&self) -> (usize, usize, usize) {
@@ -200,11 +178,7 @@ impl PyLattice {
     }
 }
 
-fn positions<'py>(
-    py: Python<'py>,
-    l: &Lattice,
-    grid_index: impl Fn(usize) -> usize,
-) -> Bound<'py, PyArray2<f64>> {
+fn positions<'py>(py: Python<'py>, l: &Lattice, grid_index: impl Fn(usize) -> usize) -> Bound<'py, PyArray2<f64>> {
     let n = l.n_cations();
     let mut out = Array2::<f64>::zeros((n, 3));
     for c in 0..n {
@@ -232,13 +206,7 @@ impl PyConfiguration {
         tm_names: Vec<String>,
     ) -> PyResult<Self> {
         Ok(PyConfiguration(
-            Configuration::from_species(
-                lattice.0,
-                cations.as_slice()?,
-                anions.as_slice()?,
-                tm_names,
-            )
-            .py()?,
+            Configuration::from_species(lattice.0, cations.as_slice()?, anions.as_slice()?, tm_names).py()?,
         ))
     }
     #[staticmethod]
@@ -252,9 +220,7 @@ impl PyConfiguration {
         n_cl: usize,
         seed: u64,
     ) -> PyResult<Self> {
-        Ok(PyConfiguration(
-            Configuration::random(lattice.0, n_li, &tm_counts, tm_names, n_f, n_cl, seed).py()?,
-        ))
+        Ok(PyConfiguration(Configuration::random(lattice.0, n_li, &tm_counts, tm_names, n_f, n_cl, seed).py()?))
     }
     #[getter]
     fn lattice(&self) -> PyLattice {
@@ -301,15 +267,9 @@ fn model_to_dict<'py>(py: Python<'py>, m: &BarrierModel) -> PyResult<Bound<'py, 
     let d = PyDict::new(py);
     d.set_item("attempt_frequency_hz", m.attempt_frequency_hz)?;
     d.set_item("channel_barrier_ev", m.channel_barrier_ev.to_vec())?;
-    d.set_item(
-        "height_slope_ev_per_angstrom",
-        m.height_slope_ev_per_angstrom.to_vec(),
-    )?;
+    d.set_item("height_slope_ev_per_angstrom", m.height_slope_ev_per_angstrom.to_vec())?;
     d.set_item("reference_height_angstrom", m.reference_height_angstrom)?;
-    d.set_item(
-        "anion_height_shift_angstrom",
-        m.anion_height_shift_angstrom.to_vec(),
-    )?;
+    d.set_item("anion_height_shift_angstrom", m.anion_height_shift_angstrom.to_vec())?;
     d.set_item("anion_corner_ev", m.anion_corner_ev.to_vec())?;
     d.set_item("spectator_li_ev", m.spectator_li_ev)?;
     d.set_item("site_f_ev", m.site_f_ev)?;
@@ -327,9 +287,7 @@ pub(crate) fn model_from_dict(d: &Bound<'_, PyDict>) -> PyResult<BarrierModel> {
         let bad = |what: &str| to_py(Error::invalid(key.clone(), format!("must be {what}")));
         let num = || value.extract::<f64>().map_err(|_| bad("a number"));
         let arr = |n: usize| -> PyResult<Vec<f64>> {
-            let v: Vec<f64> = value
-                .extract()
-                .map_err(|_| bad(&format!("a sequence of {n} numbers")))?;
+            let v: Vec<f64> = value.extract().map_err(|_| bad(&format!("a sequence of {n} numbers")))?;
             if v.len() != n {
                 return Err(bad(&format!("a sequence of {n} numbers")));
             }
@@ -338,22 +296,16 @@ pub(crate) fn model_from_dict(d: &Bound<'_, PyDict>) -> PyResult<BarrierModel> {
         match key.as_str() {
             "attempt_frequency_hz" => m.attempt_frequency_hz = num()?,
             "channel_barrier_ev" => m.channel_barrier_ev.copy_from_slice(&arr(3)?),
-            "height_slope_ev_per_angstrom" => {
-                m.height_slope_ev_per_angstrom.copy_from_slice(&arr(3)?)
-            }
+            "height_slope_ev_per_angstrom" => m.height_slope_ev_per_angstrom.copy_from_slice(&arr(3)?),
             "reference_height_angstrom" => m.reference_height_angstrom = num()?,
-            "anion_height_shift_angstrom" => {
-                m.anion_height_shift_angstrom.copy_from_slice(&arr(4)?)
-            }
+            "anion_height_shift_angstrom" => m.anion_height_shift_angstrom.copy_from_slice(&arr(4)?),
             "anion_corner_ev" => m.anion_corner_ev.copy_from_slice(&arr(4)?),
             "spectator_li_ev" => m.spectator_li_ev = num()?,
             "site_f_ev" => m.site_f_ev = num()?,
             "site_cl_ev" => m.site_cl_ev = num()?,
             "site_tm_ev" => m.site_tm_ev = num()?,
             "site_disorder_ev" => m.site_disorder_ev = num()?,
-            "site_energy_seed" => {
-                m.site_energy_seed = value.extract().map_err(|_| bad("an integer >= 0"))?
-            }
+            "site_energy_seed" => m.site_energy_seed = value.extract().map_err(|_| bad("an integer >= 0"))?,
             _ => return Err(bad("a known barrier-model parameter (unknown name)")),
         }
     }
@@ -368,16 +320,9 @@ struct PyKmc(Kmc);
 #[pymethods]
 impl PyKmc {
     #[new]
-    fn new(
-        config: &PyConfiguration,
-        model: &Bound<'_, PyDict>,
-        temperature_k: f64,
-        seed: u64,
-    ) -> PyResult<Self> {
+    fn new(config: &PyConfiguration, model: &Bound<'_, PyDict>, temperature_k: f64, seed: u64) -> PyResult<Self> {
         let model = model_from_dict(model)?;
-        Ok(PyKmc(
-            Kmc::new(&config.0, &model, temperature_k, seed).py()?,
-        ))
+        Ok(PyKmc(Kmc::new(&config.0, &model, temperature_k, seed).py()?))
     }
 
     /// Run until the clock reaches `t_end_s` or `max_hops` hops are done, observing at
@@ -393,50 +338,14 @@ impl PyKmc {
         let kmc = &mut self.0;
         let (stop, obs) = py.detach(|| kmc.run(t_end_s, max_hops, &times)).py()?;
         let d = PyDict::new(py);
-        d.set_item(
-            "time_s",
-            obs.iter()
-                .map(|o| o.time_s)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "hops",
-            obs.iter()
-                .map(|o| o.hops)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "n_li",
-            obs.iter()
-                .map(|o| o.n_li)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "sum_r2",
-            obs.iter()
-                .map(|o| o.sum_r2)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
+        d.set_item("time_s", obs.iter().map(|o| o.time_s).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("hops", obs.iter().map(|o| o.hops).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("n_li", obs.iter().map(|o| o.n_li).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("sum_r2", obs.iter().map(|o| o.sum_r2).collect::<Vec<_>>().into_pyarray(py))?;
         for (k, axis) in ["sum_rx", "sum_ry", "sum_rz"].iter().enumerate() {
-            d.set_item(
-                *axis,
-                obs.iter()
-                    .map(|o| o.sum_r[k])
-                    .collect::<Vec<_>>()
-                    .into_pyarray(py),
-            )?;
+            d.set_item(*axis, obs.iter().map(|o| o.sum_r[k]).collect::<Vec<_>>().into_pyarray(py))?;
         }
-        d.set_item(
-            "n_beyond_one_hop",
-            obs.iter()
-                .map(|o| o.n_beyond_one_hop)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
+        d.set_item("n_beyond_one_hop", obs.iter().map(|o| o.n_beyond_one_hop).collect::<Vec<_>>().into_pyarray(py))?;
         let mut oct = Array2::<u64>::zeros((obs.len(), 8));
         for (i, o) in obs.iter().enumerate() {
             for k in 0..8 {
@@ -509,72 +418,25 @@ impl PyKmc {
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let ev = self.0.events();
         let d = PyDict::new(py);
-        d.set_item(
-            "from_site",
-            ev.iter()
-                .map(|e| e.from as u64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "to_site",
-            ev.iter()
-                .map(|e| e.to as u64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "path",
-            ev.iter()
-                .map(|e| e.path as u8)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "direction",
-            ev.iter()
-                .map(|e| (e.path / 2) as u8)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "channel",
-            ev.iter()
-                .map(|e| e.n_tm as u8)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "barrier_eV",
-            ev.iter()
-                .map(|e| e.barrier_ev)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "rate_per_s",
-            ev.iter()
-                .map(|e| e.rate_per_s)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
+        d.set_item("from_site", ev.iter().map(|e| e.from as u64).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("to_site", ev.iter().map(|e| e.to as u64).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("path", ev.iter().map(|e| e.path as u8).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("direction", ev.iter().map(|e| (e.path / 2) as u8).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("channel", ev.iter().map(|e| e.n_tm as u8).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("barrier_eV", ev.iter().map(|e| e.barrier_ev).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("rate_per_s", ev.iter().map(|e| e.rate_per_s).collect::<Vec<_>>().into_pyarray(py))?;
         Ok(d)
     }
     /// Exact state as bytes (MessagePack); `Kmc.from_checkpoint` resumes bit-identically.
     fn checkpoint<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = rmp_serde::to_vec(&self.0.checkpoint()).map_err(|e| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!("checkpoint failed: {e}"))
-        })?;
+        let bytes = rmp_serde::to_vec(&self.0.checkpoint())
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("checkpoint failed: {e}")))?;
         Ok(PyBytes::new(py, &bytes))
     }
     #[staticmethod]
     fn from_checkpoint(data: &[u8]) -> PyResult<Self> {
-        let cp = rmp_serde::from_slice(data).map_err(|e| {
-            to_py(Error::invalid(
-                "checkpoint",
-                format!("is not a drxkmc checkpoint: {e}"),
-            ))
-        })?;
+        let cp = rmp_serde::from_slice(data)
+            .map_err(|e| to_py(Error::invalid("checkpoint", format!("is not a drxkmc checkpoint: {e}"))))?;
         Ok(PyKmc(Kmc::from_checkpoint(cp).py()?))
     }
 }
@@ -612,10 +474,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     percolation::register(m)?;
     sro::register(m)?;
     m.add("DrxkmcError", py.get_type::<DrxkmcError>())?;
-    m.add(
-        "InvalidParameterError",
-        py.get_type::<InvalidParameterError>(),
-    )?;
+    m.add("InvalidParameterError", py.get_type::<InvalidParameterError>())?;
     m.add("CompositionError", py.get_type::<CompositionError>())?;
     m.add_class::<PyComposition>()?;
     m.add_class::<PyLattice>()?;
