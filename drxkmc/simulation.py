@@ -157,8 +157,10 @@ class Simulation:
     ) -> RunResult:
         """Measure diffusivities.
 
-        Give the length as ``time_s`` (simulated seconds) or as ``hops``, the number of hops
-        expected at the current total rate (the run is then ``hops / total_rate`` long). The
+        Give the length as ``time_s`` (simulated seconds) or as ``hops``: the run then lasts
+        ``hops / rate`` seconds, with the hop rate measured over the warm-up (or the current
+        total rate without one), so it makes about ``hops`` hops; the ``hops`` column says how
+        many it made. The
         run is split into ``blocks`` blocks, each observed at ``samples_per_block`` regular
         lags; each block gives one estimate, and uncertainties are standard errors over blocks.
         ``warmup_hops`` hops are run first without measuring. Ctrl-C stops after the current
@@ -178,9 +180,15 @@ class Simulation:
                 "config",
                 "no Li has an empty neighbour to hop into; lower li_content to make vacancies",
             )
+        rate = self.total_rate_per_s
         if warmup_hops:
+            h0, t0 = self.hops, self.time_s
             self.advance(hops=warmup_hops)
-        total = float(time_s) if time_s is not None else hops / self.total_rate_per_s
+            if self.time_s > t0:
+                # The hop rate the run will see: measured over the warm-up, since relaxation
+                # (e.g. Li settling into F traps) lowers it below the initial total rate.
+                rate = (self.hops - h0) / (self.time_s - t0)
+        total = float(time_s) if time_s is not None else hops / rate
         block_time = total / blocks
         if progress is None:
             progress = sys.stderr.isatty()
