@@ -125,6 +125,24 @@ class Configuration:
     def lattice(self) -> Lattice:
         return Lattice._wrap(self._c.lattice)
 
+    def __reduce__(self):
+        # Pickles as species-code arrays, so configurations travel to Dask/process workers.
+        return (
+            _from_codes,
+            (self.lattice, self._c.cations(), self._c.anions(), self.tm_names, self.material),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Configuration)
+            and self.lattice == other.lattice
+            and self.tm_names == other.tm_names
+            and np.array_equal(self._c.cations(), other._c.cations())
+            and np.array_equal(self._c.anions(), other._c.anions())
+        )
+
+    __hash__ = None
+
     @property
     def tm_names(self) -> list[str]:
         return self._c.tm_names
@@ -207,6 +225,11 @@ class Configuration:
 
     def __repr__(self) -> str:
         return f"Configuration({self.lattice!r}, n_li={self.n_li}, tm={self.tm_names})"
+
+
+def _from_codes(lattice, cations, anions, tm_names, material) -> Configuration:
+    inner = _core.Configuration.from_species(lattice._l, cations, anions, tm_names)
+    return Configuration(inner, material)
 
 
 def _check_seed(seed: int) -> int:

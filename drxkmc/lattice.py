@@ -89,6 +89,9 @@ class Lattice:
         """Cartesian positions of the anion sites (Å), shape (n_anions, 3)."""
         return self._l.anion_positions()
 
+    def __reduce__(self):
+        return (Lattice, (self.size, self.a, self.geometry))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Lattice) and (self.size, self.a, self.geometry) == (
             other.size,

@@ -18,15 +18,28 @@ class Material:
     raise :class:`drxkmc.CompositionError` naming the field.
     """
 
-    def __init__(self, composition: _core.Composition):
+    def __init__(self, composition: _core.Composition, overrides: dict | None = None):
         self._c = composition
+        self._overrides = dict(overrides or {})
 
     @classmethod
     def from_formula(
         cls, formula: str, oxidation_states: Mapping[str, float] | None = None
     ) -> Material:
-        overrides = list((oxidation_states or {}).items())
-        return cls(_core.Composition(formula, overrides))
+        overrides = dict(oxidation_states or {})
+        return cls(_core.Composition(formula, list(overrides.items())), overrides)
+
+    def __reduce__(self):
+        return (Material.from_formula, (self.formula, self._overrides))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Material) and (self.formula, self.oxidation_states) == (
+            other.formula,
+            other.oxidation_states,
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.formula)
 
     @property
     def formula(self) -> str:

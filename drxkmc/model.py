@@ -60,7 +60,11 @@ class BarrierModel:
     @classmethod
     def uniform(cls, barrier_ev: float) -> BarrierModel:
         """Hard-core lattice gas: every open path has ``barrier_ev``, no site energies."""
-        d = _core.uniform_barrier_model(float(barrier_ev))
+        return cls.from_dict(_core.uniform_barrier_model(float(barrier_ev)))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BarrierModel:
+        """From a dict of fields (lists become tuples)."""
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def replace(self, **changes) -> BarrierModel:

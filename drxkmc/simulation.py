@@ -66,7 +66,7 @@ class Simulation:
 
     @property
     def model(self) -> BarrierModel:
-        return BarrierModel(**self._kmc.model())
+        return BarrierModel.from_dict(self._kmc.model())
 
     @property
     def temperature_K(self) -> float:
@@ -258,11 +258,18 @@ class Simulation:
     @classmethod
     def load_checkpoint(cls, path: str | os.PathLike, material=None) -> Simulation:
         """Resume a run saved by :meth:`save_checkpoint`; it continues bit-identically."""
-        data = Path(path).read_bytes()
+        return cls._from_checkpoint_bytes(Path(path).read_bytes(), material)
+
+    @classmethod
+    def _from_checkpoint_bytes(cls, data: bytes, material=None) -> Simulation:
         sim = cls.__new__(cls)
         sim._kmc = _core.Kmc.from_checkpoint(data)
         sim.material = material
         return sim
+
+    def __reduce__(self):
+        # Pickling is an exact checkpoint: a simulation sent to a worker continues identically.
+        return (Simulation._from_checkpoint_bytes, (self._kmc.checkpoint(), self.material))
 
 
 def _check_count(name: str, value, minimum: int = 1) -> int:
