@@ -13,6 +13,7 @@ from drxkmc.lattice import Lattice
 from drxkmc.material import Material
 from drxkmc.model import BarrierModel
 from drxkmc.simulation import RunResult, Simulation
+from drxkmc.sweep import sweep
 
 __all__ = [
     "BOLTZMANN_EV_PER_K",
@@ -27,4 +28,5 @@ __all__ = [
     "RunResult",
     "Simulation",
     "arrhenius",
+    "sweep",
 ]

@@ -1,0 +1,124 @@
+"""Parameter sweeps on any ``concurrent.futures``-style executor.
+
+drxkmc does not ship its own scheduler. A sweep runs serially by default, or on whatever
+executor you pass: ``concurrent.futures.ProcessPoolExecutor`` on a workstation, a Dask
+cluster through ``distributed.Client(...).get_executor()``, SLURM through dask-jobqueue's
+``SLURMCluster``, or MPI through ``mpi4py.futures.MPIPoolExecutor``. Every point is checked
+before anything is submitted, so a typo fails at once instead of hours into a cluster job.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from drxkmc.configuration import Configuration
+from drxkmc.errors import invalid
+from drxkmc.lattice import Lattice
+from drxkmc.material import Material
+from drxkmc.model import BarrierModel
+from drxkmc.simulation import Simulation
+
+
+def grid_points(grid: Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]]) -> list[dict]:
+    """The points of a sweep: the Cartesian product of a dict of value lists, or an explicit
+    list of dicts (each one point)."""
+    if isinstance(grid, Mapping):
+        if not grid:
+            raise invalid("grid", "needs at least one parameter")
+        for name, values in grid.items():
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+                raise invalid("grid", f"{name!r} must be a non-empty list of values")
+        names = list(grid)
+        return [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
+    points = [dict(p) for p in grid]
+    if not points:
+        raise invalid("grid", "has no points")
+    return points
+
+
+def diffusivity_point(
+    formula: str,
+    *,
+    temperature_K: float = 300.0,
+    li_content: float | None = None,
+    size: int = 8,
+    a: float = 4.15,
+    hops: int = 1_000_000,
+    warmup_hops: int = 0,
+    seed: int = 0,
+    model: BarrierModel | None = None,
+    **model_fields: Any,
+) -> pl.DataFrame:
+    """One sweep point: random configuration of ``formula`` → diffusivity frame.
+
+    Extra keyword arguments are barrier-model fields (e.g. ``site_disorder_ev=0.05``), so they
+    can be swept like any other parameter.
+    """
+    model = (model or BarrierModel()).replace(**model_fields) if model_fields else model
+    config = Configuration.random(
+        Material.from_formula(formula), Lattice(size, a=a), li_content=li_content, seed=seed
+    )
+    sim = Simulation(config, model, temperature_K=temperature_K, seed=seed)
+    return sim.run(hops=hops, warmup_hops=warmup_hops, progress=False).diffusivity
+
+
+def _check_point(point: dict) -> None:
+    """Validate a diffusivity point cheaply (no kMC): build what it would build."""
+    model_fields = {k: v for k, v in point.items() if k in BarrierModel.__dataclass_fields__}
+    base = point.get("model") or BarrierModel()
+    base.replace(**model_fields)
+    material = Material.from_formula(point["formula"])
+    lattice = Lattice(point.get("size", 8), a=point.get("a", 4.15))
+    li = point.get("li_content")
+    li_max = material.li + material.cation_vacancies
+    if li is not None and not 0 <= li <= li_max + 1e-9:
+        raise invalid("li_content", f"must be between 0 and {li_max:g}, got {li}")
+    if lattice.n_cations > 10**8:
+        raise invalid("size", "too large for a sweep point")
+
+
+def sweep(
+    grid: Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]],
+    task: Callable[..., pl.DataFrame] = diffusivity_point,
+    *,
+    executor=None,
+    **fixed: Any,
+) -> pl.DataFrame:
+    """Run ``task(**fixed, **point)`` for every point of ``grid`` and stack the frames, with
+    the swept parameters as leading columns.
+
+    >>> sweep({"temperature_K": [300, 400], "seed": [0, 1, 2]},
+    ...       formula="Li1.2Mn0.4Ti0.4O2", li_content=0.6, hops=200_000)  # doctest: +SKIP
+
+    ``executor``: anything with ``submit(fn, **kwargs) -> future`` (``concurrent.futures``,
+    Dask's ``client.get_executor()``, ``mpi4py.futures``); ``None`` runs serially. Results come
+    back in grid order whatever order the workers finish in.
+    """
+    swept = grid_points(grid)
+    points = [{**fixed, **p} for p in swept]
+    if task is diffusivity_point:
+        for p in points:
+            if "formula" not in p:
+                raise invalid("grid", "every point of a diffusivity sweep needs a 'formula'")
+            _check_point(p)
+    if executor is None:
+        frames = [task(**p) for p in points]
+    else:
+        futures = [executor.submit(task, **p) for p in points]
+        frames = [f.result() for f in futures]
+    out = []
+    for p, frame in zip(swept, frames):
+        # Swept parameters lead; a value the task already reports (e.g. temperature_K) is kept.
+        labels = {k: v for k, v in p.items() if _is_scalar(v)}
+        added = {k: pl.lit(v) for k, v in labels.items() if k not in frame.columns}
+        frame = frame.with_columns(**added)
+        out.append(frame.select(list(labels) + [c for c in frame.columns if c not in labels]))
+    return pl.concat(out, how="diagonal_relaxed")
+
+
+def _is_scalar(v: Any) -> bool:
+    return isinstance(v, (int, float, str, bool)) or v is None
