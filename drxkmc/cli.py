@@ -29,11 +29,41 @@ def demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     result = sim.run(hops=args.hops, warmup_hops=args.hops // 10, progress=None)
     wall = time.perf_counter() - start
-    d = result.diffusivity
-    with pl.Config(tbl_rows=40, fmt_float="mixed", tbl_hide_dataframe_shape=True):
-        print(d.transpose(include_header=True, header_name="quantity", column_names=["value"]))
+    print(format_diffusivity(result.diffusivity.row(0, named=True)))
     print(f"{sim.hops:,} hops in {wall:.2f} s of wall time ({sim.hops / wall:,.0f} hops/s)")
     return 0
+
+
+#: (column, its standard-error column, label, unit) of the demo table.
+_DEMO_ROWS = [
+    ("D_tracer_cm2_s", "D_tracer_err_cm2_s", "tracer diffusivity D*", "cm²/s"),
+    ("D_jump_cm2_s", "D_jump_err_cm2_s", "jump diffusivity D_J", "cm²/s"),
+    ("D_chem_cm2_s", "D_chem_err_cm2_s", "chemical diffusivity D_J·Θ (GITT)", "cm²/s"),
+    ("thermodynamic_factor", "thermodynamic_factor_err", "thermodynamic factor Θ", ""),
+    ("haven_ratio", "haven_ratio_err", "Haven ratio D*/D_J", ""),
+    ("conductivity_mS_cm", "conductivity_err_mS_cm", "conductivity (Nernst–Einstein)", "mS/cm"),
+]
+
+
+def format_diffusivity(row: dict) -> str:
+    """The diffusivity row as an aligned, human-readable table."""
+    rows = [(label, f"{row[c]:.3e}", f"{row[e]:.1e}", unit) for c, e, label, unit in _DEMO_ROWS]
+    rows += [
+        ("mobile Li (moved > 1 hop in a block)", f"{row['mobile_fraction']:.1%}", "", ""),
+        ("Li atoms", f"{row['n_li']:,}", "", ""),
+        ("hops", f"{row['hops']:,}", "", ""),
+        ("simulated time", f"{row['time_s']:.3e}", "", "s"),
+    ]
+    table = pl.DataFrame(rows, schema=["quantity", "value", "± std. error", "unit"], orient="row")
+    with pl.Config(
+        tbl_rows=20,
+        fmt_str_lengths=60,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_formatting="ASCII_MARKDOWN",
+        tbl_cell_alignment="LEFT",
+    ):
+        return str(table)
 
 
 def main(argv: list[str] | None = None) -> int:
