@@ -12,6 +12,7 @@ from drxkmc.errors import CompositionError, DrxkmcError, InvalidParameterError
 from drxkmc.lattice import Lattice
 from drxkmc.material import Material
 from drxkmc.model import BarrierModel
+from drxkmc.percolation import PercolationResult, percolation, percolation_sweep
 from drxkmc.simulation import RunResult, Simulation
 from drxkmc.sweep import sweep
 
@@ -25,8 +26,11 @@ __all__ = [
     "InvalidParameterError",
     "Lattice",
     "Material",
+    "PercolationResult",
     "RunResult",
     "Simulation",
     "arrhenius",
+    "percolation",
+    "percolation_sweep",
     "sweep",
 ]

@@ -59,7 +59,7 @@ class Configuration:
             raise invalid("material", f"must be a drxkmc.Material, got {type(material).__name__}")
         if not isinstance(lattice, Lattice):
             raise invalid("lattice", f"must be a drxkmc.Lattice, got {type(lattice).__name__}")
-        li = material.li if li_content is None else float(li_content)
+        li = material.li if li_content is None else _as_float("li_content", li_content)
         li_max = material.li + material.cation_vacancies
         if not np.isfinite(li) or li < 0 or li > li_max + 1e-9:
             raise invalid(
@@ -108,9 +108,11 @@ class Configuration:
             symbols = [s for s in material.transition_metals if s in symbols] + [
                 s for s in symbols if s not in material.transition_metals
             ]
-        for s in symbols:
-            if not (s[:1].isupper() and s.isalpha() and len(s) <= 2) or s in ANION_SYMBOLS:
-                raise invalid("cations", f"{s!r} is not a cation symbol")
+        unknown = sorted(set(symbols) - set(_core.supported_cations()))
+        if unknown:
+            raise invalid(
+                "cations", f"unknown cation symbols {unknown}; use Li, Va or a supported metal"
+            )
         codes = {VACANCY: 0, "Li": _LI_CODE} | {
             s: _FIRST_TM_CODE + k for k, s in enumerate(symbols)
         }
@@ -230,6 +232,13 @@ class Configuration:
 def _from_codes(lattice, cations, anions, tm_names, material) -> Configuration:
     inner = _core.Configuration.from_species(lattice._l, cations, anions, tm_names)
     return Configuration(inner, material)
+
+
+def _as_float(field: str, value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise invalid(field, f"must be a number, got {value!r}") from None
 
 
 def _check_seed(seed: int) -> int:

@@ -33,7 +33,13 @@ class Lattice:
             raise invalid("size", f"must be an int or three ints, got {size!r}") from None
         if len(dims) != 3 or any(d != s for d, s in zip(dims, size)):
             raise invalid("size", f"must be an int or three ints, got {size!r}")
-        self._l = _core.Lattice(dims, float(a), geometry)
+        if any(not 0 <= d < 2**40 for d in dims):
+            raise invalid("size", f"{dims} is not a simulable supercell")
+        try:
+            a = float(a)
+        except (TypeError, ValueError):
+            raise invalid("a", f"must be a number of Å, got {a!r}") from None
+        self._l = _core.Lattice(dims, a, geometry)
 
     @classmethod
     def _wrap(cls, inner: _core.Lattice) -> Lattice:

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from drxkmc import _core
+from drxkmc.errors import invalid
 
 _DEFAULTS = _core.default_barrier_model()
 
@@ -56,6 +57,13 @@ class BarrierModel:
 
     def __post_init__(self) -> None:
         _core.validate_barrier_model(self.as_dict())
+
+    def __new__(cls, *args, **kwargs):
+        # An unknown keyword would otherwise be a bare TypeError from the dataclass __init__.
+        unknown = sorted(set(kwargs) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise invalid(unknown[0], "is not a BarrierModel parameter")
+        return super().__new__(cls)
 
     @classmethod
     def uniform(cls, barrier_ev: float) -> BarrierModel:

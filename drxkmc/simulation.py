@@ -14,7 +14,7 @@ import polars as pl
 
 from drxkmc import _core
 from drxkmc.analysis import Block, block_from_observations, diffusivity_row, msd_frame
-from drxkmc.configuration import Configuration, _check_seed
+from drxkmc.configuration import Configuration, _as_float, _check_seed
 from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
 from drxkmc.model import BarrierModel
@@ -62,7 +62,8 @@ class Simulation:
         if not isinstance(model, BarrierModel):
             raise invalid("model", f"must be a drxkmc.BarrierModel, got {type(model).__name__}")
         self.material = config.material
-        self._kmc = _core.Kmc(config._c, model.as_dict(), float(temperature_K), _check_seed(seed))
+        temperature_K = _as_float("temperature_K", temperature_K)
+        self._kmc = _core.Kmc(config._c, model.as_dict(), temperature_K, _check_seed(seed))
 
     @property
     def model(self) -> BarrierModel:
@@ -137,6 +138,7 @@ class Simulation:
             raise invalid("hops", "give exactly one of hops or time_s")
         if hops is not None:
             n = _check_count("hops", hops)
+            self._require_events()
             while n > 0:
                 step = min(n, HOPS_PER_CHUNK)
                 self._kmc.run(math.inf, step, np.empty(0))
@@ -175,11 +177,7 @@ class Simulation:
             _check_count("hops", hops)
         else:
             _check_time("time_s", time_s)
-        if self.total_rate_per_s <= 0:
-            raise invalid(
-                "config",
-                "no Li has an empty neighbour to hop into; lower li_content to make vacancies",
-            )
+        self._require_events()
         rate = self.total_rate_per_s
         if warmup_hops:
             h0, t0 = self.hops, self.time_s
@@ -223,6 +221,13 @@ class Simulation:
             time_s=self.time_s - t_start,
         )
         return RunResult(pl.DataFrame([row]), msd_frame(measured), measured, interrupted)
+
+    def _require_events(self) -> None:
+        if self.total_rate_per_s <= 0:
+            raise invalid(
+                "config",
+                "no Li has an empty neighbour to hop into; lower li_content to make vacancies",
+            )
 
     def _run_until(self, t_end: float, sample_times: np.ndarray) -> dict:
         """Advance to ``t_end`` in chunks of about HOPS_PER_CHUNK hops, observing at
@@ -281,6 +286,8 @@ def _check_count(name: str, value, minimum: int = 1) -> int:
 
 
 def _check_time(name: str, value) -> float:
+    if isinstance(value, (str, bytes)):
+        raise invalid(name, f"must be a number of seconds, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):

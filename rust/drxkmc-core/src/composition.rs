@@ -139,9 +139,14 @@ fn lookup(symbol: &str) -> Option<&'static ElementData> {
     ELEMENTS.iter().find(|e| e.symbol == symbol)
 }
 
+/// Symbols of every supported cation (Li and the "TMs").
+pub fn cation_symbols() -> Vec<&'static str> {
+    ELEMENTS.iter().filter(|e| !matches!(e.valence, Valence::Anion(_))).map(|e| e.symbol).collect()
+}
+
 /// A readable list of the supported cation symbols, for error messages.
 fn supported_cations() -> String {
-    ELEMENTS.iter().filter(|e| !matches!(e.valence, Valence::Anion(_))).map(|e| e.symbol).collect::<Vec<_>>().join(", ")
+    cation_symbols().join(", ")
 }
 
 /// Explain why `symbol` is not in the element table.

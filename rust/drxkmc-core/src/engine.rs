@@ -85,6 +85,8 @@ pub enum Stop {
     Time,
     /// The requested number of hops was done.
     Hops,
+    /// No hop is possible (no Li has an empty neighbour).
+    NoEvents,
 }
 
 /// The exact, resumable state of a run (everything but what is derived from it).
@@ -479,6 +481,13 @@ impl Kmc {
                 } else {
                     break;
                 }
+            }
+            if r <= 0.0 {
+                // No Li can hop: the state never changes again.
+                if t_end_s.is_finite() {
+                    self.time_s = t_end_s.max(self.time_s);
+                }
+                break Stop::NoEvents;
             }
             if t_next > t_end_s {
                 // Memoryless: discarding the pending waiting time is exact.

@@ -356,6 +356,7 @@ impl PyKmc {
         let stop = match stop {
             Stop::Time => "time",
             Stop::Hops => "hops",
+            Stop::NoEvents => "no_events",
         };
         Ok((stop, d))
     }
@@ -441,6 +442,12 @@ impl PyKmc {
     }
 }
 
+/// Element symbols accepted as cations (Li and every supported TM).
+#[pyfunction]
+fn supported_cations() -> Vec<&'static str> {
+    drxkmc_core::composition::cation_symbols()
+}
+
 /// Nearest-neighbour direction vectors (units of a/2) by direction index, shape (12, 3).
 #[pyfunction]
 fn nn_directions<'py>(py: Python<'py>) -> Bound<'py, PyArray2<i64>> {
@@ -484,6 +491,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(uniform_barrier_model, m)?)?;
     m.add_function(wrap_pyfunction!(validate_barrier_model, m)?)?;
     m.add_function(wrap_pyfunction!(nn_directions, m)?)?;
+    m.add_function(wrap_pyfunction!(supported_cations, m)?)?;
     m.add_function(wrap_pyfunction!(path_centres, m)?)?;
     m.add("BOLTZMANN_EV_PER_K", drxkmc_core::model::BOLTZMANN_EV_PER_K)?;
     Ok(())

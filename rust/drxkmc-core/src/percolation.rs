@@ -1,0 +1,1112 @@
+//! Percolation of the Li diffusion network: which Li can reach the rest of the crystal.
+//!
+//! The network's nodes are the non-TM cation sites (Li or vacancy). Two nearest-neighbour
+//! sites A, B are joined when at least one of their two shared tetrahedra is an open channel:
+//! * [`BondRule::MaxTm`]: the tetrahedron has at most k TM among its two spectator vertices
+//!   (the k-TM network; k = 0 is the 0-TM network of Lee et al., Science 343, 519 (2014) and
+//!   Urban, Lee, Ceder, Adv. Energy Mater. 4, 1400478 (2014));
+//! * [`BondRule::Barrier`]: the tetrahedron's intrinsic E_KRA under the barrier model is below
+//!   a cut-off, so anion (F, Cl) and height effects enter too. Intrinsic means no Li on the
+//!   spectators (`n_Li = 0`) and no site energies: a property of the channel, not of the
+//!   current Li arrangement.
+//!
+//! Clusters are labelled with a union-find (path halving, union by size) over the dense cation
+//! indices, one pass over the sites and their six "forward" neighbours. Whether a cluster wraps
+//! the periodic box is found without any size or extent heuristic: every node keeps the image
+//! shift (in box lengths along x, y, z) from itself to its union-find parent, so the unwrapped
+//! position of a node relative to its root is known. A bond between two nodes already in one
+//! cluster closes a cycle; the cycle's net image shift is its winding number, and a non-zero
+//! component means the cluster wraps along that axis (the wrapping test of Newman & Ziff,
+//! Phys. Rev. E 64, 016706 (2001)). Every cycle is a sum of these fundamental cycles, so no
+//! wrapping cluster is missed.
+//!
+//! Image shifts are stored modulo 2^16 (i16) when that is exact and modulo 2^32 otherwise. A
+//! cycle with winding w along axis k visits at least |w|·D_k distinct sites (D_k grid points
+//! along k), so |w| ≤ n_cations / D_k: when that bound is below 2^16, w ≠ 0 never vanishes
+//! modulo 2^16. For a 10^7-site cube the bound is ≈3.7·10^4, so the i16 store applies.
+//! Memory: one 16-byte node per cation site (parent, set size, shift, wrap bits interleaved so
+//! that a union-find step is one cache access; 24 bytes with i32 shifts) while labelling, plus
+//! the 4-byte label per site returned: ≈20 bytes per site, no per-site heap allocation. Time is
+//! linear in the number of sites (≈1.5 s for 10^7 sites on one core; see
+//! `benchmarks/bench_percolation.py`).
+//!
+//! Geometry: in a bulk cell every axis is periodic. In a slab (periodic x, y; open along z) no
+//! bond crosses the z boundary, and a tetrahedron that would lie outside the slab (beyond the
+//! first or last cation plane) is not a channel. Accessible means: bulk, the cluster wraps the
+//! box along at least one axis; slab, the cluster has a site on a surface plane (z = 0 or
+//! z = D_z − 1 in grid units).
+
+use crate::config::{species, Configuration};
+use crate::error::{require_positive, Error, Result};
+use crate::lattice::{Geometry, Lattice, NN_DIRECTIONS, PATHS};
+use crate::model::BarrierModel;
+use std::cmp::Reverse;
+
+/// Bit of `Percolation::cluster_wraps` for each axis.
+pub const WRAP_X: u8 = 1;
+pub const WRAP_Y: u8 = 2;
+pub const WRAP_Z: u8 = 4;
+/// Bits of `Percolation::cluster_surfaces` (slab only).
+pub const SURFACE_BOTTOM: u8 = 1;
+pub const SURFACE_TOP: u8 = 2;
+
+/// One direction of each opposite pair (`NN_DIRECTIONS[2m]`): visiting these from every site
+/// visits every unordered nearest-neighbour pair exactly once.
+const FORWARD_DIRECTIONS: [usize; 6] = [0, 2, 4, 6, 8, 10];
+
+/// Number of (n_TM, packed anion corners) combinations of the barrier rule's lookup table.
+const N_BARRIER_KEYS: usize = 3 * 256;
+
+/// When two non-TM nearest neighbours are joined.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BondRule {
+    /// A shared tetrahedron has at most this many TM spectators (0, 1 or 2).
+    MaxTm(usize),
+    /// A shared tetrahedron has an intrinsic E_KRA (no spectator Li, no site energies) below
+    /// `cutoff_ev` (strictly) under `model`.
+    Barrier { model: BarrierModel, cutoff_ev: f64 },
+}
+
+impl BondRule {
+    /// The k-TM rule; k must be 0, 1 or 2 (the field is `max_tm`).
+    pub fn max_tm(k: i64) -> Result<Self> {
+        if !(0..=2).contains(&k) {
+            return Err(Error::invalid(
+                "max_tm",
+                format!("must be 0, 1 or 2 (TM spectators allowed in an open tetrahedron), got {k}"),
+            ));
+        }
+        Ok(BondRule::MaxTm(k as usize))
+    }
+
+    /// The barrier rule: paths with intrinsic E_KRA < `cutoff_ev` (eV, finite, > 0) are open.
+    pub fn barrier(model: BarrierModel, cutoff_ev: f64) -> Result<Self> {
+        let rule = BondRule::Barrier { model, cutoff_ev };
+        rule.validate()?;
+        Ok(rule)
+    }
+
+    /// Check the rule; the error names the bad field.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            BondRule::MaxTm(k) if *k > 2 => Err(Error::invalid("max_tm", format!("must be 0, 1 or 2, got {k}"))),
+            BondRule::MaxTm(_) => Ok(()),
+            BondRule::Barrier { model, cutoff_ev } => {
+                require_positive("barrier_cutoff_eV", *cutoff_ev)?;
+                model.validate()
+            }
+        }
+    }
+}
+
+/// Which clusters count as accessible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criterion {
+    /// `Wrap` for a bulk lattice, `Surface` for a slab.
+    Auto,
+    /// The cluster wraps the periodic box along at least one axis (in a slab: x or y).
+    Wrap,
+    /// The cluster reaches a surface plane of a slab (an error on a bulk lattice).
+    Surface,
+}
+
+impl Criterion {
+    /// The criterion that applies to `lattice` (`Auto` resolved); errors if it cannot apply.
+    pub fn resolve(self, lattice: &Lattice) -> Result<Criterion> {
+        match (self, lattice.geometry()) {
+            (Criterion::Auto, Geometry::Bulk) => Ok(Criterion::Wrap),
+            (Criterion::Auto, Geometry::Slab) => Ok(Criterion::Surface),
+            (Criterion::Surface, Geometry::Bulk) => Err(Error::invalid(
+                "criterion",
+                "'surface' needs a slab lattice (geometry='slab'); a bulk cell has no surfaces, \
+                 use 'wrap' (or 'auto')",
+            )),
+            (c, _) => Ok(c),
+        }
+    }
+}
+
+/// Result of a percolation analysis. Clusters are numbered by decreasing size (ties: the one
+/// whose first site has the lower cation index first), so label 0 is the largest cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Percolation {
+    /// Cluster label of every cation site in cation-index order; −1 on TM sites.
+    pub labels: Vec<i32>,
+    /// Sites (Li + vacancies) per cluster.
+    pub cluster_sites: Vec<u32>,
+    /// Li per cluster.
+    pub cluster_li: Vec<u32>,
+    /// Axes along which each cluster wraps the box (`WRAP_X | WRAP_Y | WRAP_Z`).
+    pub cluster_wraps: Vec<u8>,
+    /// Surface planes each cluster reaches (`SURFACE_BOTTOM | SURFACE_TOP`); 0 in bulk.
+    pub cluster_surfaces: Vec<u8>,
+    /// Whether each cluster is accessible under `criterion`.
+    pub cluster_accessible: Vec<bool>,
+    /// The criterion applied (never `Auto`).
+    pub criterion: Criterion,
+    /// Cation sites.
+    pub n_sites: u64,
+    /// Non-TM cation sites (nodes of the network).
+    pub n_open_sites: u64,
+    pub n_li: u64,
+    /// Non-TM sites on accessible clusters.
+    pub n_accessible_sites: u64,
+    /// Li on accessible clusters.
+    pub n_accessible_li: u64,
+    /// Joined nearest-neighbour pairs (bonds of the network).
+    pub n_bonds: u64,
+}
+
+impl Percolation {
+    pub fn n_clusters(&self) -> usize {
+        self.cluster_sites.len()
+    }
+    /// Li on accessible clusters over all Li (NaN without Li).
+    pub fn accessible_li_fraction(&self) -> f64 {
+        if self.n_li == 0 {
+            f64::NAN
+        } else {
+            self.n_accessible_li as f64 / self.n_li as f64
+        }
+    }
+    /// Non-TM sites on accessible clusters over all non-TM sites (NaN if every site is TM).
+    pub fn accessible_site_fraction(&self) -> f64 {
+        if self.n_open_sites == 0 {
+            f64::NAN
+        } else {
+            self.n_accessible_sites as f64 / self.n_open_sites as f64
+        }
+    }
+    /// Union of the axes along which some cluster wraps.
+    pub fn wraps(&self) -> u8 {
+        self.cluster_wraps.iter().fold(0, |a, &w| a | w)
+    }
+    /// Whether any cluster is accessible.
+    pub fn percolates(&self) -> bool {
+        self.cluster_accessible.iter().any(|&a| a)
+    }
+}
+
+// ----- union-find with image shifts ----------------------------------------------------------
+
+/// Integer type holding image shifts modulo 2^bits (wrapping arithmetic).
+pub trait Winding: Copy + Default + PartialEq + std::fmt::Debug {
+    fn from_i8(v: i8) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    /// Largest |winding| that stays exact (non-zero modulo 2^bits).
+    const EXACT_BELOW: u64;
+}
+
+impl Winding for i16 {
+    #[inline(always)]
+    fn from_i8(v: i8) -> Self {
+        v as i16
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        self.wrapping_sub(o)
+    }
+    const EXACT_BELOW: u64 = 1 << 16;
+}
+
+impl Winding for i32 {
+    #[inline(always)]
+    fn from_i8(v: i8) -> Self {
+        v as i32
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        self.wrapping_add(o)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        self.wrapping_sub(o)
+    }
+    const EXACT_BELOW: u64 = 1 << 32;
+}
+
+#[inline(always)]
+fn add3<W: Winding>(a: [W; 3], b: [W; 3]) -> [W; 3] {
+    [a[0].add(b[0]), a[1].add(b[1]), a[2].add(b[2])]
+}
+#[inline(always)]
+fn sub3<W: Winding>(a: [W; 3], b: [W; 3]) -> [W; 3] {
+    [a[0].sub(b[0]), a[1].sub(b[1]), a[2].sub(b[2])]
+}
+
+/// One union-find node: parent, set size (meaningful at roots), image shift to the parent and
+/// wrap bits (meaningful at roots), interleaved so that a node is one memory access
+/// (16 bytes with i16 shifts).
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+struct Node<W: Winding> {
+    parent: u32,
+    size: u32,
+    shift: [W; 3],
+    wraps: u8,
+}
+
+/// Union-find over `n` nodes that also tracks, for a periodic embedding, the image shift
+/// between each node and its root and which axes every set wraps.
+///
+/// `shift(u → v)` is the integer vector n with U(v) − U(u) = x(v) − x(u) + n·D, where x is
+/// the position in the box, U the unwrapped position along the bonds and D the box lengths.
+/// Node `x` stores `shift(x → parent(x))`.
+#[derive(Debug, Clone)]
+pub struct WrappingUnionFind<W: Winding> {
+    nodes: Vec<Node<W>>,
+}
+
+impl<W: Winding> WrappingUnionFind<W> {
+    /// `n` singletons (n < 2^32).
+    pub fn new(n: usize) -> Self {
+        assert!(n <= u32::MAX as usize, "too many nodes for u32 indices");
+        let mut nodes = vec![Node { parent: 0, size: 1, shift: [W::default(); 3], wraps: 0 }; n];
+        for (i, node) in nodes.iter_mut().enumerate() {
+            node.parent = i as u32;
+        }
+        WrappingUnionFind { nodes }
+    }
+
+    /// Root of `x` and `shift(x → root)`, halving the path on the way.
+    #[inline]
+    pub fn find(&mut self, mut x: u32) -> (u32, [W; 3]) {
+        let mut acc = [W::default(); 3];
+        loop {
+            let p = self.nodes[x as usize].parent;
+            if p == x {
+                return (x, acc);
+            }
+            let pn = self.nodes[p as usize];
+            let xn = &mut self.nodes[x as usize];
+            if pn.parent != p {
+                // x now skips p: shift(x → gp) = shift(x → p) + shift(p → gp).
+                xn.shift = add3(xn.shift, pn.shift);
+                xn.parent = pn.parent;
+            }
+            acc = add3(acc, xn.shift);
+            x = xn.parent;
+        }
+    }
+
+    /// Join `a` and `b` through a bond along which `b` is seen at image shift `bond_shift`
+    /// from `a` (each component −1, 0 or 1). A bond inside one set closes a cycle; its
+    /// winding marks the set as wrapping along every axis where it is non-zero.
+    #[inline]
+    pub fn union(&mut self, a: u32, b: u32, bond_shift: [i8; 3]) {
+        let e = [W::from_i8(bond_shift[0]), W::from_i8(bond_shift[1]), W::from_i8(bond_shift[2])];
+        let (ra, sa) = self.find(a);
+        let (rb, sb) = self.find(b);
+        let (ra, rb) = (ra as usize, rb as usize);
+        if ra == rb {
+            // Cycle a → b (bond) → root → a: winding e + shift(b → r) − shift(a → r).
+            let w = sub3(add3(e, sb), sa);
+            let mut bits = 0u8;
+            for (k, wk) in w.iter().enumerate() {
+                if *wk != W::default() {
+                    bits |= 1 << k;
+                }
+            }
+            self.nodes[ra].wraps |= bits;
+            return;
+        }
+        let (na, nb) = (self.nodes[ra], self.nodes[rb]);
+        if na.size < nb.size {
+            // shift(ra → rb) = −shift(a → ra) + e + shift(b → rb).
+            self.nodes[ra].shift = add3(sub3(e, sa), sb);
+            self.nodes[ra].parent = rb as u32;
+            self.nodes[rb].size += na.size;
+            self.nodes[rb].wraps |= na.wraps;
+        } else {
+            // shift(rb → ra) = −shift(b → rb) − e + shift(a → ra).
+            self.nodes[rb].shift = sub3(sub3(sa, e), sb);
+            self.nodes[rb].parent = ra as u32;
+            self.nodes[ra].size += nb.size;
+            self.nodes[ra].wraps |= nb.wraps;
+        }
+    }
+
+    /// Wrap bits of the set holding `x`.
+    pub fn wraps(&mut self, x: u32) -> u8 {
+        let (r, _) = self.find(x);
+        self.nodes[r as usize].wraps
+    }
+
+    /// Size of the set holding `x`.
+    pub fn set_size(&mut self, x: u32) -> u32 {
+        let (r, _) = self.find(x);
+        self.nodes[r as usize].size
+    }
+}
+
+// ----- the analysis --------------------------------------------------------------------------
+
+/// Which (n_TM, anion corners) tetrahedra are open under the rule, indexed
+/// `n_tm * 256 + packed corners`.
+fn open_table(rule: &BondRule, a: f64) -> [bool; N_BARRIER_KEYS] {
+    let mut open = [false; N_BARRIER_KEYS];
+    for (i, o) in open.iter_mut().enumerate() {
+        let n_tm = i / 256;
+        let code = i % 256;
+        *o = match rule {
+            BondRule::MaxTm(k) => n_tm <= *k,
+            BondRule::Barrier { model, cutoff_ev } => {
+                let corners =
+                    [(code & 3) as u8, ((code >> 2) & 3) as u8, ((code >> 4) & 3) as u8, ((code >> 6) & 3) as u8];
+                model.kra_barrier(a, n_tm, 0, corners) < *cutoff_ev
+            }
+        };
+    }
+    open
+}
+
+/// Label the network of `config` under `rule` and decide which clusters are accessible.
+/// Every argument is checked before any work; errors name the field.
+pub fn analyze(config: &Configuration, rule: &BondRule, criterion: Criterion) -> Result<Percolation> {
+    rule.validate()?;
+    let lattice = *config.lattice();
+    let criterion = criterion.resolve(&lattice)?;
+    if needs_wide_windings(&lattice) {
+        Ok(analyze_with::<i32>(config, rule, criterion))
+    } else {
+        Ok(analyze_with::<i16>(config, rule, criterion))
+    }
+}
+
+/// Whether windings can exceed the i16 store: a cycle with winding w along axis k visits at
+/// least |w|·D_k distinct sites, so |w| ≤ n_cations / D_k (module docs).
+pub fn needs_wide_windings(lattice: &Lattice) -> bool {
+    let dims = lattice.dims();
+    let n = lattice.n_cations() as u64;
+    (0..3).any(|k| n / dims[k] as u64 >= <i16 as Winding>::EXACT_BELOW)
+}
+
+/// Slot of an offset in the 3x3x3 block around a site.
+const fn slot(o: [i8; 3]) -> usize {
+    (9 * (o[2] + 1) + 3 * (o[1] + 1) + (o[0] + 1)) as usize
+}
+
+/// Block slots of the target, spectators and anion corners of every forward path:
+/// `[dir][side]` = (target, [spectator; 2], [anion; 4]).
+struct ForwardSlots {
+    target: [usize; 6],
+    spectators: [[[usize; 2]; 2]; 6],
+    anions: [[[usize; 4]; 2]; 6],
+    /// z offsets of the spectators (a slab drops tetrahedra reaching beyond its planes).
+    spectator_dz: [[[i8; 2]; 2]; 6],
+}
+
+const fn forward_slots() -> ForwardSlots {
+    let mut f = ForwardSlots {
+        target: [0; 6],
+        spectators: [[[0; 2]; 2]; 6],
+        anions: [[[0; 4]; 2]; 6],
+        spectator_dz: [[[0; 2]; 2]; 6],
+    };
+    let mut i = 0;
+    while i < 6 {
+        let dir = FORWARD_DIRECTIONS[i];
+        f.target[i] = slot(NN_DIRECTIONS[dir]);
+        let mut side = 0;
+        while side < 2 {
+            let p = &PATHS[2 * dir + side];
+            let mut k = 0;
+            while k < 2 {
+                f.spectators[i][side][k] = slot(p.spectators[k]);
+                f.spectator_dz[i][side][k] = p.spectators[k][2];
+                k += 1;
+            }
+            let mut k = 0;
+            while k < 4 {
+                f.anions[i][side][k] = slot(p.anions[k]);
+                k += 1;
+            }
+            side += 1;
+        }
+        i += 1;
+    }
+    f
+}
+
+const FORWARD: ForwardSlots = forward_slots();
+
+/// Grid index of every block slot around `p`, with periodic wrapping.
+#[inline]
+fn block_slots(lattice: &Lattice, p: [usize; 3]) -> [usize; 27] {
+    let b = lattice.block(p);
+    let mut out = [0usize; 27];
+    for (k, v) in out.iter_mut().enumerate() {
+        *v = b[0][k % 3] + b[1][(k / 3) % 3] + b[2][k / 9];
+    }
+    out
+}
+
+/// What the bond test of one site needs.
+struct SiteContext<'a> {
+    grid: &'a [u8],
+    dims: [usize; 3],
+    slab: bool,
+    open: &'a [bool; N_BARRIER_KEYS],
+    /// Per TM count: `OPEN` or `CLOSED` whatever the anion corners, else `DEPENDS` (look the
+    /// corners up).
+    mode: [u8; 3],
+}
+
+const OPEN: u8 = 0;
+const CLOSED: u8 = 1;
+const DEPENDS: u8 = 2;
+
+/// Per TM count, whether the rule's verdict depends on the anion corners.
+fn anion_modes(open: &[bool; N_BARRIER_KEYS]) -> [u8; 3] {
+    let mut mode = [DEPENDS; 3];
+    for (n_tm, m) in mode.iter_mut().enumerate() {
+        let row = &open[n_tm * 256..(n_tm + 1) * 256];
+        if row.iter().all(|&o| o) {
+            *m = OPEN;
+        } else if row.iter().all(|&o| !o) {
+            *m = CLOSED;
+        }
+    }
+    mode
+}
+
+impl SiteContext<'_> {
+    /// Join the non-TM site at `p` (grid index `g`) to its open forward neighbours; `at(slot)`
+    /// gives the grid index of a block slot around it. Returns the number of bonds.
+    #[inline(always)]
+    fn visit<W: Winding, F: Fn(usize) -> usize>(
+        &self,
+        uf: &mut WrappingUnionFind<W>,
+        p: [usize; 3],
+        g: usize,
+        at: F,
+    ) -> u64 {
+        let (grid, dims) = (self.grid, self.dims);
+        let mut n_bonds = 0;
+        for i in 0..6 {
+            let d = NN_DIRECTIONS[FORWARD_DIRECTIONS[i]];
+            if self.slab && !inside_slab(p[2], d[2], dims[2]) {
+                continue;
+            }
+            let gb = at(FORWARD.target[i]);
+            if species::is_tm(grid[gb]) {
+                continue;
+            }
+            let mut joined = false;
+            for side in 0..2 {
+                let sp = FORWARD.spectators[i][side];
+                let dz = FORWARD.spectator_dz[i][side];
+                if self.slab && !(inside_slab(p[2], dz[0], dims[2]) && inside_slab(p[2], dz[1], dims[2])) {
+                    continue; // the tetrahedron lies outside the slab
+                }
+                let n_tm = species::is_tm(grid[at(sp[0])]) as usize + species::is_tm(grid[at(sp[1])]) as usize;
+                let is_open = match self.mode[n_tm] {
+                    OPEN => true,
+                    CLOSED => false,
+                    _ => {
+                        let mut key = n_tm * 256;
+                        for (k, &s) in FORWARD.anions[i][side].iter().enumerate() {
+                            key |= ((grid[at(s)] & 3) as usize) << (2 * k);
+                        }
+                        self.open[key]
+                    }
+                };
+                if is_open {
+                    joined = true;
+                    break;
+                }
+            }
+            if !joined {
+                continue;
+            }
+            let mut shift = [0i8; 3];
+            for k in 0..3 {
+                if d[k] > 0 && p[k] + 1 == dims[k] {
+                    shift[k] = 1;
+                } else if d[k] < 0 && p[k] == 0 {
+                    shift[k] = -1;
+                }
+            }
+            n_bonds += 1;
+            uf.union((g >> 1) as u32, (gb >> 1) as u32, shift);
+        }
+        n_bonds
+    }
+}
+
+fn analyze_with<W: Winding>(config: &Configuration, rule: &BondRule, criterion: Criterion) -> Percolation {
+    let lattice = *config.lattice();
+    let grid = config.grid();
+    let dims = lattice.dims();
+    let slab = lattice.geometry() == Geometry::Slab;
+    let n = lattice.n_cations();
+    let open = open_table(rule, lattice.a());
+    let mut uf = WrappingUnionFind::<W>::new(n);
+    let mut n_bonds = 0u64;
+    // Linear index offsets of the block slots, valid away from the box faces.
+    let stride = [1isize, dims[0] as isize, (dims[0] * dims[1]) as isize];
+    let mut interior = [0isize; 27];
+    for (k, v) in interior.iter_mut().enumerate() {
+        *v = (k % 3) as isize - 1 + ((k / 3) % 3) as isize * stride[1] - stride[1] + (k / 9) as isize * stride[2]
+            - stride[2];
+    }
+
+    let ctx = SiteContext { grid, dims, slab, open: &open, mode: anion_modes(&open) };
+    for z in 0..dims[2] {
+        let z_inner = z > 0 && z + 1 < dims[2];
+        for y in 0..dims[1] {
+            let yz_inner = z_inner && y > 0 && y + 1 < dims[1];
+            let mut x = (y + z) & 1;
+            while x < dims[0] {
+                let p = [x, y, z];
+                let g = lattice.grid_index(p);
+                x += 2;
+                if species::is_tm(grid[g]) {
+                    continue;
+                }
+                if yz_inner && p[0] > 0 && p[0] + 1 < dims[0] {
+                    n_bonds += ctx.visit(&mut uf, p, g, |s| (g as isize + interior[s]) as usize);
+                } else {
+                    let idx = block_slots(&lattice, p);
+                    n_bonds += ctx.visit(&mut uf, p, g, |s| idx[s]);
+                }
+            }
+        }
+    }
+    label_clusters(uf, config, criterion, n_bonds)
+}
+
+/// Whether z + dz stays inside the slab's cation planes 0..nz.
+#[inline(always)]
+fn inside_slab(z: usize, dz: i8, nz: usize) -> bool {
+    let t = z as isize + dz as isize;
+    t >= 0 && t < nz as isize
+}
+
+/// Turn the union-find into labels and per-cluster statistics.
+fn label_clusters<W: Winding>(
+    mut uf: WrappingUnionFind<W>,
+    config: &Configuration,
+    criterion: Criterion,
+    n_bonds: u64,
+) -> Percolation {
+    const LABELLED: u8 = 0x80;
+    let lattice = *config.lattice();
+    let grid = config.grid();
+    let dims = lattice.dims();
+    let n = lattice.n_cations();
+    let mut labels = vec![-1i32; n];
+    let mut cluster_sites: Vec<u32> = Vec::new();
+    let mut cluster_li: Vec<u32> = Vec::new();
+    let mut cluster_wraps: Vec<u8> = Vec::new();
+    let (mut n_open, mut n_li) = (0u64, 0u64);
+    // Grid order is cation-index order (c = g / 2), so labels follow first appearance.
+    for z in 0..dims[2] {
+        for y in 0..dims[1] {
+            let mut x = (y + z) & 1;
+            while x < dims[0] {
+                let g = lattice.grid_index([x, y, z]);
+                x += 2;
+                let code = grid[g];
+                if species::is_tm(code) {
+                    continue;
+                }
+                let c = g >> 1;
+                let (r, _) = uf.find(c as u32);
+                let root = &mut uf.nodes[r as usize];
+                if root.wraps & LABELLED == 0 {
+                    cluster_sites.push(root.size);
+                    cluster_li.push(0);
+                    cluster_wraps.push(root.wraps);
+                    root.wraps |= LABELLED;
+                    // The root's size is no longer needed: it now holds the cluster label.
+                    root.size = (cluster_sites.len() - 1) as u32;
+                }
+                let label = root.size;
+                labels[c] = label as i32;
+                n_open += 1;
+                if code == species::LI {
+                    n_li += 1;
+                    cluster_li[label as usize] += 1;
+                }
+            }
+        }
+    }
+    drop(uf);
+
+    // Renumber by decreasing size (stable: ties keep first-appearance order).
+    let nc = cluster_sites.len();
+    let mut order: Vec<u32> = (0..nc as u32).collect();
+    order.sort_by_key(|&c| Reverse(cluster_sites[c as usize]));
+    let mut rank = vec![0u32; nc];
+    for (new, &old) in order.iter().enumerate() {
+        rank[old as usize] = new as u32;
+    }
+    for l in labels.iter_mut().filter(|l| **l >= 0) {
+        *l = rank[*l as usize] as i32;
+    }
+    let permute = |v: &[u32]| order.iter().map(|&o| v[o as usize]).collect::<Vec<u32>>();
+    let cluster_sites = permute(&cluster_sites);
+    let cluster_li = permute(&cluster_li);
+    let cluster_wraps: Vec<u8> = order.iter().map(|&o| cluster_wraps[o as usize]).collect();
+
+    let mut cluster_surfaces = vec![0u8; nc];
+    if lattice.geometry() == Geometry::Slab {
+        for (z, bit) in [(0, SURFACE_BOTTOM), (dims[2] - 1, SURFACE_TOP)] {
+            for y in 0..dims[1] {
+                let mut x = (y + z) & 1;
+                while x < dims[0] {
+                    let c = lattice.grid_index([x, y, z]) >> 1;
+                    if labels[c] >= 0 {
+                        cluster_surfaces[labels[c] as usize] |= bit;
+                    }
+                    x += 2;
+                }
+            }
+        }
+    }
+    let cluster_accessible: Vec<bool> = (0..nc)
+        .map(|c| match criterion {
+            Criterion::Surface => cluster_surfaces[c] != 0,
+            _ => cluster_wraps[c] != 0,
+        })
+        .collect();
+    let (mut n_accessible_sites, mut n_accessible_li) = (0u64, 0u64);
+    for c in (0..nc).filter(|&c| cluster_accessible[c]) {
+        n_accessible_sites += cluster_sites[c] as u64;
+        n_accessible_li += cluster_li[c] as u64;
+    }
+    Percolation {
+        labels,
+        cluster_sites,
+        cluster_li,
+        cluster_wraps,
+        cluster_surfaces,
+        cluster_accessible,
+        criterion,
+        n_sites: n as u64,
+        n_open_sites: n_open,
+        n_li,
+        n_accessible_sites,
+        n_accessible_li,
+        n_bonds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::species::{CL, FIRST_TM, LI, O, VACANCY};
+    use crate::lattice::offset_index;
+    use rand::{RngExt, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    const TM: u8 = FIRST_TM;
+
+    /// A configuration with TM everywhere except `open` (grid coordinates) holding `fill`.
+    fn tm_box(size: [usize; 3], geometry: Geometry, open: &[[usize; 3]], fill: u8) -> Configuration {
+        let l = Lattice::new(size, 4.15, geometry).unwrap();
+        let mut cat = vec![TM; l.n_cations()];
+        for &p in open {
+            assert!(Lattice::is_cation(p), "{p:?} is not a cation site");
+            cat[l.grid_index(p) >> 1] = fill;
+        }
+        Configuration::from_species(l, &cat, &vec![O; l.n_anions()], vec!["Mn".into()]).unwrap()
+    }
+
+    fn wrap(p: [i64; 3], dims: [usize; 3]) -> [usize; 3] {
+        [0, 1, 2].map(|k| p[k].rem_euclid(dims[k] as i64) as usize)
+    }
+
+    /// Sites A + t·d for t in 0..len, wrapped.
+    fn chain(dims: [usize; 3], start: [i64; 3], d: [i64; 3], len: usize) -> Vec<[usize; 3]> {
+        (0..len as i64).map(|t| wrap([0, 1, 2].map(|k| start[k] + t * d[k]), dims)).collect()
+    }
+
+    fn max_tm(k: i64) -> BondRule {
+        BondRule::max_tm(k).unwrap()
+    }
+
+    #[test]
+    fn straight_chain_wraps_along_its_axes_with_any_winding() {
+        // Along (1,1,0) in a 4 x 6 grid cross-section the chain closes after lcm(4,6) = 12
+        // steps, winding 3 times along x and twice along y: still detected, z untouched.
+        let size = [2, 3, 2];
+        let dims = [4, 6, 4];
+        let sites = chain(dims, [0, 0, 0], [1, 1, 0], 12);
+        let cfg = tm_box(size, Geometry::Bulk, &sites, LI);
+        let r = analyze(&cfg, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!(r.n_clusters(), 1);
+        assert_eq!(r.cluster_sites[0], 12);
+        assert_eq!(r.cluster_wraps[0], WRAP_X | WRAP_Y);
+        assert_eq!(r.n_accessible_li, 12);
+        assert_eq!(r.accessible_li_fraction(), 1.0);
+        // Both spectators of every bond are TM: the 0-TM and 1-TM networks have no bonds.
+        for k in [0, 1] {
+            let r = analyze(&cfg, &max_tm(k), Criterion::Auto).unwrap();
+            assert_eq!((r.n_bonds, r.n_clusters()), (0, 12));
+            assert!(!r.percolates() && r.accessible_li_fraction() == 0.0);
+        }
+        // Along (0,1,-1): wraps y and z.
+        let dims = [4, 4, 4];
+        let sites = chain(dims, [0, 0, 0], [0, 1, -1], 4);
+        let cfg = tm_box([2, 2, 2], Geometry::Bulk, &sites, VACANCY);
+        let r = analyze(&cfg, &max_tm(2), Criterion::Wrap).unwrap();
+        assert_eq!(r.cluster_wraps, vec![WRAP_Y | WRAP_Z]);
+        assert_eq!(r.n_li, 0);
+        assert!(r.accessible_li_fraction().is_nan());
+        assert_eq!(r.accessible_site_fraction(), 1.0);
+    }
+
+    #[test]
+    fn ribbon_opens_the_zero_tm_chain() {
+        // The chain (t,t,0) plus the spectators above it, (t+1,t,1) and (t,t+1,1): the
+        // upper tetrahedron of every chain bond is then 0-TM.
+        let dims = [6, 6, 6];
+        let mut sites = chain(dims, [0, 0, 0], [1, 1, 0], 6);
+        sites.extend(chain(dims, [1, 0, 1], [1, 1, 0], 6));
+        sites.extend(chain(dims, [0, 1, 1], [1, 1, 0], 6));
+        let cfg = tm_box([3, 3, 3], Geometry::Bulk, &sites, LI);
+        let r = analyze(&cfg, &max_tm(0), Criterion::Auto).unwrap();
+        assert_eq!(r.cluster_sites, vec![18]);
+        assert_eq!(r.cluster_wraps, vec![WRAP_X | WRAP_Y]);
+        // Without the upper chains the lone chain has no 0-TM bond.
+        let lone = tm_box([3, 3, 3], Geometry::Bulk, &sites[..6], LI);
+        assert_eq!(analyze(&lone, &max_tm(0), Criterion::Auto).unwrap().n_bonds, 0);
+    }
+
+    #[test]
+    fn closed_ring_and_gapped_chain_do_not_wrap() {
+        // A square ring in the z = 0 plane: it has a cycle, of winding zero.
+        let ring = [[2, 2, 0], [3, 3, 0], [4, 2, 0], [3, 1, 0]];
+        let cfg = tm_box([4, 4, 4], Geometry::Bulk, &ring, LI);
+        let r = analyze(&cfg, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!((r.n_clusters(), r.n_bonds), (1, 4));
+        assert_eq!(r.cluster_wraps, vec![0]);
+        assert!(!r.percolates());
+        assert_eq!(r.accessible_li_fraction(), 0.0);
+        // A chain spanning the whole box but one site short of closing: as wide as the box,
+        // yet not wrapping. A size- or extent-based test would call it percolating.
+        let dims = [8, 8, 8];
+        let sites = chain(dims, [0, 0, 0], [1, 1, 0], 7);
+        let cfg = tm_box([4, 4, 4], Geometry::Bulk, &sites, LI);
+        let r = analyze(&cfg, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!(r.cluster_sites, vec![7]);
+        assert_eq!(r.cluster_wraps, vec![0]);
+        // Closing it makes it wrap.
+        let sites = chain(dims, [0, 0, 0], [1, 1, 0], 8);
+        let cfg = tm_box([4, 4, 4], Geometry::Bulk, &sites, LI);
+        assert_eq!(analyze(&cfg, &max_tm(2), Criterion::Auto).unwrap().cluster_wraps, vec![WRAP_X | WRAP_Y]);
+    }
+
+    #[test]
+    fn loop_crossing_the_boundary_both_ways_does_not_wrap() {
+        // In the z = 0 plane of an 8^3 grid: out across x = 7|0 going +x, back across it
+        // going -x. The cluster straddles the boundary and has a cycle, of winding zero.
+        let sites = [[7, 1, 0], [0, 2, 0], [1, 3, 0], [0, 4, 0], [7, 5, 0], [6, 4, 0], [5, 3, 0], [6, 2, 0]];
+        let cfg = tm_box([4, 4, 4], Geometry::Bulk, &sites, LI);
+        let r = analyze(&cfg, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!((r.n_clusters(), r.n_bonds), (1, 8));
+        assert_eq!(r.cluster_wraps, vec![0]);
+    }
+
+    #[test]
+    fn slab_accessibility_and_no_bond_across_z() {
+        let size = [3, 3, 3];
+        let dims = [6, 6, 6];
+        // A chain along (1,0,1) closes through the z boundary in bulk (wraps x and z); in a
+        // slab that bond is absent, the chain still touches both surfaces.
+        let sites = chain(dims, [0, 0, 0], [1, 0, 1], 6);
+        let bulk = tm_box(size, Geometry::Bulk, &sites, LI);
+        let r = analyze(&bulk, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!(r.cluster_wraps, vec![WRAP_X | WRAP_Z]);
+        let slab = tm_box(size, Geometry::Slab, &sites, LI);
+        let r = analyze(&slab, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!(r.criterion, Criterion::Surface);
+        assert_eq!(r.n_bonds, 5);
+        assert_eq!(r.cluster_wraps, vec![0]);
+        assert_eq!(r.cluster_surfaces, vec![SURFACE_BOTTOM | SURFACE_TOP]);
+        assert_eq!(r.accessible_li_fraction(), 1.0);
+        // The same chain without its first and last site touches no surface.
+        let inner = tm_box(size, Geometry::Slab, &sites[1..5], LI);
+        let r = analyze(&inner, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!(r.cluster_surfaces, vec![0]);
+        assert_eq!(r.accessible_li_fraction(), 0.0);
+        // Touching one surface is enough.
+        let half = tm_box(size, Geometry::Slab, &sites[..3], LI);
+        let r = analyze(&half, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!(r.cluster_surfaces, vec![SURFACE_BOTTOM]);
+        assert_eq!(r.accessible_li_fraction(), 1.0);
+        // 'wrap' on a slab looks at in-plane wrapping only.
+        let r = analyze(&slab, &max_tm(2), Criterion::Wrap).unwrap();
+        assert_eq!(r.accessible_li_fraction(), 0.0);
+    }
+
+    #[test]
+    fn slab_ignores_tetrahedra_outside_the_surface() {
+        // Two Li in the bottom plane, A = (0,0,0), B = (1,1,0). Their tetrahedron above has
+        // spectators (1,0,1), (0,1,1) (TM here); the one below would have (1,0,-1), (0,1,-1),
+        // i.e. the top plane z = 5 by periodic images, which we leave vacant. Bulk: 0-TM
+        // bond through the lower tetrahedron; slab: that tetrahedron does not exist.
+        let sites = [[0, 0, 0], [1, 1, 0], [1, 0, 5], [0, 1, 5]];
+        let bulk = tm_box([3, 3, 3], Geometry::Bulk, &sites, LI);
+        let slab = tm_box([3, 3, 3], Geometry::Slab, &sites, LI);
+        let pair = |c: &Configuration| {
+            let r = analyze(c, &max_tm(0), Criterion::Wrap).unwrap();
+            let l = c.lattice();
+            r.labels[l.grid_index([0, 0, 0]) >> 1] == r.labels[l.grid_index([1, 1, 0]) >> 1]
+        };
+        assert!(pair(&bulk));
+        assert!(!pair(&slab));
+    }
+
+    #[test]
+    fn labels_are_by_decreasing_size_and_minus_one_on_tm() {
+        let mut sites = chain([8, 8, 8], [0, 0, 0], [1, 1, 0], 3);
+        sites.extend(chain([8, 8, 8], [0, 0, 4], [1, 1, 0], 5));
+        sites.push([4, 0, 2]);
+        let cfg = tm_box([4, 4, 4], Geometry::Bulk, &sites, VACANCY);
+        let r = analyze(&cfg, &max_tm(2), Criterion::Auto).unwrap();
+        assert_eq!(r.cluster_sites, vec![5, 3, 1]);
+        let l = cfg.lattice();
+        assert_eq!(r.labels[l.grid_index([2, 2, 4]) >> 1], 0);
+        assert_eq!(r.labels[l.grid_index([1, 1, 0]) >> 1], 1);
+        assert_eq!(r.labels[l.grid_index([4, 0, 2]) >> 1], 2);
+        assert_eq!(r.labels.iter().filter(|&&x| x == -1).count(), l.n_cations() - 9);
+        assert_eq!(r.n_open_sites, 9);
+    }
+
+    #[test]
+    fn barrier_rule_matches_channel_rules_and_sees_cl() {
+        let m = BarrierModel::default();
+        let lat = Lattice::new([5, 5, 5], 4.15, Geometry::Bulk).unwrap();
+        let cfg = Configuration::random(lat, 200, &[200], vec!["Mn".into()], 0, 0, 3).unwrap();
+        let e = |k: usize| m.kra_barrier(4.15, k, 0, [O; 4]);
+        // O-only: a cut-off between the 0-TM and 1-TM barriers is the 0-TM rule, one between
+        // the 1-TM and 2-TM barriers is the 1-TM rule.
+        for (k, cut) in [(0, 0.5 * (e(0) + e(1))), (1, 0.5 * (e(1) + e(2)))] {
+            let a = analyze(&cfg, &max_tm(k), Criterion::Auto).unwrap();
+            let b = analyze(&cfg, &BondRule::barrier(m.clone(), cut).unwrap(), Criterion::Auto).unwrap();
+            assert_eq!(a, b);
+        }
+        // A 1-TM bond: A = (0,0,0), B = (1,1,0) with the z = +1 tetrahedron's spectators
+        // (1,0,1) TM and (0,1,1) vacant, every other cation TM. Its anion corners are
+        // (1,0,0), (0,1,0), (0,0,1), (1,1,1). With one Cl corner the taller tetrahedron's
+        // 1-TM barrier drops below a cut-off that the all-O one does not pass.
+        let l = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
+        let mut cat = vec![TM; l.n_cations()];
+        for p in [[0, 0, 0], [1, 1, 0], [0, 1, 1]] {
+            cat[l.grid_index(p) >> 1] = LI;
+        }
+        let mut an = vec![O; l.n_anions()];
+        let o_only = Configuration::from_species(l, &cat, &an, vec!["Mn".into()]).unwrap();
+        an[l.grid_index([0, 0, 1]) >> 1] = CL;
+        let with_cl = Configuration::from_species(l, &cat, &an, vec!["Mn".into()]).unwrap();
+        let e1_cl = m.kra_barrier(4.15, 1, 0, [O, O, CL, O]);
+        assert!(e1_cl < e(1));
+        let rule = BondRule::barrier(m.clone(), 0.5 * (e1_cl + e(1))).unwrap();
+        let joined = |c: &Configuration| {
+            let r = analyze(c, &rule, Criterion::Auto).unwrap();
+            r.labels[l.grid_index([0, 0, 0]) >> 1] == r.labels[l.grid_index([1, 1, 0]) >> 1]
+        };
+        assert!(!joined(&o_only));
+        assert!(joined(&with_cl));
+    }
+
+    #[test]
+    fn bad_input_names_its_field_before_work() {
+        assert_eq!(BondRule::max_tm(3).unwrap_err().field(), "max_tm");
+        assert_eq!(BondRule::max_tm(-1).unwrap_err().field(), "max_tm");
+        let m = BarrierModel::default();
+        for cut in [f64::NAN, -0.1, 0.0, f64::INFINITY] {
+            assert_eq!(BondRule::barrier(m.clone(), cut).unwrap_err().field(), "barrier_cutoff_eV");
+        }
+        let mut bad = m.clone();
+        bad.channel_barrier_ev[0] = f64::NAN;
+        assert_eq!(BondRule::barrier(bad, 0.4).unwrap_err().field(), "channel_barrier_ev");
+        let cfg = tm_box([2, 2, 2], Geometry::Bulk, &[], LI);
+        let e = analyze(&cfg, &max_tm(0), Criterion::Surface).unwrap_err();
+        assert_eq!(e.field(), "criterion");
+        let e = analyze(&cfg, &BondRule::MaxTm(7), Criterion::Auto).unwrap_err();
+        assert_eq!(e.field(), "max_tm");
+    }
+
+    /// Brute force: BFS over the open network with unwrapped coordinates; a cluster wraps
+    /// along k when some site is reached at two unwrapped positions differing along k.
+    fn brute_force(cfg: &Configuration, k_max: usize) -> (Vec<usize>, Vec<u8>) {
+        let l = cfg.lattice();
+        let dims = l.dims();
+        let grid = cfg.grid();
+        let n = l.n_cations();
+        let open_site = |g: usize| !species::is_tm(grid[g]);
+        let mut seen: Vec<Option<[i64; 3]>> = vec![None; n];
+        let mut out_sizes = vec![];
+        let mut out_wraps = vec![];
+        for c0 in 0..n {
+            let g0 = l.cation_grid_index(c0);
+            if !open_site(g0) || seen[c0].is_some() {
+                continue;
+            }
+            let p0 = l.grid_coords(g0);
+            seen[c0] = Some([p0[0] as i64, p0[1] as i64, p0[2] as i64]);
+            let mut stack = vec![c0];
+            let (mut size, mut wraps) = (0, 0u8);
+            while let Some(c) = stack.pop() {
+                size += 1;
+                let u = seen[c].unwrap();
+                let g = l.cation_grid_index(c);
+                let blk = l.block(l.grid_coords(g));
+                for (dir, d) in NN_DIRECTIONS.iter().enumerate() {
+                    let gb = offset_index(&blk, *d);
+                    if !open_site(gb) {
+                        continue;
+                    }
+                    let ok = (0..2).any(|s| {
+                        PATHS[2 * dir + s]
+                            .spectators
+                            .iter()
+                            .filter(|&&o| species::is_tm(grid[offset_index(&blk, o)]))
+                            .count()
+                            <= k_max
+                    });
+                    if !ok {
+                        continue;
+                    }
+                    let ub = [0, 1, 2].map(|k| u[k] + d[k] as i64);
+                    let cb = gb >> 1;
+                    match seen[cb] {
+                        None => {
+                            seen[cb] = Some(ub);
+                            stack.push(cb);
+                        }
+                        Some(prev) => {
+                            for k in 0..3 {
+                                if prev[k] != ub[k] {
+                                    assert_eq!((prev[k] - ub[k]).rem_euclid(dims[k] as i64), 0);
+                                    wraps |= 1 << k;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            out_sizes.push(size);
+            out_wraps.push(wraps);
+        }
+        (out_sizes, out_wraps)
+    }
+
+    #[test]
+    fn matches_brute_force_on_random_configurations() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        for trial in 0..60 {
+            let size = [2 + rng.random_range(0..3), 2 + rng.random_range(0..3), 2 + rng.random_range(0..3)];
+            let l = Lattice::new(size, 4.15, Geometry::Bulk).unwrap();
+            let n = l.n_cations();
+            let n_tm = rng.random_range(0..n);
+            let n_li = rng.random_range(0..=(n - n_tm));
+            let cfg = Configuration::random(l, n_li, &[n_tm], vec!["Ti".into()], 0, 0, trial).unwrap();
+            for k in 0..3 {
+                let r = analyze(&cfg, &max_tm(k as i64), Criterion::Auto).unwrap();
+                let (sizes, wraps) = brute_force(&cfg, k);
+                // Compare as multisets of (size, wraps).
+                let mut a: Vec<(u32, u8)> =
+                    r.cluster_sites.iter().zip(&r.cluster_wraps).map(|(&s, &w)| (s, w)).collect();
+                let mut b: Vec<(u32, u8)> = sizes.iter().zip(&wraps).map(|(&s, &w)| (s as u32, w)).collect();
+                a.sort_unstable();
+                b.sort_unstable();
+                assert_eq!(a, b, "trial {trial} size {size:?} k {k}");
+                assert_eq!(r.n_open_sites as usize, n - n_tm);
+                assert_eq!(r.n_li as usize, n_li);
+            }
+        }
+    }
+
+    #[test]
+    fn i16_and_i32_windings_agree() {
+        // The same random graph through both stores, with shifts along a ring of 5 nodes.
+        fn run<W: Winding>(edges: &[(u32, u32, [i8; 3])], n: usize) -> Vec<(u32, u8)> {
+            let mut uf = WrappingUnionFind::<W>::new(n);
+            for &(a, b, s) in edges {
+                uf.union(a, b, s);
+            }
+            (0..n as u32).map(|x| (uf.find(x).0, uf.wraps(x))).collect()
+        }
+        // Ring 0-1-2-3-4-0 crossing the x boundary once: wraps x.
+        let ring = [
+            (0, 1, [0, 0, 0]),
+            (1, 2, [1, 0, 0]),
+            (2, 3, [0, 0, 0]),
+            (3, 4, [0, 0, 0]),
+            (4, 0, [0, 0, 0]),
+            // A second ring 5-6-7 crossing +y then -y: no wrap.
+            (5, 6, [0, 1, 0]),
+            (6, 7, [0, -1, 0]),
+            (7, 5, [0, 0, 0]),
+        ];
+        let a = run::<i16>(&ring, 8);
+        let b = run::<i32>(&ring, 8);
+        assert_eq!(a, b);
+        assert!(a[..5].iter().all(|&(_, w)| w == WRAP_X));
+        assert!(a[5..].iter().all(|&(_, w)| w == 0));
+        let mut uf = WrappingUnionFind::<i16>::new(8);
+        for &(x, y, s) in &ring {
+            uf.union(x, y, s);
+        }
+        assert_eq!(uf.set_size(3), 5);
+        assert_eq!(uf.set_size(6), 3);
+    }
+
+    #[test]
+    fn both_winding_stores_agree_and_the_wide_one_is_chosen_when_needed() {
+        // A 4 x 4 x 65536-point column: a cycle could wind n / D_x = 65536 times along x,
+        // which vanishes modulo 2^16, so the i32 store is required.
+        let long = Lattice::new([2, 2, 32768], 4.15, Geometry::Bulk).unwrap();
+        assert!(needs_wide_windings(&long));
+        assert!(!needs_wide_windings(&Lattice::new([136, 136, 136], 4.15, Geometry::Bulk).unwrap()));
+        let cfg = Configuration::random(long, 1000, &[long.n_cations() / 2], vec!["Ti".into()], 0, 0, 5).unwrap();
+        let (a, b) = (
+            analyze_with::<i16>(&cfg, &max_tm(2), Criterion::Wrap),
+            analyze_with::<i32>(&cfg, &max_tm(2), Criterion::Wrap),
+        );
+        assert_eq!(a, b);
+        assert!(a.percolates());
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        for seed in 0..20 {
+            let size = [2 + rng.random_range(0..4), 2 + rng.random_range(0..4), 2 + rng.random_range(0..4)];
+            let l = Lattice::new(size, 4.15, Geometry::Slab).unwrap();
+            let n = l.n_cations();
+            let cfg = Configuration::random(l, n / 3, &[n / 2], vec!["Ti".into()], 0, 0, seed).unwrap();
+            for k in 0..3 {
+                for c in [Criterion::Wrap, Criterion::Surface] {
+                    assert_eq!(analyze_with::<i16>(&cfg, &max_tm(k), c), analyze_with::<i32>(&cfg, &max_tm(k), c));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fcc_site_percolation_threshold_brackets() {
+        // All non-TM sites open (k = 2 joins every NN pair of open sites: plain FCC site
+        // percolation). p_c = 0.19923617 (Lorenz & Ziff, J. Phys. A 31, 8147 (1998)): at
+        // L = 10 (4000 sites) p = 0.12 essentially never wraps, p = 0.30 essentially always.
+        let l = Lattice::new([10, 10, 10], 4.15, Geometry::Bulk).unwrap();
+        let n = l.n_cations();
+        let wrap_prob = |p: f64| {
+            (0..20)
+                .filter(|&s| {
+                    let n_open = (p * n as f64).round() as usize;
+                    let cfg = Configuration::random(l, n_open, &[n - n_open], vec!["Ti".into()], 0, 0, s).unwrap();
+                    analyze(&cfg, &max_tm(2), Criterion::Auto).unwrap().percolates()
+                })
+                .count()
+        };
+        assert!(wrap_prob(0.12) <= 1);
+        assert!(wrap_prob(0.30) >= 19);
+    }
+}
