@@ -14,6 +14,7 @@ from drxkmc.material import Material
 from drxkmc.model import BarrierModel
 from drxkmc.percolation import PercolationResult, percolation, percolation_sweep
 from drxkmc.simulation import RunResult, Simulation
+from drxkmc.sro import SROResult, anneal, sro
 from drxkmc.sweep import sweep
 
 __all__ = [
@@ -28,9 +29,12 @@ __all__ = [
     "Material",
     "PercolationResult",
     "RunResult",
+    "SROResult",
     "Simulation",
+    "anneal",
     "arrhenius",
     "percolation",
     "percolation_sweep",
+    "sro",
     "sweep",
 ]

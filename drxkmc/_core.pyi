@@ -12,7 +12,9 @@ class InvalidParameterError(DrxkmcError): ...
 class CompositionError(DrxkmcError): ...
 
 class Composition:
-    def __init__(self, formula: str, oxidation_states: list[tuple[str, float]] | None = None) -> None: ...
+    def __init__(
+        self, formula: str, oxidation_states: list[tuple[str, float]] | None = None
+    ) -> None: ...
     formula: str
     li: float
     transition_metals: list[tuple[str, float]]
@@ -64,7 +66,9 @@ class Configuration:
     def li_pair_channel_counts(self) -> tuple[int, int, int]: ...
 
 class Kmc:
-    def __init__(self, config: Configuration, model: dict, temperature_k: float, seed: int) -> None: ...
+    def __init__(
+        self, config: Configuration, model: dict, temperature_k: float, seed: int
+    ) -> None: ...
     def run(
         self, t_end_s: float, max_hops: int, sample_times_s: npt.NDArray[np.float64]
     ) -> tuple[str, dict[str, np.ndarray]]: ...
@@ -91,3 +95,65 @@ def uniform_barrier_model(barrier_ev: float) -> dict: ...
 def validate_barrier_model(model: dict) -> None: ...
 def nn_directions() -> npt.NDArray[np.int64]: ...
 def path_centres() -> npt.NDArray[np.int64]: ...
+
+# --- percolation ---
+
+WRAP_X: int
+WRAP_Y: int
+WRAP_Z: int
+SURFACE_BOTTOM: int
+SURFACE_TOP: int
+
+def percolation_analysis(
+    config: Configuration,
+    max_tm: int = 0,
+    barrier_cutoff_ev: float | None = None,
+    model: dict | None = None,
+    criterion: str = "auto",
+) -> dict[str, object]:
+    """Keys: criterion ('wrap' | 'surface'), n_sites, n_open_sites, n_li, n_accessible_sites,
+    n_accessible_li, n_bonds, n_clusters, wraps (bits WRAP_X | WRAP_Y | WRAP_Z);
+    labels (int32 per cation site, -1 on TM), cluster_sites (uint32), cluster_li (uint32),
+    cluster_wraps (uint8 bits), cluster_surfaces (uint8 bits SURFACE_BOTTOM | SURFACE_TOP),
+    cluster_accessible (bool)."""
+    ...
+
+# --- sro ---
+
+class Annealer:
+    def __init__(
+        self,
+        config: Configuration,
+        cation_charges: list[float],
+        strength_ev: float,
+        pair_terms: list[tuple[str, str, float]],
+        anions: bool,
+        seed: int,
+    ) -> None: ...
+    def run(self, temperature_k: float, sweeps: int) -> dict[str, np.ndarray]:
+        """Columns per sweep: sweep, temperature_K, cation_attempts, cation_accepted,
+        anion_attempts, anion_accepted, energy_eV, electroneutrality_eV, pair_eV,
+        charge_deviation_rms_e."""
+        ...
+    def stats(self, temperature_k: float) -> dict[str, np.ndarray]: ...
+    def configuration(self) -> Configuration: ...
+    sweeps: int
+    attempts_per_sweep: tuple[int, int]
+
+def sro_warren_cowley(config: Configuration) -> dict[str, object]:
+    """Columns: sublattice, shell, distance_A, species_i, species_j, alpha, pairs."""
+    ...
+def sro_tetrahedra(config: Configuration) -> dict[str, object]:
+    """Columns: content, n_Li, n_TM, n_Va, count (15 rows)."""
+    ...
+def sro_anion_environments(
+    config: Configuration, cation_charges: list[float] | None = None
+) -> dict[str, object]:
+    """Columns: environment, anion, n_Li, n_TM, n_Va, [cation_charge_e], count."""
+    ...
+def sro_energy(
+    config: Configuration,
+    cation_charges: list[float],
+    strength_ev: float,
+    pair_terms: list[tuple[str, str, float]],
+) -> tuple[float, float, float]: ...

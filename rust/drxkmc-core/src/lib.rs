@@ -9,6 +9,7 @@ pub mod error;
 pub mod lattice;
 pub mod memory;
 pub mod model;
+pub mod sro;
 pub mod percolation;
 pub mod tree;
 

@@ -1,6 +1,154 @@
-//! Bindings of drxkmc_core::sro (placeholder until the module lands).
+//! Bindings of drxkmc_core::sro: the Metropolis annealer (GIL released while it runs) and the
+//! SRO measures, each returned as a dict of columns (numpy arrays or lists of str).
+use crate::{IntoPyResult, PyConfiguration};
+use drxkmc_core::sro::{self, Annealer, Hamiltonian, SweepStats};
+use numpy::IntoPyArray;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn stats_dict<'py>(py: Python<'py>, stats: &[SweepStats]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let col_u = |f: fn(&SweepStats) -> u64| stats.iter().map(f).collect::<Vec<_>>();
+    let col_f = |f: fn(&SweepStats) -> f64| stats.iter().map(f).collect::<Vec<_>>();
+    d.set_item("sweep", col_u(|s| s.sweep).into_pyarray(py))?;
+    d.set_item("temperature_K", col_f(|s| s.temperature_k).into_pyarray(py))?;
+    d.set_item("cation_attempts", col_u(|s| s.cation_attempts).into_pyarray(py))?;
+    d.set_item("cation_accepted", col_u(|s| s.cation_accepted).into_pyarray(py))?;
+    d.set_item("anion_attempts", col_u(|s| s.anion_attempts).into_pyarray(py))?;
+    d.set_item("anion_accepted", col_u(|s| s.anion_accepted).into_pyarray(py))?;
+    d.set_item("energy_eV", col_f(|s| s.energy.total_ev()).into_pyarray(py))?;
+    d.set_item("electroneutrality_eV", col_f(|s| s.energy.electroneutrality_ev).into_pyarray(py))?;
+    d.set_item("pair_eV", col_f(|s| s.energy.pair_ev).into_pyarray(py))?;
+    d.set_item("charge_deviation_rms_e", col_f(|s| s.energy.charge_deviation_rms_e).into_pyarray(py))?;
+    Ok(d)
+}
+
+/// Metropolis annealer of a configuration (see drxkmc_core::sro).
+#[pyclass(name = "Annealer", module = "drxkmc._core")]
+struct PyAnnealer(Annealer);
+
+#[pymethods]
+impl PyAnnealer {
+    /// `cation_charges`: oxidation state per cation code (vacancy, Li, TMs in `tm_names` order);
+    /// `strength_ev`: J (eV/e²); `pair_terms`: (species, species, eV per bond); `anions`: also
+    /// swap anions.
+    #[new]
+    #[pyo3(signature = (config, cation_charges, strength_ev, pair_terms, anions, seed))]
+    fn new(
+        config: &PyConfiguration,
+        cation_charges: Vec<f64>,
+        strength_ev: f64,
+        pair_terms: Vec<(String, String, f64)>,
+        anions: bool,
+        seed: u64,
+    ) -> PyResult<Self> {
+        let ham = Hamiltonian::new(&config.0, &cation_charges, strength_ev, &pair_terms).py()?;
+        Ok(PyAnnealer(Annealer::new(&config.0, ham, anions, seed).py()?))
+    }
+
+    /// `sweeps` sweeps at `temperature_k` (K); the GIL is released meanwhile. Returns the
+    /// statistics of every sweep as columns.
+    fn run<'py>(&mut self, py: Python<'py>, temperature_k: f64, sweeps: u64) -> PyResult<Bound<'py, PyDict>> {
+        let a = &mut self.0;
+        let stats = py.detach(|| a.run(temperature_k, sweeps)).py()?;
+        stats_dict(py, &stats)
+    }
+
+    /// Statistics of the current state (no moves), one row.
+    fn stats<'py>(&self, py: Python<'py>, temperature_k: f64) -> PyResult<Bound<'py, PyDict>> {
+        stats_dict(py, &[self.0.stats(temperature_k)])
+    }
+
+    /// The current occupancy.
+    fn configuration(&self) -> PyConfiguration {
+        PyConfiguration(self.0.configuration())
+    }
+
+    #[getter]
+    fn sweeps(&self) -> u64 {
+        self.0.sweeps()
+    }
+
+    /// (cation, anion) swaps attempted per sweep.
+    #[getter]
+    fn attempts_per_sweep(&self) -> (u64, u64) {
+        self.0.attempts_per_sweep()
+    }
+}
+
+/// Warren–Cowley parameters as columns.
+#[pyfunction]
+fn sro_warren_cowley<'py>(py: Python<'py>, config: &PyConfiguration) -> PyResult<Bound<'py, PyDict>> {
+    let rows = py.detach(|| sro::warren_cowley(&config.0));
+    let d = PyDict::new(py);
+    d.set_item("sublattice", rows.iter().map(|r| r.sublattice).collect::<Vec<_>>())?;
+    d.set_item("shell", rows.iter().map(|r| r.shell).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("distance_A", rows.iter().map(|r| r.distance_angstrom).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("species_i", rows.iter().map(|r| r.species_i.clone()).collect::<Vec<_>>())?;
+    d.set_item("species_j", rows.iter().map(|r| r.species_j.clone()).collect::<Vec<_>>())?;
+    d.set_item("alpha", rows.iter().map(|r| r.alpha).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("pairs", rows.iter().map(|r| r.pairs).collect::<Vec<_>>().into_pyarray(py))?;
+    Ok(d)
+}
+
+/// Tetrahedra by cation content as columns (15 rows).
+#[pyfunction]
+fn sro_tetrahedra<'py>(py: Python<'py>, config: &PyConfiguration) -> PyResult<Bound<'py, PyDict>> {
+    let rows = py.detach(|| sro::tetrahedra(&config.0));
+    let d = PyDict::new(py);
+    d.set_item("content", rows.iter().map(|r| r.label()).collect::<Vec<_>>())?;
+    d.set_item("n_Li", rows.iter().map(|r| r.n_li).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("n_TM", rows.iter().map(|r| r.n_tm).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("n_Va", rows.iter().map(|r| r.n_va).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("count", rows.iter().map(|r| r.count).collect::<Vec<_>>().into_pyarray(py))?;
+    Ok(d)
+}
+
+/// Anion environments as columns, most common first. With `cation_charges` the column
+/// `cation_charge_e` holds the summed charge of the six cations; otherwise it is absent.
+#[pyfunction]
+#[pyo3(signature = (config, cation_charges=None))]
+fn sro_anion_environments<'py>(
+    py: Python<'py>,
+    config: &PyConfiguration,
+    cation_charges: Option<Vec<f64>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let rows = py.detach(|| sro::anion_environments(&config.0, cation_charges.as_deref())).py()?;
+    let d = PyDict::new(py);
+    d.set_item("environment", rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>())?;
+    d.set_item("anion", rows.iter().map(|r| r.anion).collect::<Vec<_>>())?;
+    d.set_item("n_Li", rows.iter().map(|r| r.n_li).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("n_TM", rows.iter().map(|r| r.n_tm).collect::<Vec<_>>().into_pyarray(py))?;
+    d.set_item("n_Va", rows.iter().map(|r| r.n_va).collect::<Vec<_>>().into_pyarray(py))?;
+    if cation_charges.is_some() {
+        d.set_item(
+            "cation_charge_e",
+            rows.iter().map(|r| r.cation_charge_e.unwrap_or(f64::NAN)).collect::<Vec<_>>().into_pyarray(py),
+        )?;
+    }
+    d.set_item("count", rows.iter().map(|r| r.count).collect::<Vec<_>>().into_pyarray(py))?;
+    Ok(d)
+}
+
+/// Energy of `config` under the annealing Hamiltonian: (electroneutrality eV, pair eV,
+/// rms charge deviation e).
+#[pyfunction]
+fn sro_energy(
+    config: &PyConfiguration,
+    cation_charges: Vec<f64>,
+    strength_ev: f64,
+    pair_terms: Vec<(String, String, f64)>,
+) -> PyResult<(f64, f64, f64)> {
+    let ham = Hamiltonian::new(&config.0, &cation_charges, strength_ev, &pair_terms).py()?;
+    let e = sro::energy(&config.0, &ham);
+    Ok((e.electroneutrality_ev, e.pair_ev, e.charge_deviation_rms_e))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyAnnealer>()?;
+    m.add_function(wrap_pyfunction!(sro_warren_cowley, m)?)?;
+    m.add_function(wrap_pyfunction!(sro_tetrahedra, m)?)?;
+    m.add_function(wrap_pyfunction!(sro_anion_environments, m)?)?;
+    m.add_function(wrap_pyfunction!(sro_energy, m)?)?;
     Ok(())
 }
