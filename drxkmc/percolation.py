@@ -42,6 +42,7 @@ from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
 from drxkmc.material import Material
 from drxkmc.model import BarrierModel
+from drxkmc.plot import axes_or_new
 
 __all__ = [
     "PercolationResult",
@@ -464,14 +465,6 @@ def _materials(material) -> list[Material]:
 # ----- plots (matplotlib imported only when plotting) --------------------------------------
 
 
-def _axes(ax):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
-    return ax
-
-
 def plot_percolation_curve(
     frame: pl.DataFrame,
     x: str = "li_per_fu",
@@ -480,7 +473,7 @@ def plot_percolation_curve(
     label: str | None = None,
 ):
     """Mean ± standard deviation of ``y`` against ``x`` from :func:`percolation_sweep`."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     xs = frame[x].to_numpy()
     mean = frame[f"{y}_mean"].to_numpy()
     std = frame[f"{y}_std"].fill_null(0.0).to_numpy()
@@ -528,7 +521,7 @@ def plot_cluster_slice(result: PercolationResult, z: int = 0, ax=None):
     img[y[closed], x[closed]] = (0.8, 0.8, 0.8, 1.0)
     img[y[acc], x[acc]] = cmap(labels[acc] % 20)
 
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ax.imshow(img, origin="lower", interpolation="nearest")
     ax.set_xlabel("x (a/2)")
     ax.set_ylabel("y (a/2)")

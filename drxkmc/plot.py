@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def _axes(ax):
+def axes_or_new(ax):
+    """``ax``, or the axes of a new 5×3.5 in figure."""
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -15,7 +16,7 @@ def _axes(ax):
 
 def plot_msd(result, ax=None):
     """Tracer and centre-of-mass MSD (Å²) against lag (s), with standard-error bands."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     m = result.msd
     t = m["lag_s"].to_numpy()
     for col, label in (("msd_A2", "tracer  Σ|Rᵢ|²/N"), ("com_msd_A2", "centre of mass  |ΣRᵢ|²/N")):
@@ -33,7 +34,7 @@ def plot_arrhenius(result, ax=None):
     """log10 D against 1000/T with error bars and the fitted lines."""
     from drxkmc._core import BOLTZMANN_EV_PER_K
 
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     tab = result.table
     inv_t = 1000.0 / tab["temperature_K"].to_numpy()
     for q in ("D_tracer_cm2_s", "D_chem_cm2_s"):
