@@ -143,14 +143,17 @@ class Annealer:
 def sro_warren_cowley(config: Configuration) -> dict[str, object]:
     """Columns: sublattice, shell, distance_A, species_i, species_j, alpha, pairs."""
     ...
+
 def sro_tetrahedra(config: Configuration) -> dict[str, object]:
     """Columns: content, n_Li, n_TM, n_Va, count (15 rows)."""
     ...
+
 def sro_anion_environments(
     config: Configuration, cation_charges: list[float] | None = None
 ) -> dict[str, object]:
     """Columns: environment, anion, n_Li, n_TM, n_Va, [cation_charge_e], count."""
     ...
+
 def sro_energy(
     config: Configuration,
     cation_charges: list[float],

@@ -1,12 +1,25 @@
-//! Profiling driver: `cargo run --release --example profile_hops -- CELLS HOPS`.
+//! Profiling driver: `cargo run --release --example profile_hops -- CELLS HOPS [WARMUP]`.
+//!
+//! The full DRX model (Li0.6Mn0.4Ti0.4O1.6F0.4, 0.05 eV site disorder, 300 K) on CELLS³
+//! conventional cells; prints hops per second of wall time, ns per hop of CPU time (on Linux,
+//! from /proc/self/schedstat: not inflated when other processes share the cores) and the
+//! engine's own bytes per cation site.
 use drxkmc_core::config::Configuration;
 use drxkmc_core::engine::Kmc;
 use drxkmc_core::lattice::{Geometry, Lattice};
 use drxkmc_core::model::BarrierModel;
 
+/// CPU time this thread has run, ns, where the OS reports it.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
-    let (cells, hops) = (args.first().copied().unwrap_or(30), args.get(1).copied().unwrap_or(2_000_000));
+    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("CELLS HOPS [WARMUP]")).collect();
+    let cells = args.first().copied().unwrap_or(30);
+    let hops = args.get(1).copied().unwrap_or(2_000_000) as u64;
+    let warmup = args.get(2).copied().unwrap_or(100_000) as u64;
     let lat = Lattice::new([cells; 3], 4.15, Geometry::Bulk).unwrap();
     let n = lat.n_cations();
     // Li0.6Mn0.4Ti0.4O1.6F0.4 on 2 cation sites per formula unit.
@@ -15,9 +28,16 @@ fn main() {
     let mut model = BarrierModel::default();
     model.site_disorder_ev = 0.05;
     let mut k = Kmc::new(&cfg, &model, 300.0, 1).unwrap();
-    k.run(f64::INFINITY, 100_000, &[]).unwrap();
-    let t = std::time::Instant::now();
-    k.run(f64::INFINITY, hops as u64, &[]).unwrap();
-    let s = t.elapsed().as_secs_f64();
-    println!("{n} sites: {:.0} hops/s, {:.0} ns/hop", hops as f64 / s, s / hops as f64 * 1e9);
+    k.run(f64::INFINITY, warmup, &[]).unwrap();
+    let (t, cpu0) = (std::time::Instant::now(), cpu_ns());
+    k.run(f64::INFINITY, hops, &[]).unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = cpu_ns().zip(cpu0).map(|(b, a)| (b - a) as f64 * 1e-9).unwrap_or(wall);
+    println!(
+        "{n} sites: {:.0} hops/s, {:.0} ns/hop wall, {:.0} ns/hop cpu, {:.1} bytes/site",
+        hops as f64 / wall,
+        wall / hops as f64 * 1e9,
+        cpu / hops as f64 * 1e9,
+        k.memory_bytes() as f64 / n as f64
+    );
 }

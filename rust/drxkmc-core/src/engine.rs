@@ -1,8 +1,11 @@
 //! Rejection-free (residence-time) kinetic Monte Carlo of Li o-t-o hops.
 //!
-//! State per cation site: the species byte (shared grid with the anions), the Li Boltzmann
-//! weight w = exp(−E/2kT) of the site, its escape rate (a leaf of the sum tree) and the
-//! unwrapped displacement of the Li on it (which moves with the Li). ≈ 30 bytes per site.
+//! State per cation site, in the engine's own cache-friendly site order (`TiledOrder`): one
+//! 8-byte `Site` record (Li Boltzmann weight w = exp(−E/2kT), the cation and anion species of
+//! the site's index pair, the classes of the two tetrahedra anchored there), its escape rate
+//! (a leaf of the sum tree) and the unwrapped displacement of the Li on it (which moves with
+//! the Li): ≈ 29 bytes per site. The public accessors convert to the cation-index order of
+//! `Lattice`.
 //!
 //! One step: pick a Li with probability ∝ its escape rate (sum tree), recompute its ≤ 24 path
 //! rates from the tabulated KRA rates and pick one, move the Li, advance the clock by
@@ -13,11 +16,11 @@
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
 use crate::lattice::{
-    offset_index, shared_neighbour_masks, slot, Geometry, Lattice, NN_DIRECTIONS, N_PATHS, OCTAHEDRON_ANIONS,
-    PATH_SLOTS,
+    offset_index, opposite, padded, shared_neighbour_masks, Geometry, Lattice, TiledOrder, NN_DIRECTIONS, N_PATHS,
+    OCTAHEDRON_ANIONS, PATHS,
 };
-use crate::memory::zeroed_vec;
-use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K};
+use crate::memory::{prefetch, HugeBuf, Zeroable};
+use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K, N_CLASSES};
 use crate::tree::SumTree;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
@@ -28,25 +31,174 @@ use serde::{Deserialize, Serialize};
 /// counter (not per call), so that results do not depend on how a run is chunked.
 const REBUILD_EVERY_HOPS: u64 = 1 << 20;
 
-const SHARED_MASKS: [u16; 12] = shared_neighbour_masks();
-/// Block slot of the site itself.
-const CENTRE: usize = slot([0, 0, 0]);
+/// Tiles of the engine's site order have up to 2^TILE_LOG2 grid points per axis.
+const TILE_LOG2: u32 = 1;
 
-fn copy_to_huge(src: &[u8]) -> Vec<u8> {
-    let mut v = zeroed_vec(src.len());
-    v.copy_from_slice(src);
-    v
+/// Lattices with at least this many cation sites (≈ 1.5 MB of engine state, beyond the L2
+/// cache) prefetch the neighbourhood of every hop.
+const PREFETCH_ABOVE_SITES: usize = 1 << 16;
+
+const SHARED_MASKS: [u16; 12] = shared_neighbour_masks();
+
+/// Index in `NN_DIRECTIONS` of a nearest-neighbour offset.
+const fn direction_of(o: [i8; 3]) -> u8 {
+    let mut d = 0;
+    while d < 12 {
+        let n = NN_DIRECTIONS[d];
+        if n[0] == o[0] && n[1] == o[1] && n[2] == o[2] {
+            return d as u8;
+        }
+        d += 1;
+    }
+    panic!("not a nearest-neighbour offset")
 }
 
-/// Linear grid offsets of the 27 block slots, valid for a site not on a box face.
-fn interior_deltas(d: [usize; 3]) -> [isize; 27] {
-    let stride = [1isize, d[0] as isize, (d[0] * d[1]) as isize];
-    let mut out = [0isize; 27];
-    for (k, v) in out.iter_mut().enumerate() {
-        let o = [(k % 3) as isize - 1, ((k / 3) % 3) as isize - 1, (k / 9) as isize - 1];
-        *v = o[0] * stride[0] + o[1] * stride[1] + o[2] * stride[2];
+/// For each path: the neighbour directions of its two spectators, and the number of its
+/// tetrahedron's grid cube among the 8 around the start site (tables padded to 32 entries so
+/// that `path & 31` indexes them without bounds checks).
+/// Both spectators are nearest neighbours of the start site, so a site's 12 neighbours and
+/// 8 surrounding cubes are all its paths depend on.
+const PATH_SPECTATORS: [[u8; 2]; 32] = {
+    let mut out = [[0u8; 2]; 32];
+    let mut p = 0;
+    while p < N_PATHS {
+        out[p] = [direction_of(PATHS[p].spectators[0]), direction_of(PATHS[p].spectators[1])];
+        p += 1;
     }
     out
+};
+const PATH_CUBE: [u8; 32] = {
+    let mut out = [0u8; 32];
+    let mut p = 0;
+    while p < N_PATHS {
+        // Bit k of the number is set when the cube's lowest corner has offset 0 (not −1) on axis k.
+        let c = PATHS[p].cube;
+        out[p] = ((c[0] + 1) + 2 * (c[1] + 1) + 4 * (c[2] + 1)) as u8;
+        p += 1;
+    }
+    out
+};
+
+/// Expands `$body` once for every direction `$d` in 0..12, with `$d` a literal, so that the
+/// lookups of direction tables fold away (LLVM does not unroll the equivalent loop).
+macro_rules! each_direction {
+    ($d:ident => $body:block) => {{
+        each_direction!(@ $d $body; 0 1 2 3 4 5 6 7 8 9 10 11);
+    }};
+    (@ $d:ident $body:block; $($k:literal)*) => {
+        $({
+            let $d: usize = $k;
+            $body
+        })*
+    };
+}
+
+/// Everything the engine reads per cation site, for one index pair (2c, 2c+1) of the site
+/// order (one cation, one anion): 12 bytes. The neighbour masks are kept up to date by every
+/// hop so that an escape rate needs no look at the 12 neighbours' species.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[repr(C)]
+struct Site {
+    /// exp(−(E − E_ref)/2kT) of a Li on the cation (f32 holds it: E_ref keeps the exponent in
+    /// range, checked at construction).
+    weight: f32,
+    /// Bit d set when the neighbour in direction d holds Li / is empty.
+    li: u16,
+    vacant: u16,
+    /// Class (`KraTable::class`) of the tetrahedron (grid cube) whose lowest corner is index
+    /// 2c (`cubes[0]`) or 2c+1 (`cubes[1]`).
+    cubes: [u8; 2],
+    cation: u8,
+    anion: u8,
+}
+
+// SAFETY: plain numbers; all-zero is an empty site with weight 0 (set before use).
+unsafe impl Zeroable for Site {}
+
+/// Site-order indices of what the paths out of one site touch: its 12 nearest neighbours
+/// (by direction), the 8 grid cubes around it (by `PATH_CUBE` number) and itself.
+#[derive(Clone, Copy)]
+struct Hood([usize; 21]);
+
+/// Slots of `Hood`.
+const HOOD_CUBES: usize = 12;
+const HOOD_CENTRE: usize = 20;
+
+impl Hood {
+    #[inline(always)]
+    fn new(order: &TiledOrder, q: [usize; 3]) -> Self {
+        let b = order.block(q);
+        let at = |s: [u8; 3]| b[0][s[0] as usize] + b[1][s[1] as usize] + b[2][s[2] as usize];
+        let mut idx = [0usize; 21];
+        each_direction!(d => {
+            idx[d] = at(NN_SLOTS[d]);
+        });
+        for (k, i) in idx[HOOD_CUBES..HOOD_CENTRE].iter_mut().enumerate() {
+            *i = at([(k & 1) as u8, ((k >> 1) & 1) as u8, (k >> 2) as u8]);
+        }
+        idx[HOOD_CENTRE] = at([1, 1, 1]);
+        Hood(idx)
+    }
+    #[inline(always)]
+    fn centre(&self) -> usize {
+        self.0[HOOD_CENTRE]
+    }
+    /// Index of the nearest neighbour in direction d (< 12).
+    #[inline(always)]
+    fn nn(&self, d: usize) -> usize {
+        self.0[d & 15]
+    }
+    /// Index of the grid cube (tetrahedron) of a path.
+    #[inline(always)]
+    fn cube(&self, path: usize) -> usize {
+        self.0[HOOD_CUBES + (PATH_CUBE[path & 31] & 7) as usize]
+    }
+}
+
+/// Block slots of each nearest-neighbour direction.
+const NN_SLOTS: [[u8; 3]; 12] = {
+    let mut out = [[0u8; 3]; 12];
+    let mut d = 0;
+    while d < 12 {
+        let o = NN_DIRECTIONS[d];
+        out[d] = [(o[0] + 1) as u8, (o[1] + 1) as u8, (o[2] + 1) as u8];
+        d += 1;
+    }
+    out
+};
+
+/// Unwrapped displacement of one Li in units of a/2, packed in one u64 as three signed
+/// 21-bit digits (x + 2^21·y + 2^42·z): 8 bytes instead of 12 for [i32; 3], exact up to
+/// ±2^20 steps (≈ 0.2 mm) per component since the last reset, far beyond any run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Disp(u64);
+
+// SAFETY: all-zero is the zero displacement.
+unsafe impl Zeroable for Disp {}
+
+impl Disp {
+    const BITS: u32 = 21;
+
+    fn pack(r: [i32; 3]) -> Self {
+        Disp((r[0] as i64 + ((r[1] as i64) << Self::BITS) + ((r[2] as i64) << (2 * Self::BITS))) as u64)
+    }
+    fn unpack(self) -> [i32; 3] {
+        let mut v = self.0 as i64;
+        let mut out = [0i32; 3];
+        for (k, x) in out.iter_mut().enumerate() {
+            // Sign-extend the low digit, remove it, shift the next one down (the last is the rest).
+            let digit = if k < 2 { (v << (64 - Self::BITS)) >> (64 - Self::BITS) } else { v };
+            *x = digit as i32;
+            v = (v - digit) >> Self::BITS;
+        }
+        out
+    }
+    /// The displacement after one step d.
+    #[inline(always)]
+    fn step(self, d: [i8; 3]) -> Self {
+        let delta = d[0] as i64 + ((d[1] as i64) << Self::BITS) + ((d[2] as i64) << (2 * Self::BITS));
+        Disp(self.0.wrapping_add(delta as u64))
+    }
 }
 
 /// A snapshot of the Li displacements, taken by `Kmc::observe`.
@@ -95,57 +247,37 @@ pub struct Checkpoint {
     pub config: Configuration,
     pub model: BarrierModel,
     pub temperature_k: f64,
+    /// Li displacements in cation-index order.
     pub disp: Vec<[i32; 3]>,
     pub rng: Xoshiro256PlusPlus,
     pub time_s: f64,
     pub hops: u64,
-    /// The inner nodes of the sum tree, kept so a resumed run is bit-identical.
+    /// The inner nodes of the sum tree (over the engine's site order), kept so a resumed run
+    /// is bit-identical.
     pub tree_inner: Vec<Vec<f64>>,
 }
 
 pub struct Kmc {
     lattice: Lattice,
-    dims: [usize; 3],
-    grid: Vec<u8>,
+    order: TiledOrder,
     tm_names: Vec<String>,
     model: BarrierModel,
     temperature_k: f64,
+    /// ν·exp(−E_KRA/kT) by `[class][spectator Li]` (the `KraTable` rates; a full u8 × 4 range
+    /// so that lookups need no bounds checks).
+    kra_rate: Box<[[f64; 4]; 256]>,
     table: KraTable,
-    /// Class (`KraTable::class`) of every tetrahedron, indexed by its grid cube.
-    tet_class: Vec<u8>,
-    /// Linear offset of every block slot for a site away from the box faces.
-    interior_delta: [isize; 27],
-    /// exp(−(E − E_ref)/2kT) of a Li on each cation site (f32: 4 bytes/site; E_ref keeps
-    /// the exponent in range, checked at construction).
-    weight: Vec<f32>,
-    /// E_ref of `weight`, eV (the midrange of the site energies, to keep weights in range).
+    /// By index pair of the site order.
+    sites: HugeBuf<Site>,
+    /// E_ref of the weights, eV (the midrange of the site energies, to keep weights in range).
     energy_ref_ev: f64,
+    /// Escape rates by index pair of the site order.
     tree: SumTree,
-    disp: Vec<[i32; 3]>,
+    /// Displacement of the Li on each cation, by index pair of the site order.
+    disp: HugeBuf<Disp>,
     rng: Xoshiro256PlusPlus,
     time_s: f64,
     hops: u64,
-}
-
-#[inline(always)]
-fn wrap(x: usize, o: i8, n: usize) -> usize {
-    match o {
-        -1 => {
-            if x == 0 {
-                n - 1
-            } else {
-                x - 1
-            }
-        }
-        1 => {
-            if x + 1 == n {
-                0
-            } else {
-                x + 1
-            }
-        }
-        _ => x,
-    }
 }
 
 /// Uniform in (0, 1].
@@ -160,35 +292,58 @@ fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// Grid coordinates of every cation (`anions` false) or anion, in the order of its dense
+/// index (`Lattice::cation_grid_index`): x fastest, then y, then z.
+fn sublattice_points(lattice: &Lattice, anions: bool) -> impl Iterator<Item = [usize; 3]> {
+    let [nx, ny, nz] = lattice.dims();
+    (0..nz).flat_map(move |z| {
+        (0..ny).flat_map(move |y| ((y + z + anions as usize) % 2..nx).step_by(2).map(move |x| [x, y, z]))
+    })
+}
+
 impl Kmc {
     pub fn new(config: &Configuration, model: &BarrierModel, temperature_k: f64, seed: u64) -> Result<Self> {
+        Self::with_tiles(config, model, temperature_k, seed, TILE_LOG2)
+    }
+
+    /// `new` with tiles of up to 2^tile_log2 points per axis (0: the plain cation order).
+    fn with_tiles(
+        config: &Configuration,
+        model: &BarrierModel,
+        temperature_k: f64,
+        seed: u64,
+        tile_log2: u32,
+    ) -> Result<Self> {
         require_positive("temperature_K", temperature_k)?;
         let lattice = *config.lattice();
         if lattice.geometry() != Geometry::Bulk {
             return Err(Error::invalid("geometry", "Li-hopping kMC runs in a periodic bulk cell"));
         }
         let table = KraTable::new(model, lattice.a(), temperature_k)?;
+        let mut kra_rate = Box::new([[0.0; 4]; 256]);
+        for (class, r) in kra_rate.iter_mut().enumerate().take(N_CLASSES) {
+            for (n_li, v) in r.iter_mut().enumerate().take(3) {
+                *v = table.rate(class as u8, n_li);
+            }
+        }
         let n = lattice.n_cations();
         let mut kmc = Kmc {
             lattice,
-            dims: lattice.dims(),
-            grid: copy_to_huge(config.grid()),
+            order: TiledOrder::new(lattice.dims(), tile_log2),
             tm_names: config.tm_names().to_vec(),
             model: model.clone(),
             temperature_k,
+            kra_rate,
             table,
-            tet_class: Vec::new(),
-            interior_delta: interior_deltas(lattice.dims()),
-            weight: zeroed_vec(n),
+            sites: HugeBuf::zeroed(n),
             energy_ref_ev: 0.0,
             tree: SumTree::new(n),
-            disp: zeroed_vec(n),
+            disp: HugeBuf::zeroed(n),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             time_s: 0.0,
             hops: 0,
         };
-        kmc.init_weights()?;
-        kmc.init_tetrahedra();
+        kmc.init_sites(config.grid())?;
         kmc.refresh_all();
         Ok(kmc)
     }
@@ -199,11 +354,23 @@ impl Kmc {
         if cp.disp.len() != kmc.disp.len() {
             return Err(Error::invalid("checkpoint", "displacements do not match the lattice"));
         }
-        kmc.disp = cp.disp;
+        for (p, r) in sublattice_points(&kmc.lattice, false).zip(&cp.disp) {
+            kmc.disp[kmc.order.index(padded(p)) >> 1] = Disp::pack(*r);
+        }
         kmc.rng = cp.rng;
         kmc.time_s = cp.time_s;
         kmc.hops = cp.hops;
-        if !kmc.tree.set_inner(cp.tree_inner) {
+        // The inner nodes must be those of this engine's site order (a checkpoint written by a
+        // build with another order would otherwise resume with wrong partial sums).
+        let exact = kmc.tree.inner();
+        let scale = kmc.tree.total().abs().max(f64::MIN_POSITIVE);
+        let close = cp.tree_inner.len() == exact.len()
+            && cp
+                .tree_inner
+                .iter()
+                .zip(&exact)
+                .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6 * scale));
+        if !close || !kmc.tree.set_inner(cp.tree_inner) {
             return Err(Error::invalid("checkpoint", "rate tree does not match the lattice"));
         }
         Ok(kmc)
@@ -216,34 +383,51 @@ impl Kmc {
             config,
             model: self.model.clone(),
             temperature_k: self.temperature_k,
-            disp: self.disp.clone(),
+            disp: self.displacements(),
             rng: self.rng.clone(),
             time_s: self.time_s,
             hops: self.hops,
-            tree_inner: self.tree.inner().to_vec(),
+            tree_inner: self.tree.inner(),
         }
     }
 
-    // ----- site energies -------------------------------------------------------------------
+    /// Bytes allocated by the engine's per-site buffers (site records, rate tree,
+    /// displacements, index tables): the memory a run needs, whether or not the OS has
+    /// mapped its pages yet.
+    pub fn memory_bytes(&self) -> usize {
+        self.sites.memory_bytes()
+            + self.disp.memory_bytes()
+            + self.tree.memory_bytes()
+            + self.order.memory_bytes()
+            + std::mem::size_of_val(&*self.kra_rate)
+    }
 
-    /// Li site energy of every cation site, eV (TM sites get the value a Li would have there).
-    fn raw_site_energies(&self) -> Vec<f64> {
+    // ----- set-up --------------------------------------------------------------------------
+
+    /// Site-order index pair of every cation, in cation-index order.
+    fn cation_pairs(&self) -> impl Iterator<Item = usize> + '_ {
+        sublattice_points(&self.lattice, false).map(|p| self.order.index(padded(p)) >> 1)
+    }
+
+    /// Li site energy of every cation site from the public-order grid, eV (TM sites get the
+    /// value a Li would have there).
+    fn raw_site_energies(&self, grid: &[u8]) -> Vec<f64> {
         let m = &self.model;
+        let l = &self.lattice;
         let mut noise = Xoshiro256PlusPlus::seed_from_u64(m.site_energy_seed);
-        (0..self.lattice.n_cations())
-            .map(|c| {
-                let g = self.lattice.cation_grid_index(c);
-                let blk = self.lattice.block(self.lattice.grid_coords(g));
+        sublattice_points(l, false)
+            .map(|p| {
+                let blk = l.block(p);
                 let mut e = 0.0;
                 for o in OCTAHEDRON_ANIONS {
-                    match self.grid[offset_index(&blk, o)] {
+                    match grid[offset_index(&blk, o)] {
                         species::F => e += m.site_f_ev,
                         species::CL => e += m.site_cl_ev,
                         _ => {}
                     }
                 }
                 for d in NN_DIRECTIONS {
-                    if species::is_tm(self.grid[offset_index(&blk, d)]) {
+                    if species::is_tm(grid[offset_index(&blk, d)]) {
                         e += m.site_tm_ev;
                     }
                 }
@@ -255,8 +439,42 @@ impl Kmc {
             .collect()
     }
 
-    fn init_weights(&mut self) -> Result<()> {
-        let e = self.raw_site_energies();
+    /// Fill the site records from the public-order grid: species, tetrahedron classes (by TM
+    /// count and anion corners) and Li weights.
+    fn init_sites(&mut self, grid: &[u8]) -> Result<()> {
+        let l = self.lattice;
+        for g in 0..l.n_grid() {
+            let p = l.grid_coords(g);
+            let blk = l.block(p);
+            let parity = (p[0] + p[1] + p[2]) % 2;
+            let mut n_tm = 0;
+            let mut corners = [0u8; 4];
+            let mut k = 0;
+            for o in 0..8usize {
+                let bits = [o & 1, (o >> 1) & 1, (o >> 2) & 1];
+                let code = grid[offset_index(&blk, bits.map(|b| b as i8))];
+                if (parity + bits[0] + bits[1] + bits[2]) % 2 == 0 {
+                    n_tm += species::is_tm(code) as usize;
+                } else {
+                    corners[k] = code;
+                    k += 1;
+                }
+            }
+            let i = self.order.index(padded(p));
+            let site = &mut self.sites[i >> 1];
+            site.cubes[i & 1] = self.table.class(n_tm, corners);
+            if parity == 0 {
+                site.cation = grid[g];
+            } else {
+                site.anion = grid[g];
+            }
+        }
+        for p in sublattice_points(&l, false) {
+            let b = Hood::new(&self.order, padded(p));
+            let code = self.site(b.centre()).cation;
+            self.set_cation(&b, code);
+        }
+        let e = self.raw_site_energies(grid);
         let (lo, hi) = e.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         self.energy_ref_ev = 0.5 * (lo + hi);
         let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;
@@ -271,130 +489,120 @@ impl Kmc {
                 ),
             ));
         }
-        for (w, &x) in self.weight.iter_mut().zip(&e) {
-            *w = (-(x - self.energy_ref_ev) / two_kt).exp() as f32;
+        let pairs: Vec<usize> = self.cation_pairs().collect();
+        for (&c, &x) in pairs.iter().zip(&e) {
+            self.sites[c].weight = (-(x - self.energy_ref_ev) / two_kt).exp() as f32;
         }
         Ok(())
-    }
-
-    /// Classify every tetrahedron (grid cube) by its TM count and anion corners.
-    fn init_tetrahedra(&mut self) {
-        let l = self.lattice;
-        let mut classes = zeroed_vec(l.n_grid());
-        for (g, class) in classes.iter_mut().enumerate() {
-            *class = {
-                let p = l.grid_coords(g);
-                let blk = l.block(p);
-                let parity = (p[0] + p[1] + p[2]) % 2;
-                let mut n_tm = 0;
-                let mut corners = [0u8; 4];
-                let mut k = 0;
-                for o in 0..8usize {
-                    let bits = [o & 1, (o >> 1) & 1, (o >> 2) & 1];
-                    let code = self.grid[offset_index(&blk, bits.map(|b| b as i8))];
-                    if (parity + bits[0] + bits[1] + bits[2]) % 2 == 0 {
-                        n_tm += species::is_tm(code) as usize;
-                    } else {
-                        corners[k] = code;
-                        k += 1;
-                    }
-                }
-                self.table.class(n_tm, corners)
-            };
-        }
-        self.tet_class = classes;
     }
 
     /// Li site energy of every cation site, eV.
     pub fn site_energies(&self) -> Vec<f64> {
         let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;
-        self.weight.iter().map(|&w| self.energy_ref_ev - two_kt * (w as f64).ln()).collect()
+        self.cation_pairs().map(|c| self.energy_ref_ev - two_kt * (self.sites[c].weight as f64).ln()).collect()
     }
 
     // ----- rates ---------------------------------------------------------------------------
 
-    /// Grid indices of the 3x3x3 block around p, by slot (`lattice::slot`).
+    /// The record of the index pair holding site-order index g, for g from `self.order`.
     #[inline(always)]
-    fn block_indices(&self, p: [usize; 3]) -> [usize; 27] {
-        let d = self.dims;
-        if (1..d[0] - 1).contains(&p[0]) && (1..d[1] - 1).contains(&p[1]) && (1..d[2] - 1).contains(&p[2]) {
-            let g = self.lattice.grid_index(p) as isize;
-            self.interior_delta.map(|o| (g + o) as usize)
-        } else {
-            self.lattice.block_indices(p)
-        }
+    fn site(&self, g: usize) -> Site {
+        debug_assert!(g >> 1 < self.sites.len());
+        // SAFETY: every index the order produces is below n_grid = 2·sites.len(). Unchecked
+        // access removes the bounds checks from the hot loop (−7% instructions per hop).
+        unsafe { *self.sites.get_unchecked(g >> 1) }
     }
 
-    /// Class and spectator-Li count of one path out of the site with block `idx`.
     #[inline(always)]
-    fn path_class(&self, idx: &[usize; 27], path: usize) -> (u8, usize) {
-        let ps = &PATH_SLOTS[path];
-        let n_li = (self.grid[idx[ps.spectators[0] as usize]] == species::LI) as usize
-            + (self.grid[idx[ps.spectators[1] as usize]] == species::LI) as usize;
-        (self.tet_class[idx[ps.cube as usize]], n_li)
+    fn site_mut(&mut self, g: usize) -> &mut Site {
+        debug_assert!(g >> 1 < self.sites.len());
+        // SAFETY: as in `site`.
+        unsafe { self.sites.get_unchecked_mut(g >> 1) }
     }
 
-    /// ν·exp(−E_KRA/kT) of one path.
+    /// ν·exp(−E_KRA/kT) of one path out of the site with block b and neighbour-Li mask li.
     #[inline(always)]
-    fn kra_rate(&self, idx: &[usize; 27], path: usize) -> f64 {
-        let (class, n_li) = self.path_class(idx, path);
-        self.table.rate(class, n_li)
+    fn path_rate(&self, b: &Hood, li: u16, path: usize) -> f64 {
+        let [s1, s2] = PATH_SPECTATORS[path & 31];
+        let n_li = ((li >> s1) & 1) + ((li >> s2) & 1);
+        let cube = b.cube(path);
+        let class = self.site(cube).cubes[cube & 1];
+        self.kra_rate[class as usize][n_li as usize & 3]
     }
 
-    /// Rate of every path out of the Li with block `idx` (0 for closed ones) and their sum.
-    #[inline(always)]
-    fn path_rates(&self, idx: &[usize; 27]) -> ([f64; N_PATHS], f64) {
-        let mut rates = [0.0f64; N_PATHS];
-        let mut total = 0.0;
-        for dir in 0..12 {
-            let b = idx[PATH_SLOTS[2 * dir].target as usize];
-            if self.grid[b] == species::VACANCY {
-                let w = self.weight[b >> 1] as f64;
-                for side in 0..2 {
-                    let r = self.kra_rate(idx, 2 * dir + side) * w;
-                    rates[2 * dir + side] = r;
-                    total += r;
-                }
-            }
-        }
-        (rates, total)
-    }
-
-    /// Total rate of all hops out of the Li at grid point p, s⁻¹.
+    /// Total rate of all hops out of the Li at padded coordinates q, s⁻¹.
     #[inline]
-    fn escape_rate(&self, p: [usize; 3]) -> f64 {
-        let idx = self.block_indices(p);
+    fn escape_rate(&self, q: [usize; 3]) -> f64 {
+        let b = Hood::new(&self.order, q);
+        let me = self.site(b.centre());
         let mut sum = 0.0;
-        for dir in 0..12 {
-            let b = idx[PATH_SLOTS[2 * dir].target as usize];
-            if self.grid[b] == species::VACANCY {
-                let s = self.kra_rate(&idx, 2 * dir) + self.kra_rate(&idx, 2 * dir + 1);
-                sum += s * self.weight[b >> 1] as f64;
-            }
+        let mut vacant = me.vacant;
+        while vacant != 0 {
+            let d = vacant.trailing_zeros() as usize;
+            vacant &= vacant - 1;
+            let s = self.path_rate(&b, me.li, 2 * d) + self.path_rate(&b, me.li, 2 * d + 1);
+            sum += s * self.site(b.nn(d)).weight as f64;
         }
-        sum / self.weight[idx[CENTRE] >> 1] as f64
+        sum / me.weight as f64
     }
 
     fn refresh_all(&mut self) {
-        for c in 0..self.lattice.n_cations() {
-            let g = self.lattice.cation_grid_index(c);
-            let r = if self.grid[g] == species::LI { self.escape_rate(self.lattice.grid_coords(g)) } else { 0.0 };
+        for p in sublattice_points(&self.lattice, false) {
+            let q = padded(p);
+            let c = self.order.index(q) >> 1;
+            let r = if self.sites[c].cation == species::LI { self.escape_rate(q) } else { 0.0 };
             self.tree.set_leaf_only(c, r);
         }
         self.tree.rebuild();
     }
 
+    /// Recompute the escape rate of the site at padded coordinates q (site-order index g) if
+    /// it holds Li.
     #[inline(always)]
-    fn neighbour(&self, p: [usize; 3], o: [i8; 3]) -> [usize; 3] {
-        [wrap(p[0], o[0], self.dims[0]), wrap(p[1], o[1], self.dims[1]), wrap(p[2], o[2], self.dims[2])]
+    fn refresh_if_li(&mut self, q: [usize; 3], g: usize) {
+        if self.site(g).cation == species::LI {
+            let r = self.escape_rate(q);
+            self.tree.set(g >> 1, r);
+        }
     }
 
+    /// Put `code` on the cation at the centre of block b and update its neighbours' masks.
     #[inline(always)]
-    fn refresh_if_li(&mut self, p: [usize; 3]) {
-        let g = self.lattice.grid_index(p);
-        if self.grid[g] == species::LI {
-            let r = self.escape_rate(p);
-            self.tree.set(g >> 1, r);
+    fn set_cation(&mut self, b: &Hood, code: u8) {
+        self.site_mut(b.centre()).cation = code;
+        let (li, vacant) = ((code == species::LI) as u16, (code == species::VACANCY) as u16);
+        each_direction!(d => {
+            // Seen from the neighbour in direction d, this site lies in the opposite direction.
+            let bit = opposite(d);
+            let n = self.site_mut(b.nn(d));
+            n.li = (n.li & !(1 << bit)) | (li << bit);
+            n.vacant = (n.vacant & !(1 << bit)) | (vacant << bit);
+        });
+    }
+
+    /// Start loading what a hop of the Li at padded coordinates q can touch: the site records
+    /// and rate-tree leaves (and their parents) of the 3x3x3 tiles around it (two grid steps
+    /// each way, since tiles are 2 points wide), so that the cache misses of the hop overlap
+    /// instead of following one another. Only worth it when the lattice outgrows the caches.
+    #[inline(always)]
+    fn prefetch_around(&self, q: [usize; 3]) {
+        if self.sites.len() < PREFETCH_ABOVE_SITES {
+            return;
+        }
+        let row_start = self.sites.as_ptr() as *const u8;
+        for dz in [-2isize, 0, 2] {
+            for dy in [-2isize, 0, 2] {
+                let at =
+                    |dx: isize| self.order.index([0, 1, 2].map(|k| q[k].wrapping_add_signed([dx, dy, dz][k]))) >> 1;
+                // The three tiles of a row are contiguous (144 bytes) unless the row wraps.
+                let (lo, hi) = (at(-2), at(2));
+                let first = row_start.wrapping_add(lo * std::mem::size_of::<Site>());
+                let last = row_start.wrapping_add(hi * std::mem::size_of::<Site>());
+                for p in [first, first.wrapping_add(64), first.wrapping_add(128), last] {
+                    prefetch(p);
+                }
+                self.tree.prefetch(lo, hi);
+            }
         }
     }
 
@@ -414,37 +622,61 @@ impl Kmc {
             self.tree.rebuild();
             c = self.tree.select(unit(&mut self.rng) * self.tree.total());
         }
-        let ga = self.lattice.cation_grid_index(c);
-        let pa = self.lattice.grid_coords(ga);
-        let idx = self.block_indices(pa);
-        let (rates, total) = self.path_rates(&idx);
+        let qa = self.order.cation_padded_coords(c);
+        self.prefetch_around(qa);
+        prefetch(&self.disp[c]);
+        let ba = Hood::new(&self.order, qa);
+        let me = self.site(ba.centre());
+        let mut rates = [0.0f64; N_PATHS];
+        let mut total = 0.0;
+        let mut vacant = me.vacant;
+        while vacant != 0 {
+            let d = vacant.trailing_zeros() as usize;
+            vacant &= vacant - 1;
+            let w = self.site(ba.nn(d)).weight as f64;
+            for path in [2 * d, 2 * d + 1] {
+                let r = self.path_rate(&ba, me.li, path) * w;
+                rates[path] = r;
+                total += r;
+            }
+        }
+        // The first open path whose cumulative rate exceeds u (the last open one if rounding
+        // leaves u beyond the total).
         let mut u = unit(&mut self.rng) * total;
         let mut path = N_PATHS - 1;
-        for (k, &r) in rates.iter().enumerate() {
-            if r > 0.0 {
-                path = k;
-                if u < r {
-                    break;
+        let mut vacant = me.vacant;
+        'pick: while vacant != 0 {
+            let d = vacant.trailing_zeros() as usize;
+            vacant &= vacant - 1;
+            for k in [2 * d, 2 * d + 1] {
+                let r = rates[k];
+                if r > 0.0 {
+                    path = k;
+                    if u < r {
+                        break 'pick;
+                    }
+                    u -= r;
                 }
-                u -= r;
             }
         }
         let dir = path / 2;
         let d = NN_DIRECTIONS[dir];
-        let gb = idx[PATH_SLOTS[path].target as usize];
-        let pb = self.neighbour(pa, d);
-        self.grid[ga] = species::VACANCY;
-        self.grid[gb] = species::LI;
-        let r = self.disp[ga >> 1];
-        self.disp[gb >> 1] = [r[0] + d[0] as i32, r[1] + d[1] as i32, r[2] + d[2] as i32];
+        let qb = [0, 1, 2].map(|k| qa[k].wrapping_add_signed(d[k] as isize));
+        let bb = Hood::new(&self.order, qb);
+        let (ga, gb) = (ba.centre(), bb.centre());
+        self.set_cation(&ba, species::VACANCY);
+        self.set_cation(&bb, species::LI);
+        self.disp[gb >> 1] = self.disp[ga >> 1].step(d);
         self.tree.set(ga >> 1, 0.0);
-        for o in NN_DIRECTIONS {
-            self.refresh_if_li(self.neighbour(pa, o));
+        for (k, o) in NN_DIRECTIONS.iter().enumerate() {
+            let q = [0, 1, 2].map(|i| qa[i].wrapping_add_signed(o[i] as isize));
+            self.refresh_if_li(q, ba.nn(k));
         }
         let skip = SHARED_MASKS[dir];
         for (k, o) in NN_DIRECTIONS.iter().enumerate() {
             if skip & (1 << k) == 0 {
-                self.refresh_if_li(self.neighbour(pb, *o));
+                let q = [0, 1, 2].map(|i| qb[i].wrapping_add_signed(o[i] as isize));
+                self.refresh_if_li(q, bb.nn(k));
             }
         }
         self.hops += 1;
@@ -505,29 +737,23 @@ impl Kmc {
 
     fn observe_at(&self, time_s: f64) -> Observation {
         let mut o = Observation { time_s, hops: self.hops, ..Default::default() };
-        let [nx, ny, nz] = self.dims;
-        for z in 0..nz {
-            for y in 0..ny {
-                let x0 = (y + z) % 2;
-                let row = nx * (y + ny * z);
-                let oct_yz = 2 * (2 * y >= ny) as usize + 4 * (2 * z >= nz) as usize;
-                for x in (x0..nx).step_by(2) {
-                    let g = row + x;
-                    if self.grid[g] != species::LI {
-                        continue;
-                    }
-                    let r = self.disp[g >> 1];
-                    let r2 = (r[0] as i64).pow(2) + (r[1] as i64).pow(2) + (r[2] as i64).pow(2);
-                    o.n_li += 1;
-                    o.sum_r2 += r2 as f64;
-                    for k in 0..3 {
-                        o.sum_r[k] += r[k] as f64;
-                    }
-                    // One NN hop is |R|² = 2 in (a/2)² units.
-                    o.n_beyond_one_hop += (r2 > 2) as u64;
-                    o.octant_li[oct_yz + (2 * x >= nx) as usize] += 1;
-                }
+        let [nx, ny, nz] = self.lattice.dims();
+        for p in sublattice_points(&self.lattice, false) {
+            let c = self.order.index(padded(p)) >> 1;
+            if self.sites[c].cation != species::LI {
+                continue;
             }
+            let r = self.disp[c].unpack();
+            let r2 = (r[0] as i64).pow(2) + (r[1] as i64).pow(2) + (r[2] as i64).pow(2);
+            o.n_li += 1;
+            o.sum_r2 += r2 as f64;
+            for k in 0..3 {
+                o.sum_r[k] += r[k] as f64;
+            }
+            // One NN hop is |R|² = 2 in (a/2)² units.
+            o.n_beyond_one_hop += (r2 > 2) as u64;
+            let octant = (2 * p[0] >= nx) as usize + 2 * (2 * p[1] >= ny) as usize + 4 * (2 * p[2] >= nz) as usize;
+            o.octant_li[octant] += 1;
         }
         o
     }
@@ -539,7 +765,7 @@ impl Kmc {
 
     /// Zero every Li displacement (start of a new measuring block).
     pub fn reset_displacements(&mut self) {
-        self.disp.fill([0; 3]);
+        self.disp.fill(Disp::default());
     }
 
     // ----- inspection ----------------------------------------------------------------------
@@ -562,47 +788,54 @@ impl Kmc {
     pub fn tm_names(&self) -> &[String] {
         &self.tm_names
     }
+    /// Cation species in cation-index order.
     pub fn cations(&self) -> Vec<u8> {
-        (0..self.lattice.n_cations()).map(|c| self.grid[self.lattice.cation_grid_index(c)]).collect()
+        self.cation_pairs().map(|c| self.sites[c].cation).collect()
     }
+    /// Anion species in anion-index order.
     pub fn anions(&self) -> Vec<u8> {
-        (0..self.lattice.n_anions()).map(|c| self.grid[self.lattice.anion_grid_index(c)]).collect()
+        sublattice_points(&self.lattice, true).map(|p| self.sites[self.order.index(padded(p)) >> 1].anion).collect()
     }
     /// Displacement (units of a/2) of the Li on each cation site since the last reset
-    /// (zero where there is no Li).
+    /// (zero where there is no Li), in cation-index order.
     pub fn displacements(&self) -> Vec<[i32; 3]> {
-        (0..self.lattice.n_cations())
-            .map(|c| if self.grid[self.lattice.cation_grid_index(c)] == species::LI { self.disp[c] } else { [0; 3] })
+        self.cation_pairs()
+            .map(|c| if self.sites[c].cation == species::LI { self.disp[c].unpack() } else { [0; 3] })
             .collect()
     }
-    /// Escape rate of every cation site, s⁻¹ (the sum-tree leaves).
-    pub fn escape_rates(&self) -> &[f64] {
-        self.tree.leaves()
+    /// Escape rate of every cation site, s⁻¹ (the sum-tree leaves), in cation-index order.
+    pub fn escape_rates(&self) -> Vec<f64> {
+        self.cation_pairs().map(|c| self.tree.get(c)).collect()
     }
 
-    /// Every possible hop of the current state, with its barrier and rate.
+    /// Every possible hop of the current state, with its barrier and rate, by start site
+    /// (cation index) and path.
     pub fn events(&self) -> Vec<Event> {
         let kt = BOLTZMANN_EV_PER_K * self.temperature_k;
+        let l = &self.lattice;
         let mut out = Vec::new();
-        for c in 0..self.lattice.n_cations() {
-            let ga = self.lattice.cation_grid_index(c);
-            if self.grid[ga] != species::LI {
+        for (from, p) in sublattice_points(l, false).enumerate() {
+            let b = Hood::new(&self.order, padded(p));
+            let me = self.site(b.centre());
+            if me.cation != species::LI {
                 continue;
             }
-            let idx = self.block_indices(self.lattice.grid_coords(ga));
+            let blk = l.block(p);
             for path in 0..N_PATHS {
-                let gb = idx[PATH_SLOTS[path].target as usize];
-                if self.grid[gb] != species::VACANCY {
+                let dir = path / 2;
+                if me.vacant & (1 << dir) == 0 {
                     continue;
                 }
-                let (class, n_li) = self.path_class(&idx, path);
-                let n_tm = KraTable::n_tm(class);
-                let ratio = self.weight[gb >> 1] as f64 / self.weight[ga >> 1] as f64;
+                let cube = b.cube(path);
+                let class = self.site(cube).cubes[cube & 1];
+                let [s1, s2] = PATH_SPECTATORS[path & 31];
+                let n_li = (((me.li >> s1) & 1) + ((me.li >> s2) & 1)) as usize;
+                let ratio = self.site(b.nn(dir)).weight as f64 / me.weight as f64;
                 out.push(Event {
-                    from: c,
-                    to: gb >> 1,
+                    from,
+                    to: Lattice::sublattice_index(offset_index(&blk, NN_DIRECTIONS[dir])),
                     path,
-                    n_tm,
+                    n_tm: KraTable::n_tm(class),
                     barrier_ev: self.table.barrier(class, n_li) - kt * ratio.ln(),
                     rate_per_s: self.table.rate(class, n_li) * ratio,
                 });
@@ -657,8 +890,9 @@ mod tests {
         )
         .unwrap();
         again.refresh_all();
+        let (ka, kb) = (k.escape_rates(), again.escape_rates());
         for c in 0..lat.n_cations() {
-            let (a, b) = (k.escape_rates()[c], again.escape_rates()[c]);
+            let (a, b) = (ka[c], kb[c]);
             assert!((a - b).abs() <= 1e-9 * b.abs().max(1e-300), "site {c}: {a} vs {b}");
         }
         assert_eq!(fresh.cations(), k.cations());
@@ -737,5 +971,116 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 10);
+    }
+
+    #[test]
+    fn site_order_does_not_change_what_is_reported() {
+        // The same state in the plain and in the tiled order: identical public views.
+        let lat = Lattice::new([3, 4, 2], 4.15, Geometry::Bulk).unwrap();
+        let cfg = Configuration::random(lat, 30, &[25], vec!["Mn".into()], 12, 3, 8).unwrap();
+        let mut model = BarrierModel::default();
+        model.site_disorder_ev = 0.05;
+        let plain = Kmc::with_tiles(&cfg, &model, 500.0, 1, 0).unwrap();
+        for tile in [1, 2] {
+            let tiled = Kmc::with_tiles(&cfg, &model, 500.0, 1, tile).unwrap();
+            assert_eq!(plain.cations(), tiled.cations());
+            assert_eq!(plain.anions(), tiled.anions());
+            assert_eq!(plain.site_energies(), tiled.site_energies());
+            assert_eq!(plain.escape_rates(), tiled.escape_rates());
+            assert_eq!(plain.events(), tiled.events());
+            assert_eq!(plain.observe(), tiled.observe());
+        }
+    }
+
+    #[test]
+    fn displacements_pack_exactly() {
+        for r in
+            [[0, 0, 0], [1, -1, 0], [-5, 7, -9], [(1 << 20) - 1, -(1 << 20), 12345], [-3, -(1 << 20), (1 << 20) - 1]]
+        {
+            assert_eq!(Disp::pack(r).unpack(), r);
+        }
+        let mut d = Disp::default();
+        for k in 0..1000 {
+            d = d.step(NN_DIRECTIONS[k % 12]);
+            d = d.step(NN_DIRECTIONS[(k * 7) % 12]);
+        }
+        let mut expect = [0i32; 3];
+        for k in 0..1000 {
+            for o in [NN_DIRECTIONS[k % 12], NN_DIRECTIONS[(k * 7) % 12]] {
+                for i in 0..3 {
+                    expect[i] += o[i] as i32;
+                }
+            }
+        }
+        assert_eq!(d.unpack(), expect);
+    }
+
+    #[test]
+    fn memory_is_at_most_32_bytes_per_site() {
+        let lat = Lattice::new([16, 16, 16], 4.15, Geometry::Bulk).unwrap();
+        let cfg = Configuration::random(lat, 4000, &[3000], vec!["Mn".into()], 0, 0, 1).unwrap();
+        let k = Kmc::new(&cfg, &BarrierModel::default(), 300.0, 1).unwrap();
+        let per_site = k.memory_bytes() as f64 / lat.n_cations() as f64;
+        assert!(per_site <= 32.0, "{per_site} bytes per site");
+    }
+
+    #[test]
+    fn lattice_gas_jump_diffusivity_is_exact() {
+        // Hard-core lattice gas at c = 1/2: D_J = D0·(1 − c) exactly, with D0 = 4·Γ_t·a_nn²
+        // (DESIGN §1.6), i.e. 8·Γ_t in (a/2)² units. Each block's centre-of-mass MSD slope
+        // is one estimate; their mean must agree within 4 standard errors.
+        let lat = Lattice::new([4, 4, 4], 4.0, Geometry::Bulk).unwrap();
+        let n = lat.n_cations();
+        let cfg = Configuration::random(lat, n / 2, &[], vec![], 0, 0, 3).unwrap();
+        let mut k = Kmc::new(&cfg, &BarrierModel::uniform(0.3), 300.0, 5).unwrap();
+        let gamma_t = 1e13 * (-0.3 / (BOLTZMANN_EV_PER_K * 300.0)).exp();
+        k.run(f64::INFINITY, 20_000, &[]).unwrap();
+        let block = 4.0 / gamma_t;
+        let estimates: Vec<f64> = (0..400)
+            .map(|_| {
+                k.reset_displacements();
+                let t0 = k.time_s();
+                let (_, obs) = k.run(t0 + block, u64::MAX, &[t0 + 0.25 * block, t0 + block]).unwrap();
+                let com2 = |o: &Observation| o.sum_r.iter().map(|x| x * x).sum::<f64>() / o.n_li as f64;
+                (com2(&obs[1]) - com2(&obs[0])) / (6.0 * 0.75 * block)
+            })
+            .collect();
+        let m = estimates.len() as f64;
+        let mean = estimates.iter().sum::<f64>() / m;
+        let sem = (estimates.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1.0) / m).sqrt();
+        let exact = 8.0 * gamma_t * 0.5;
+        assert!(sem < 0.1 * exact, "too noisy: {sem} vs {exact}");
+        assert!((mean - exact).abs() < 4.0 * sem, "D_J {mean} ± {sem}, exact {exact}");
+    }
+
+    #[test]
+    fn single_li_occupies_sites_with_boltzmann_weights() {
+        // With one Li, detailed balance makes the stationary probability of site i exactly
+        // exp(−E_i/kT)/Z: a chi-square test over widely spaced samples.
+        let cfg = empty_lattice_with(3, &[0]);
+        let mut model = BarrierModel::uniform(0.2);
+        model.site_disorder_ev = 0.03;
+        let kt = BOLTZMANN_EV_PER_K * 300.0;
+        let mut k = Kmc::new(&cfg, &model, 300.0, 9).unwrap();
+        let weights: Vec<f64> = k.site_energies().iter().map(|e| (-e / kt).exp()).collect();
+        let z: f64 = weights.iter().sum();
+        let samples = 20_000;
+        let mut counts = vec![0usize; weights.len()];
+        for _ in 0..samples {
+            // About 40 hops between samples: many mixing times of a 108-site lattice.
+            let dt = 40.0 / k.total_rate();
+            k.run(k.time_s() + dt, u64::MAX, &[]).unwrap();
+            counts[k.cations().iter().position(|&s| s == species::LI).unwrap()] += 1;
+        }
+        let chi2: f64 = counts
+            .iter()
+            .zip(&weights)
+            .map(|(&c, &w)| {
+                let e = samples as f64 * w / z;
+                (c as f64 - e).powi(2) / e
+            })
+            .sum();
+        let dof = (weights.len() - 1) as f64;
+        assert!(chi2 < dof + 5.0 * (2.0 * dof).sqrt(), "chi2 {chi2} for {dof} degrees of freedom");
     }
 }

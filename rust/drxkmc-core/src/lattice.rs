@@ -356,6 +356,109 @@ pub fn offset_index(block: &[[usize; 3]; 3], o: [i8; 3]) -> usize {
     block[0][(o[0] + 1) as usize] + block[1][(o[1] + 1) as usize] + block[2][(o[2] + 1) as usize]
 }
 
+/// Padding of the per-axis tables of `TiledOrder`: coordinates up to this far outside the box
+/// (three nearest-neighbour steps) index without wrapping.
+pub const ORDER_PAD: usize = 3;
+
+/// A cache-friendly storage order of the grid points, used inside the kMC engine.
+///
+/// The grid is cut into small tiles (the engine uses 2 points per axis) stored one after the other
+/// in x, y, z order, points inside a tile likewise. The index is separable,
+/// `index = X[x] + Y[y] + Z[z]`, so the per-axis tables (with periodic wrapping built in for
+/// coordinates up to `ORDER_PAD` outside the box) give any neighbour's index with three loads
+/// and no branches, and the 3x3x3 block around a site spans a few cache lines and pages
+/// instead of three planes of the whole box. The lowest index bit flips one coordinate by one,
+/// so each pair of indices (2c, 2c+1) holds one cation and one anion, as in the plain order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TiledOrder {
+    /// log2 of the tile edge along each axis.
+    tile_log2: [u32; 3],
+    /// Tiles along x, and along x times y.
+    tiles_x: usize,
+    tiles_xy: usize,
+    /// `axis[k][x + ORDER_PAD]`: contribution of coordinate x (wrapped) to the index.
+    axis: [Vec<usize>; 3],
+}
+
+impl TiledOrder {
+    /// Tiles of up to 2^`max_tile_log2` points per axis (the largest power of two up to that
+    /// which divides the axis; 0 gives the plain x-fastest order of `Lattice::grid_index`).
+    pub fn new(dims: [usize; 3], max_tile_log2: u32) -> Self {
+        let tile_log2 = dims.map(|n| n.trailing_zeros().min(max_tile_log2));
+        let edge = tile_log2.map(|t| 1usize << t);
+        let tiles = [dims[0] >> tile_log2[0], dims[1] >> tile_log2[1], dims[2] >> tile_log2[2]];
+        let volume = edge[0] * edge[1] * edge[2];
+        // Stride of one tile and of one point inside a tile, per axis.
+        let tile_stride = [volume, volume * tiles[0], volume * tiles[0] * tiles[1]];
+        let inner_stride = [1, edge[0], edge[0] * edge[1]];
+        let axis = std::array::from_fn(|k| {
+            let n = dims[k] as isize;
+            (0..dims[k] + 2 * ORDER_PAD)
+                .map(|i| {
+                    let x = (i as isize - ORDER_PAD as isize).rem_euclid(n) as usize;
+                    (x >> tile_log2[k]) * tile_stride[k] + (x & (edge[k] - 1)) * inner_stride[k]
+                })
+                .collect()
+        });
+        TiledOrder { tile_log2, tiles_x: tiles[0], tiles_xy: tiles[0] * tiles[1], axis }
+    }
+
+    /// Index of the point at padded coordinates `q = p + ORDER_PAD` (each component of p may
+    /// lie up to `ORDER_PAD` outside the box; it wraps).
+    #[inline(always)]
+    pub fn index(&self, q: [usize; 3]) -> usize {
+        self.axis[0][q[0]] + self.axis[1][q[1]] + self.axis[2][q[2]]
+    }
+
+    /// Per-axis index contributions of the 3x3x3 block around padded coordinates q:
+    /// the index of q + (ox, oy, oz) is `b[0][ox + 1] + b[1][oy + 1] + b[2][oz + 1]`.
+    #[inline(always)]
+    pub fn block(&self, q: [usize; 3]) -> [[usize; 3]; 3] {
+        std::array::from_fn(|k| {
+            let t = &self.axis[k][q[k] - 1..q[k] + 2];
+            [t[0], t[1], t[2]]
+        })
+    }
+
+    /// Padded coordinates of the point with index `idx`.
+    #[inline]
+    pub fn padded_coords(&self, idx: usize) -> [usize; 3] {
+        let [tx, ty, tz] = self.tile_log2;
+        let inner = idx & ((1 << (tx + ty + tz)) - 1);
+        let tile = idx >> (tx + ty + tz);
+        let (tile_z, rest) = (tile / self.tiles_xy, tile % self.tiles_xy);
+        let (tile_y, tile_x) = (rest / self.tiles_x, rest % self.tiles_x);
+        [
+            (tile_x << tx) + (inner & ((1 << tx) - 1)) + ORDER_PAD,
+            (tile_y << ty) + ((inner >> tx) & ((1 << ty) - 1)) + ORDER_PAD,
+            (tile_z << tz) + (inner >> (tx + ty)) + ORDER_PAD,
+        ]
+    }
+
+    /// Padded coordinates of the cation of the index pair (2·pair, 2·pair + 1).
+    #[inline]
+    pub fn cation_padded_coords(&self, pair: usize) -> [usize; 3] {
+        let mut q = self.padded_coords(2 * pair);
+        // The odd index of a pair is one step further along x: x is the fastest axis, and its
+        // tile edge is at least 2 (grid sides are even) unless the order is the plain one.
+        if (q[0] + q[1] + q[2] - 3 * ORDER_PAD) % 2 == 1 {
+            q[0] += 1;
+        }
+        q
+    }
+
+    /// Bytes held by the lookup tables.
+    pub fn memory_bytes(&self) -> usize {
+        self.axis.iter().map(|a| a.capacity() * std::mem::size_of::<usize>()).sum()
+    }
+}
+
+/// Padded coordinates (`TiledOrder`) of an in-box grid point.
+#[inline(always)]
+pub fn padded(p: [usize; 3]) -> [usize; 3] {
+    p.map(|x| x + ORDER_PAD)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,5 +622,37 @@ mod tests {
         assert_eq!(offset_index(&b, [-1, 0, 0]), l.grid_index([3, 0, 0]));
         assert_eq!(offset_index(&b, [0, -1, -1]), l.grid_index([0, 3, 3]));
         assert_eq!(offset_index(&b, [1, 1, 0]), l.grid_index([1, 1, 0]));
+    }
+
+    #[test]
+    fn tiled_order_is_a_pair_preserving_permutation() {
+        for (size, tile) in [([2, 3, 4], 1), ([3, 2, 5], 2), ([4, 4, 2], 2), ([2, 2, 2], 0)] {
+            let l = Lattice::new(size, 4.0, Geometry::Bulk).unwrap();
+            let order = TiledOrder::new(l.dims(), tile);
+            let mut seen = vec![false; l.n_grid()];
+            for g in 0..l.n_grid() {
+                let p = l.grid_coords(g);
+                let i = order.index(padded(p));
+                assert!(!seen[i]);
+                seen[i] = true;
+                assert_eq!(order.padded_coords(i), padded(p));
+                // The partner index holds the other sublattice.
+                let partner = l.grid_coords(l.grid_index(order.padded_coords(i ^ 1).map(|x| x - ORDER_PAD)));
+                assert_ne!(Lattice::is_cation(p), Lattice::is_cation(partner));
+                // Offsets wrap like the plain order.
+                let blk = l.block(p);
+                let tb = order.block(padded(p));
+                for o in NN_DIRECTIONS {
+                    let plain = l.grid_coords(offset_index(&blk, o));
+                    assert_eq!(offset_index(&tb, o), order.index(padded(plain)));
+                    let far = [0, 1, 2].map(|k| (p[k] + ORDER_PAD) as isize + 3 * o[k] as isize);
+                    let wrapped = [0, 1, 2].map(|k| (far[k] - ORDER_PAD as isize).rem_euclid(l.dims()[k] as isize));
+                    assert_eq!(order.index(far.map(|x| x as usize)), order.index(padded(wrapped.map(|x| x as usize))));
+                }
+            }
+            if tile == 0 {
+                assert!((0..l.n_grid()).all(|g| order.index(padded(l.grid_coords(g))) == g));
+            }
+        }
     }
 }

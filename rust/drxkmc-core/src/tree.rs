@@ -3,85 +3,117 @@
 //!
 //! Leaves hold the exact rates. Inner nodes are updated by adding the change of a leaf, so they
 //! drift by rounding; `rebuild` recomputes them exactly and the engine calls it periodically.
+//! All levels live in one buffer (leaves first, root last), aligned for huge pages.
+
+use crate::memory::HugeBuf;
 
 /// Children per inner node: 16 f64 = two cache lines.
 const WIDTH: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct SumTree {
-    /// levels[0] = leaves, levels.last() = [root].
-    levels: Vec<Vec<f64>>,
+    /// Every level, leaves first and the root last.
+    nodes: HugeBuf<f64>,
+    /// Level l occupies `nodes[start[l]..start[l + 1]]`.
+    start: Vec<usize>,
 }
 
 impl SumTree {
     pub fn new(n: usize) -> Self {
-        let mut levels = vec![crate::memory::zeroed_vec(n.max(1))];
-        while levels.last().unwrap().len() > 1 {
-            let m = levels.last().unwrap().len().div_ceil(WIDTH);
-            levels.push(crate::memory::zeroed_vec(m));
+        let mut start = vec![0, n.max(1)];
+        while start[start.len() - 1] - start[start.len() - 2] > 1 {
+            let len = (start[start.len() - 1] - start[start.len() - 2]).div_ceil(WIDTH);
+            start.push(start[start.len() - 1] + len);
         }
-        SumTree { levels }
+        SumTree { nodes: HugeBuf::zeroed(start[start.len() - 1]), start }
     }
 
     pub fn len(&self) -> usize {
-        self.levels[0].len()
+        self.start[1]
     }
     pub fn is_empty(&self) -> bool {
-        self.levels[0].is_empty()
+        self.len() == 0
+    }
+    /// Number of levels, leaves and root included.
+    fn depth(&self) -> usize {
+        self.start.len() - 1
+    }
+    fn level(&self, l: usize) -> &[f64] {
+        &self.nodes[self.start[l]..self.start[l + 1]]
     }
     /// Sum of all leaves.
     #[inline]
     pub fn total(&self) -> f64 {
-        *self.levels.last().unwrap().first().unwrap()
+        self.nodes[self.nodes.len() - 1]
     }
     #[inline]
     pub fn get(&self, i: usize) -> f64 {
-        self.levels[0][i]
-    }
-    /// The leaves.
-    pub fn leaves(&self) -> &[f64] {
-        &self.levels[0]
+        self.level(0)[i]
     }
     /// Set leaf i without touching inner nodes (call `rebuild` afterwards).
     pub fn set_leaf_only(&mut self, i: usize, value: f64) {
-        self.levels[0][i] = value;
+        assert!(i < self.len());
+        self.nodes[i] = value;
     }
 
     /// Set leaf i and propagate the change to the root.
     #[inline]
     pub fn set(&mut self, mut i: usize, value: f64) {
-        let delta = value - self.levels[0][i];
+        assert!(i < self.len());
+        let delta = value - self.nodes[i];
         if delta == 0.0 {
             return;
         }
-        self.levels[0][i] = value;
-        for level in self.levels[1..].iter_mut() {
+        self.nodes[i] = value;
+        for &start in &self.start[1..self.start.len() - 1] {
             i /= WIDTH;
-            level[i] += delta;
+            self.nodes[start + i] += delta;
         }
     }
 
+    /// Start loading the leaves lo..=hi (at most 16 apart) and their parents into the cache.
+    #[inline(always)]
+    pub fn prefetch(&self, lo: usize, hi: usize) {
+        let leaves = self.nodes.as_ptr();
+        let parents = leaves.wrapping_add(self.start[1]);
+        for p in [
+            leaves.wrapping_add(lo),
+            leaves.wrapping_add(hi),
+            parents.wrapping_add(lo / WIDTH),
+            parents.wrapping_add(hi / WIDTH),
+        ] {
+            crate::memory::prefetch(p);
+        }
+    }
+
+    /// Bytes held by the tree.
+    pub fn memory_bytes(&self) -> usize {
+        self.nodes.memory_bytes() + self.start.capacity() * std::mem::size_of::<usize>()
+    }
+
     /// The inner levels (for exact checkpoints).
-    pub fn inner(&self) -> &[Vec<f64>] {
-        &self.levels[1..]
+    pub fn inner(&self) -> Vec<Vec<f64>> {
+        (1..self.depth()).map(|l| self.level(l).to_vec()).collect()
     }
     /// Restore inner levels saved by `inner`; false if their shape does not match.
     pub fn set_inner(&mut self, inner: Vec<Vec<f64>>) -> bool {
-        let ok = inner.len() + 1 == self.levels.len()
-            && inner.iter().zip(&self.levels[1..]).all(|(a, b)| a.len() == b.len());
+        let ok = inner.len() + 1 == self.depth()
+            && inner.iter().enumerate().all(|(l, v)| v.len() == self.level(l + 1).len());
         if ok {
-            self.levels.truncate(1);
-            self.levels.extend(inner);
+            for (l, v) in inner.iter().enumerate() {
+                let s = self.start[l + 1];
+                self.nodes[s..s + v.len()].copy_from_slice(v);
+            }
         }
         ok
     }
 
     /// Recompute every inner node exactly from the leaves.
     pub fn rebuild(&mut self) {
-        for l in 1..self.levels.len() {
-            let (lower, upper) = self.levels.split_at_mut(l);
-            let child = &lower[l - 1];
-            for (j, node) in upper[0].iter_mut().enumerate() {
+        for l in 1..self.depth() {
+            let (lower, upper) = self.nodes.split_at_mut(self.start[l]);
+            let child = &lower[self.start[l - 1]..];
+            for (j, node) in upper[..self.start[l + 1] - self.start[l]].iter_mut().enumerate() {
                 let end = ((j + 1) * WIDTH).min(child.len());
                 *node = child[j * WIDTH..end].iter().sum();
             }
@@ -94,23 +126,22 @@ impl SumTree {
     #[inline]
     pub fn select(&self, mut u: f64) -> usize {
         let mut node = 0usize;
-        for l in (0..self.levels.len() - 1).rev() {
-            let child = &self.levels[l];
+        for l in (0..self.depth() - 1).rev() {
+            let child = self.level(l);
             let start = node * WIDTH;
             let end = (start + WIDTH).min(child.len());
+            let children = &child[start..end];
+            // u stays ≥ 0, so `u < v` never picks a zero (or rounding-negative) child, and
+            // skipping over such a child leaves u unchanged: one test per child.
             let mut chosen = None;
-            let mut last_nonzero = start;
-            for (k, &v) in child[start..end].iter().enumerate() {
-                if v > 0.0 {
-                    last_nonzero = start + k;
-                    if u < v {
-                        chosen = Some(start + k);
-                        break;
-                    }
-                    u -= v;
+            for (k, &v) in children.iter().enumerate() {
+                if u < v {
+                    chosen = Some(k);
+                    break;
                 }
+                u -= v.max(0.0);
             }
-            node = chosen.unwrap_or(last_nonzero);
+            node = start + chosen.unwrap_or_else(|| children.iter().rposition(|&v| v > 0.0).unwrap_or(0));
         }
         node
     }
@@ -163,5 +194,22 @@ mod tests {
         for u in [0.0, 0.5, 0.999999, 1.0, 1.5] {
             assert_eq!(t.select(u), 17);
         }
+    }
+
+    #[test]
+    fn inner_levels_round_trip() {
+        let mut t = SumTree::new(500);
+        for i in 0..500 {
+            t.set(i, i as f64);
+        }
+        let inner = t.inner();
+        assert_eq!(inner.len(), 3);
+        let mut u = SumTree::new(500);
+        for i in 0..500 {
+            u.set_leaf_only(i, i as f64);
+        }
+        assert!(u.set_inner(inner.clone()));
+        assert_eq!(u.inner(), inner);
+        assert!(!u.set_inner(vec![vec![0.0; 3]]));
     }
 }
