@@ -13,6 +13,7 @@ from drxkmc.lattice import Lattice
 from drxkmc.material import Material
 from drxkmc.model import BarrierModel
 from drxkmc.percolation import PercolationResult, percolation, percolation_sweep
+from drxkmc.replicas import run_replicas
 from drxkmc.simulation import RunResult, Simulation
 from drxkmc.sro import SROResult, anneal, sro
 from drxkmc.sweep import sweep
@@ -35,6 +36,7 @@ __all__ = [
     "arrhenius",
     "percolation",
     "percolation_sweep",
+    "run_replicas",
     "sro",
     "sweep",
 ]
