@@ -89,6 +89,11 @@ class Simulation:
         return self._kmc.hops
 
     @property
+    def memory_bytes(self) -> int:
+        """Bytes allocated by the engine's per-site buffers."""
+        return self._kmc.memory_bytes
+
+    @property
     def total_rate_per_s(self) -> float:
         """Sum of the rates of every possible hop now, s⁻¹."""
         return self._kmc.total_rate

@@ -9,8 +9,8 @@ pub mod error;
 pub mod lattice;
 pub mod memory;
 pub mod model;
-pub mod sro;
 pub mod percolation;
+pub mod sro;
 pub mod tree;
 
 pub use error::{Error, Result};

@@ -387,6 +387,11 @@ impl PyKmc {
     fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         model_to_dict(py, self.0.model())
     }
+    /// Bytes allocated by the engine's per-site buffers.
+    #[getter]
+    fn memory_bytes(&self) -> usize {
+        self.0.memory_bytes()
+    }
     #[getter]
     fn total_rate(&self) -> f64 {
         self.0.total_rate()
@@ -413,7 +418,7 @@ impl PyKmc {
         self.0.site_energies().into_pyarray(py)
     }
     fn escape_rates<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.0.escape_rates().to_vec().into_pyarray(py)
+        self.0.escape_rates().into_pyarray(py)
     }
     /// Every current event as columns.
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
