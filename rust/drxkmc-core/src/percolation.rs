@@ -198,37 +198,28 @@ pub trait Winding: Copy + Default + PartialEq + std::fmt::Debug {
     const EXACT_BELOW: u64;
 }
 
-impl Winding for i16 {
-    #[inline(always)]
-    fn from_i8(v: i8) -> Self {
-        v as i16
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        self.wrapping_add(o)
-    }
-    #[inline(always)]
-    fn sub(self, o: Self) -> Self {
-        self.wrapping_sub(o)
-    }
-    const EXACT_BELOW: u64 = 1 << 16;
+/// `Winding` for a primitive signed integer of `bits` bits (modular arithmetic).
+macro_rules! impl_winding {
+    ($t:ty, $bits:expr) => {
+        impl Winding for $t {
+            #[inline(always)]
+            fn from_i8(v: i8) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self.wrapping_add(o)
+            }
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self.wrapping_sub(o)
+            }
+            const EXACT_BELOW: u64 = 1 << $bits;
+        }
+    };
 }
-
-impl Winding for i32 {
-    #[inline(always)]
-    fn from_i8(v: i8) -> Self {
-        v as i32
-    }
-    #[inline(always)]
-    fn add(self, o: Self) -> Self {
-        self.wrapping_add(o)
-    }
-    #[inline(always)]
-    fn sub(self, o: Self) -> Self {
-        self.wrapping_sub(o)
-    }
-    const EXACT_BELOW: u64 = 1 << 32;
-}
+impl_winding!(i16, 16);
+impl_winding!(i32, 32);
 
 #[inline(always)]
 fn add3<W: Winding>(a: [W; 3], b: [W; 3]) -> [W; 3] {
