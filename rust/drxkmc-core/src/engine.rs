@@ -662,6 +662,9 @@ impl Kmc {
         let dir = path / 2;
         let d = NN_DIRECTIONS[dir];
         let qb = [0, 1, 2].map(|k| qa[k].wrapping_add_signed(d[k] as isize));
+        // The refreshes around B reach three grid steps from A, beyond what was prefetched
+        // around A on B's side.
+        self.prefetch_around(qb);
         let bb = Hood::new(&self.order, qb);
         let (ga, gb) = (ba.centre(), bb.centre());
         self.set_cation(&ba, species::VACANCY);
