@@ -324,32 +324,6 @@ pub const fn slot(o: [i8; 3]) -> usize {
     (9 * (o[2] + 1) + 3 * (o[1] + 1) + (o[0] + 1)) as usize
 }
 
-/// Block slots of what one path touches, for the kMC hot loop.
-#[derive(Debug, Clone, Copy)]
-pub struct PathSlots {
-    pub target: u8,
-    pub spectators: [u8; 2],
-    pub cube: u8,
-}
-
-const fn build_path_slots() -> [PathSlots; N_PATHS] {
-    let mut out = [PathSlots { target: 0, spectators: [0; 2], cube: 0 }; N_PATHS];
-    let mut k = 0;
-    while k < N_PATHS {
-        let p = &PATHS[k];
-        out[k] = PathSlots {
-            target: slot(p.target) as u8,
-            spectators: [slot(p.spectators[0]) as u8, slot(p.spectators[1]) as u8],
-            cube: slot(p.cube) as u8,
-        };
-        k += 1;
-    }
-    out
-}
-
-/// `PATHS` as block slots.
-pub const PATH_SLOTS: [PathSlots; N_PATHS] = build_path_slots();
-
 /// Grid index of `base + offset` using a precomputed block.
 #[inline(always)]
 pub fn offset_index(block: &[[usize; 3]; 3], o: [i8; 3]) -> usize {

@@ -38,7 +38,7 @@
 
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
-use crate::lattice::{Geometry, Lattice, NN_DIRECTIONS, PATHS};
+use crate::lattice::{slot, Geometry, Lattice, NN_DIRECTIONS, PATHS};
 use crate::model::BarrierModel;
 use std::cmp::Reverse;
 
@@ -377,11 +377,6 @@ pub fn needs_wide_windings(lattice: &Lattice) -> bool {
     (0..3).any(|k| n / dims[k] as u64 >= <i16 as Winding>::EXACT_BELOW)
 }
 
-/// Slot of an offset in the 3x3x3 block around a site.
-const fn slot(o: [i8; 3]) -> usize {
-    (9 * (o[2] + 1) + 3 * (o[1] + 1) + (o[0] + 1)) as usize
-}
-
 /// Block slots of the target, spectators and anion corners of every forward path:
 /// `[dir][side]` = (target, [spectator; 2], [anion; 4]).
 struct ForwardSlots {
@@ -425,17 +420,6 @@ const fn forward_slots() -> ForwardSlots {
 }
 
 const FORWARD: ForwardSlots = forward_slots();
-
-/// Grid index of every block slot around `p`, with periodic wrapping.
-#[inline]
-fn block_slots(lattice: &Lattice, p: [usize; 3]) -> [usize; 27] {
-    let b = lattice.block(p);
-    let mut out = [0usize; 27];
-    for (k, v) in out.iter_mut().enumerate() {
-        *v = b[0][k % 3] + b[1][(k / 3) % 3] + b[2][k / 9];
-    }
-    out
-}
 
 /// What the bond test of one site needs.
 struct SiteContext<'a> {
@@ -563,7 +547,7 @@ fn analyze_with<W: Winding>(config: &Configuration, rule: &BondRule, criterion: 
                 if yz_inner && p[0] > 0 && p[0] + 1 < dims[0] {
                     n_bonds += ctx.visit(&mut uf, p, g, |s| (g as isize + interior[s]) as usize);
                 } else {
-                    let idx = block_slots(&lattice, p);
+                    let idx = lattice.block_indices(p);
                     n_bonds += ctx.visit(&mut uf, p, g, |s| idx[s]);
                 }
             }
