@@ -556,14 +556,13 @@ impl Kmc {
         self.tree.rebuild();
     }
 
-    /// Recompute the escape rate of the site at padded coordinates q (site-order index g) if
-    /// it holds Li.
+    /// Recompute the escape rate of the Li at site-order index g, the neighbour in direction d
+    /// of the site at padded coordinates q.
     #[inline(always)]
-    fn refresh_if_li(&mut self, q: [usize; 3], g: usize) {
-        if self.site(g).cation == species::LI {
-            let r = self.escape_rate(q);
-            self.tree.set(g >> 1, r);
-        }
+    fn refresh_li(&mut self, g: usize, q: [usize; 3], d: usize) {
+        let o = NN_DIRECTIONS[d % 12];
+        let r = self.escape_rate([0, 1, 2].map(|i| q[i].wrapping_add_signed(o[i] as isize)));
+        self.tree.set(g >> 1, r);
     }
 
     /// Put `code` on the cation at the centre of block b and update its neighbours' masks.
@@ -671,16 +670,20 @@ impl Kmc {
         self.set_cation(&bb, species::LI);
         self.disp[gb >> 1] = self.disp[ga >> 1].step(d);
         self.tree.set(ga >> 1, 0.0);
-        for (k, o) in NN_DIRECTIONS.iter().enumerate() {
-            let q = [0, 1, 2].map(|i| qa[i].wrapping_add_signed(o[i] as isize));
-            self.refresh_if_li(q, ba.nn(k));
+        // The Li to refresh, from the neighbour masks (already updated for the hop, so A's
+        // include B): looping over set bits, rather than testing all 24 sites, avoids a branch
+        // that the predictor gets wrong about half the time.
+        let mut li = self.site(ga).li;
+        while li != 0 {
+            let k = li.trailing_zeros() as usize;
+            li &= li - 1;
+            self.refresh_li(ba.nn(k), qa, k);
         }
-        let skip = SHARED_MASKS[dir];
-        for (k, o) in NN_DIRECTIONS.iter().enumerate() {
-            if skip & (1 << k) == 0 {
-                let q = [0, 1, 2].map(|i| qb[i].wrapping_add_signed(o[i] as isize));
-                self.refresh_if_li(q, bb.nn(k));
-            }
+        let mut li = self.site(gb).li & !SHARED_MASKS[dir];
+        while li != 0 {
+            let k = li.trailing_zeros() as usize;
+            li &= li - 1;
+            self.refresh_li(bb.nn(k), qb, k);
         }
         self.hops += 1;
         if self.hops % REBUILD_EVERY_HOPS == 0 {

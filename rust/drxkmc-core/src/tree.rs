@@ -60,10 +60,8 @@ impl SumTree {
     #[inline]
     pub fn set(&mut self, mut i: usize, value: f64) {
         assert!(i < self.len());
+        // No early return when delta is 0: adding 0 is exact, and the branch is unpredictable.
         let delta = value - self.nodes[i];
-        if delta == 0.0 {
-            return;
-        }
         self.nodes[i] = value;
         for &start in &self.start[1..self.start.len() - 1] {
             i /= WIDTH;
