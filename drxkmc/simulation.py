@@ -95,7 +95,9 @@ class Simulation:
 
     @property
     def total_rate_per_s(self) -> float:
-        """Sum of the rates of every possible hop now, s⁻¹."""
+        """Sum of the rates of every possible hop now, s⁻¹ (the engine stores each Li's escape
+        rate rounded up to f32, so this is at most 2⁻²³ above the exact sum; hops happen at
+        the exact rates)."""
         return self._kmc.total_rate
 
     def configuration(self) -> Configuration:

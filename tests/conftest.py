@@ -42,6 +42,16 @@ def single_particle_d0_cm2_s(
     return 4 * path_rate(model, barrier_eV, temperature_K) * a_nn**2 * A2_TO_CM2
 
 
+# The engine stores each escape rate as an f32 upper bound (rounded up), so its total rate lies
+# in [exact, exact * (1 + F32_EPSILON)]; the hops themselves happen at the exact rates.
+F32_EPSILON = 2.0**-23
+
+
+def assert_total_rate_bounds(total: float, exact: float) -> None:
+    """The engine's total rate is the exact sum rounded up by at most one f32 step per site."""
+    assert exact * (1 - 1e-12) <= total <= exact * (1 + F32_EPSILON), (total, exact)
+
+
 def lattice_gas(lattice: drxkmc.Lattice, n_li: int, seed: int, anions=None) -> drxkmc.Configuration:
     """``n_li`` Li on uniformly random cation sites, the rest vacant, no transition metals."""
     rng = np.random.default_rng(seed)

@@ -1,17 +1,24 @@
-//! Rejection-free (residence-time) kinetic Monte Carlo of Li o-t-o hops.
+//! Residence-time kinetic Monte Carlo of Li o-t-o hops.
 //!
 //! State per cation site, in the engine's own cache-friendly site order (`TiledOrder`): one
-//! 8-byte `Site` record (Li Boltzmann weight w = exp(−E/2kT), the cation and anion species of
-//! the site's index pair, the classes of the two tetrahedra anchored there), its escape rate
-//! (a leaf of the sum tree) and the unwrapped displacement of the Li on it (which moves with
-//! the Li): ≈ 29 bytes per site. The public accessors convert to the cation-index order of
-//! `Lattice`.
+//! 16-byte `Site` record (Li Boltzmann weight w = exp(−E/2kT), neighbour masks, the cation and
+//! anion species of the site's index pair, the classes of the two tetrahedra anchored there,
+//! and the Li's escape rate: a leaf of the sum tree), the unwrapped displacement of the Li on
+//! it (which moves with the Li) and the tree's inner nodes: ≈ 24.5 bytes per site. A 2x2x2
+//! tile of the site order is exactly one cache line. The public accessors convert to the
+//! cation-index order of `Lattice`.
 //!
-//! One step: pick a Li with probability ∝ its escape rate (sum tree), recompute its ≤ 24 path
-//! rates from the tabulated KRA rates and pick one, move the Li, advance the clock by
-//! −ln(u)/R, and refresh the escape rates of the Li whose paths the hop changed (targets or
+//! One step: pick a Li with probability ∝ its stored escape rate (sum tree), recompute its
+//! ≤ 24 path rates from the tabulated KRA rates and pick one, move the Li, advance the clock
+//! by −ln(u)/R, and refresh the escape rates of the Li whose paths the hop changed (targets or
 //! spectators): those on NN(A) ∪ NN(B). A hop A→B is one event per tetrahedron, so the pair
 //! rate is the sum over its two tetrahedra and every physical hop is counted once.
+//!
+//! Stored escape rates are f32 upper bounds (rounded up, in units of a power of two): the
+//! record then fits a cache line four times. The chosen Li hops with probability
+//! (exact rate)/(stored bound) ≥ 1 − 2⁻²³ and otherwise the step is a null event; the clock
+//! runs with the total of the bounds. This thinning keeps the dynamics exact: every hop
+//! happens at its exact rate.
 
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
@@ -21,7 +28,7 @@ use crate::lattice::{
 };
 use crate::memory::{prefetch, HugeBuf, Zeroable};
 use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K, N_CLASSES};
-use crate::tree::SumTree;
+use crate::tree::{pick, SumTree};
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -30,6 +37,24 @@ use serde::{Deserialize, Serialize};
 /// Inner tree nodes are recomputed from the leaves every this many hops of the global hop
 /// counter (not per call), so that results do not depend on how a run is chunked.
 const REBUILD_EVERY_HOPS: u64 = 1 << 20;
+
+/// Stored escape rates (units of `Kmc::rate_unit`) at or above this trigger a new unit: f32
+/// holds up to 2^128.
+const STORED_RATE_LIMIT: f64 = (1u128 << 100) as f64;
+
+/// Below this stored total (units of `Kmc::rate_unit`), rates near the bottom of the f32
+/// range could matter: choose a new unit.
+const STORED_TOTAL_FLOOR: f64 = 1.0 / (1u64 << 60) as f64;
+
+/// x rounded up to f32, so that the stored rate bounds the exact one from above; positive
+/// values below the f32 range become the smallest positive f32, never 0.
+#[inline(always)]
+fn stored_rate(x: f64) -> f32 {
+    let s = x as f32;
+    // One f32 step up where rounding went down (x ≥ 0 and finite, so the bits count up),
+    // without a branch: which way rounding goes is a coin toss for the predictor.
+    f32::from_bits(s.to_bits() + ((s as f64) < x) as u32)
+}
 
 /// Tiles of the engine's site order have up to 2^TILE_LOG2 grid points per axis.
 const TILE_LOG2: u32 = 1;
@@ -94,11 +119,15 @@ macro_rules! each_direction {
 }
 
 /// Everything the engine reads per cation site, for one index pair (2c, 2c+1) of the site
-/// order (one cation, one anion): 12 bytes. The neighbour masks are kept up to date by every
-/// hop so that an escape rate needs no look at the 12 neighbours' species.
+/// order (one cation, one anion): 16 bytes, so that the 4 records of a 2x2x2 tile fill one
+/// cache line. The neighbour masks are kept up to date by every hop so that an escape rate
+/// needs no look at the 12 neighbours' species.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-#[repr(C)]
+#[repr(C, align(16))]
 struct Site {
+    /// Escape rate of the Li on the cation (0 if none) in units of `Kmc::rate_unit`, rounded
+    /// up to f32: a leaf of the sum tree.
+    rate: f32,
     /// exp(−(E − E_ref)/2kT) of a Li on the cation (f32 holds it: E_ref keeps the exponent in
     /// range, checked at construction).
     weight: f32,
@@ -255,6 +284,8 @@ pub struct Checkpoint {
     /// The inner nodes of the sum tree (over the engine's site order), kept so a resumed run
     /// is bit-identical.
     pub tree_inner: Vec<Vec<f64>>,
+    /// The unit of the stored escape rates, s⁻¹ (a power of two).
+    pub rate_unit: f64,
 }
 
 pub struct Kmc {
@@ -271,8 +302,11 @@ pub struct Kmc {
     sites: HugeBuf<Site>,
     /// E_ref of the weights, eV (the midrange of the site energies, to keep weights in range).
     energy_ref_ev: f64,
-    /// Escape rates by index pair of the site order.
+    /// Sums of the stored escape rates (`Site::rate`) by index pair of the site order.
     tree: SumTree,
+    /// Unit of the stored escape rates, s⁻¹: a power of two chosen so that the fastest rate
+    /// is stored near 2^64, far from both ends of the f32 range.
+    rate_unit: f64,
     /// Displacement of the Li on each cation, by index pair of the site order.
     disp: HugeBuf<Disp>,
     rng: Xoshiro256PlusPlus,
@@ -338,13 +372,14 @@ impl Kmc {
             sites: HugeBuf::zeroed(n),
             energy_ref_ev: 0.0,
             tree: SumTree::new(n),
+            rate_unit: 1.0,
             disp: HugeBuf::zeroed(n),
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             time_s: 0.0,
             hops: 0,
         };
         kmc.init_sites(config.grid())?;
-        kmc.refresh_all();
+        kmc.refresh_all(None);
         Ok(kmc)
     }
 
@@ -357,6 +392,10 @@ impl Kmc {
         for (p, r) in sublattice_points(&kmc.lattice, false).zip(&cp.disp) {
             kmc.disp[kmc.order.index(padded(p)) >> 1] = Disp::pack(*r);
         }
+        if !(cp.rate_unit > 0.0 && cp.rate_unit.is_finite() && cp.rate_unit.log2().fract() == 0.0) {
+            return Err(Error::invalid("checkpoint", "rate unit must be a positive power of two"));
+        }
+        kmc.refresh_all(Some(cp.rate_unit));
         kmc.rng = cp.rng;
         kmc.time_s = cp.time_s;
         kmc.hops = cp.hops;
@@ -388,10 +427,11 @@ impl Kmc {
             time_s: self.time_s,
             hops: self.hops,
             tree_inner: self.tree.inner(),
+            rate_unit: self.rate_unit,
         }
     }
 
-    /// Bytes allocated by the engine's per-site buffers (site records, rate tree,
+    /// Bytes allocated by the engine's per-site buffers (site records, rate-tree nodes,
     /// displacements, index tables): the memory a run needs, whether or not the OS has
     /// mapped its pages yet.
     pub fn memory_bytes(&self) -> usize {
@@ -546,14 +586,45 @@ impl Kmc {
         sum / me.weight as f64
     }
 
-    fn refresh_all(&mut self) {
-        for p in sublattice_points(&self.lattice, false) {
-            let q = padded(p);
-            let c = self.order.index(q) >> 1;
-            let r = if self.sites[c].cation == species::LI { self.escape_rate(q) } else { 0.0 };
-            self.tree.set_leaf_only(c, r);
+    /// Recompute every stored escape rate and the tree, in units of `unit` or, if None (or if
+    /// the fastest rate would not fit), of a unit fitted to the fastest rate now.
+    fn refresh_all(&mut self, unit: Option<f64>) {
+        let rates: Vec<(usize, f64)> = sublattice_points(&self.lattice, false)
+            .map(|p| {
+                let q = padded(p);
+                let c = self.order.index(q) >> 1;
+                (c, if self.sites[c].cation == species::LI { self.escape_rate(q) } else { 0.0 })
+            })
+            .collect();
+        let fastest = rates.iter().fold(0.0f64, |m, &(_, r)| m.max(r));
+        let fitted = if fastest > 0.0 { (fastest.log2().floor() - 64.0).exp2() } else { 1.0 };
+        self.rate_unit = unit.filter(|u| fastest / u < STORED_RATE_LIMIT).unwrap_or(fitted);
+        for (c, r) in rates {
+            self.sites[c].rate = stored_rate(r / self.rate_unit);
         }
-        self.tree.rebuild();
+        self.rebuild_tree();
+    }
+
+    /// Recompute the inner nodes of the tree exactly from the stored rates.
+    fn rebuild_tree(&mut self) {
+        let sites = &self.sites;
+        self.tree.rebuild(|i| sites[i].rate as f64);
+    }
+
+    /// Store the escape rate r (s⁻¹) of the Li on index pair c.
+    #[inline(always)]
+    fn store_rate(&mut self, c: usize, r: f64) {
+        let x = r / self.rate_unit;
+        if !(x < STORED_RATE_LIMIT) {
+            // A rate far above the unit's range: choose a new unit (this stores r too).
+            self.refresh_all(None);
+            return;
+        }
+        let new = stored_rate(x);
+        let site = &mut self.sites[c];
+        let delta = new as f64 - site.rate as f64;
+        site.rate = new;
+        self.tree.add(c, delta);
     }
 
     /// Recompute the escape rate of the Li at site-order index g, the neighbour in direction d
@@ -562,7 +633,7 @@ impl Kmc {
     fn refresh_li(&mut self, g: usize, q: [usize; 3], d: usize) {
         let o = NN_DIRECTIONS[d % 12];
         let r = self.escape_rate([0, 1, 2].map(|i| q[i].wrapping_add_signed(o[i] as isize)));
-        self.tree.set(g >> 1, r);
+        self.store_rate(g >> 1, r);
     }
 
     /// Put `code` on the cation at the centre of block b and update its neighbours' masks.
@@ -580,46 +651,55 @@ impl Kmc {
     }
 
     /// Start loading what a hop of the Li at padded coordinates q can touch: the site records
-    /// and rate-tree leaves (and their parents) of the 3x3x3 tiles around it (two grid steps
-    /// each way, since tiles are 2 points wide), so that the cache misses of the hop overlap
-    /// instead of following one another. Only worth it when the lattice outgrows the caches.
+    /// (one cache line per 2x2x2 tile) and the tree nodes above them, for the 3x3x3 tiles around
+    /// it (two grid steps each way, since tiles are 2 points wide), so that the cache misses of
+    /// the hop overlap instead of following one another. Only worth it when the lattice
+    /// outgrows the caches.
     #[inline(always)]
     fn prefetch_around(&self, q: [usize; 3]) {
         if self.sites.len() < PREFETCH_ABOVE_SITES {
             return;
         }
-        let row_start = self.sites.as_ptr() as *const u8;
         for dz in [-2isize, 0, 2] {
             for dy in [-2isize, 0, 2] {
                 let at =
                     |dx: isize| self.order.index([0, 1, 2].map(|k| q[k].wrapping_add_signed([dx, dy, dz][k]))) >> 1;
-                // The three tiles of a row are contiguous (144 bytes) unless the row wraps.
-                let (lo, hi) = (at(-2), at(2));
-                let first = row_start.wrapping_add(lo * std::mem::size_of::<Site>());
-                let last = row_start.wrapping_add(hi * std::mem::size_of::<Site>());
-                for p in [first, first.wrapping_add(64), first.wrapping_add(128), last] {
-                    prefetch(p);
+                let (lo, mid, hi) = (at(-2), at(0), at(2));
+                for c in [lo, mid, hi] {
+                    prefetch(self.sites.as_ptr().wrapping_add(c));
                 }
-                self.tree.prefetch(lo, hi);
+                self.tree.prefetch_parents(lo, hi);
             }
         }
     }
 
     // ----- dynamics ------------------------------------------------------------------------
 
-    /// Total escape rate of the current state, s⁻¹.
+    /// Total escape rate of the current state, s⁻¹: the sum of the stored upper bounds, at
+    /// most 2⁻²³ (relative) above the exact sum of the hop rates.
     pub fn total_rate(&self) -> f64 {
-        self.tree.total()
+        self.tree.total() * self.rate_unit
     }
 
-    /// Choose and perform one hop. The clock is advanced by the caller.
+    /// The index pair of the Li whose stored rate holds u in the prefix sums, u in [0, total).
+    #[inline(always)]
+    fn select_li(&self, u: f64) -> usize {
+        let (first, n, u) = self.tree.select_group(u);
+        let sites = &self.sites;
+        first + pick(n, |k| sites[first + k].rate as f64, u).0
+    }
+
+    /// Choose and perform one step: false if it was a null event (the chosen Li's exact rate
+    /// fell short of its stored bound; see the module doc). The clock is advanced by the caller.
     #[inline]
-    fn hop(&mut self) {
-        let mut c = self.tree.select(unit(&mut self.rng) * self.tree.total());
-        if self.tree.get(c) <= 0.0 {
+    fn hop(&mut self) -> bool {
+        let u = unit(&mut self.rng);
+        let mut c = self.select_li(u * self.tree.total());
+        if self.sites[c].rate <= 0.0 {
             // Rounding left weight on an all-zero subtree: recompute the inner nodes, choose again.
-            self.tree.rebuild();
-            c = self.tree.select(unit(&mut self.rng) * self.tree.total());
+            self.rebuild_tree();
+            let u = unit(&mut self.rng);
+            c = self.select_li(u * self.tree.total());
         }
         let qa = self.order.cation_padded_coords(c);
         self.prefetch_around(qa);
@@ -639,9 +719,13 @@ impl Kmc {
                 total += r;
             }
         }
-        // The first open path whose cumulative rate exceeds u (the last open one if rounding
-        // leaves u beyond the total).
-        let mut u = unit(&mut self.rng) * total;
+        // `total` is the exact escape rate times w(A). The step is a hop with probability
+        // total / (stored bound · w(A)), and then the first open path whose cumulative rate
+        // exceeds u (the last open one if rounding leaves u beyond the total).
+        let mut u = unit(&mut self.rng) * (me.rate as f64 * self.rate_unit * me.weight as f64);
+        if u >= total {
+            return false;
+        }
         let mut path = N_PATHS - 1;
         let mut vacant = me.vacant;
         'pick: while vacant != 0 {
@@ -669,7 +753,7 @@ impl Kmc {
         self.set_cation(&ba, species::VACANCY);
         self.set_cation(&bb, species::LI);
         self.disp[gb >> 1] = self.disp[ga >> 1].step(d);
-        self.tree.set(ga >> 1, 0.0);
+        self.store_rate(ga >> 1, 0.0);
         // The Li to refresh, from the neighbour masks (already updated for the hop, so A's
         // include B): looping over set bits, rather than testing all 24 sites, avoids a branch
         // that the predictor gets wrong about half the time.
@@ -687,8 +771,9 @@ impl Kmc {
         }
         self.hops += 1;
         if self.hops % REBUILD_EVERY_HOPS == 0 {
-            self.tree.rebuild();
+            self.rebuild_tree();
         }
+        true
     }
 
     /// Advance until the clock reaches `t_end_s` or `max_hops` more hops are done, calling
@@ -709,7 +794,10 @@ impl Kmc {
             if done >= max_hops {
                 break Stop::Hops;
             }
-            let r = self.tree.total();
+            if self.tree.total() < STORED_TOTAL_FLOOR && self.tree.total() > 0.0 {
+                self.refresh_all(None);
+            }
+            let r = self.total_rate();
             let t_next = if r > 0.0 { self.time_s - unit_open0(&mut self.rng).ln() / r } else { f64::INFINITY };
             // The state holds on [time, t_next): samples in that window see it.
             while let Some(&ts) = samples.peek() {
@@ -732,9 +820,8 @@ impl Kmc {
                 self.time_s = t_end_s.max(self.time_s);
                 break Stop::Time;
             }
-            self.hop();
+            done += self.hop() as u64;
             self.time_s = t_next;
-            done += 1;
         };
         Ok((stop, out))
     }
@@ -809,9 +896,19 @@ impl Kmc {
             .map(|c| if self.sites[c].cation == species::LI { self.disp[c].unpack() } else { [0; 3] })
             .collect()
     }
-    /// Escape rate of every cation site, s⁻¹ (the sum-tree leaves), in cation-index order.
+    /// Exact escape rate of every cation site (0 where there is no Li), s⁻¹, in cation-index
+    /// order.
     pub fn escape_rates(&self) -> Vec<f64> {
-        self.cation_pairs().map(|c| self.tree.get(c)).collect()
+        sublattice_points(&self.lattice, false)
+            .map(|p| {
+                let q = padded(p);
+                if self.site(self.order.index(q)).cation == species::LI {
+                    self.escape_rate(q)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
     }
 
     /// Every possible hop of the current state, with its barrier and rate, by start site
@@ -875,33 +972,73 @@ mod tests {
         for e in &ev {
             assert!((e.rate_per_s / gamma_t - 1.0).abs() < 1e-12);
         }
-        assert!((k.total_rate() / (24.0 * gamma_t) - 1.0).abs() < 1e-12);
+        // The total is the stored upper bound: exact to f32 rounding, never below.
+        let excess = k.total_rate() / (24.0 * gamma_t) - 1.0;
+        assert!((-1e-15..=f32::EPSILON as f64).contains(&excess), "{excess}");
     }
 
     #[test]
-    fn incremental_rates_equal_full_recompute() {
-        // After many hops with the full DRX model, every leaf equals a fresh recomputation.
+    fn incremental_state_equals_full_recompute() {
+        // After many hops with the full DRX model, the site records equal those of an engine
+        // built afresh from the same state, every stored rate is the f32 upper bound of the
+        // exact escape rate, and the tree sums the stored rates.
         let lat = Lattice::new([4, 4, 4], 4.15, Geometry::Bulk).unwrap();
         let cfg = Configuration::random(lat, 110, &[40, 40], vec!["Mn".into(), "Ti".into()], 20, 6, 3).unwrap();
         let mut model = BarrierModel::default();
         model.site_disorder_ev = 0.05;
         let mut k = Kmc::new(&cfg, &model, 600.0, 7).unwrap();
-        k.run(f64::INFINITY, 20_000, &[]).unwrap();
-        let fresh = Kmc::from_checkpoint(k.checkpoint()).unwrap();
-        let mut again = Kmc::new(
+        let (_, _) = k.run(f64::INFINITY, 20_000, &[]).unwrap();
+        assert_eq!(k.hops(), 20_000);
+        let again = Kmc::new(
             &Configuration::from_species(lat, &k.cations(), &k.anions(), vec!["Mn".into(), "Ti".into()]).unwrap(),
             &model,
             600.0,
             0,
         )
         .unwrap();
-        again.refresh_all();
-        let (ka, kb) = (k.escape_rates(), again.escape_rates());
-        for c in 0..lat.n_cations() {
-            let (a, b) = (ka[c], kb[c]);
-            assert!((a - b).abs() <= 1e-9 * b.abs().max(1e-300), "site {c}: {a} vs {b}");
+        let key = |s: &Site| (s.weight, s.li, s.vacant, s.cubes, s.cation, s.anion);
+        assert!(k.sites.iter().zip(again.sites.iter()).all(|(a, b)| key(a) == key(b)));
+        assert!(k.escape_rates().iter().filter(|&&r| r > 0.0).count() > 50);
+        assert_stored_rates_bound_exact_ones(&k);
+    }
+
+    /// Every stored rate is the f32 upper bound of the exact escape rate, and the tree sums them.
+    fn assert_stored_rates_bound_exact_ones(k: &Kmc) {
+        let smallest = f32::from_bits(1) as f64 * k.rate_unit;
+        for (c, exact) in k.cation_pairs().zip(k.escape_rates()) {
+            let stored = k.sites[c].rate as f64 * k.rate_unit;
+            assert!(stored >= exact, "site {c}: stored {stored} below exact {exact}");
+            assert!(stored - exact <= f32::EPSILON as f64 * exact + smallest, "site {c}: {stored} vs {exact}");
         }
-        assert_eq!(fresh.cations(), k.cations());
+        let sum: f64 = k.sites.iter().map(|s| s.rate as f64).sum();
+        assert!((k.tree.total() / sum - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rate_unit_is_refitted_when_rates_leave_the_f32_range() {
+        let lat = Lattice::new([4, 4, 4], 4.15, Geometry::Bulk).unwrap();
+        let cfg = Configuration::random(lat, 110, &[40, 40], vec!["Mn".into(), "Ti".into()], 20, 6, 3).unwrap();
+        let mut model = BarrierModel::default();
+        model.site_disorder_ev = 0.05;
+        let mut k = Kmc::new(&cfg, &model, 600.0, 7).unwrap();
+        let fitted = k.rate_unit;
+        assert_eq!(fitted.log2().fract(), 0.0);
+        // A unit too small for the fastest rate is refused.
+        k.refresh_all(Some(fitted * 2f64.powi(-60)));
+        assert_eq!(k.rate_unit, fitted);
+        // A rate beyond the unit's range re-fits the unit (and restores every stored rate).
+        let li = k.cation_pairs().find(|&c| k.sites[c].rate > 0.0).unwrap();
+        k.store_rate(li, fitted * 2f64.powi(120));
+        assert_eq!(k.rate_unit, fitted);
+        assert_stored_rates_bound_exact_ones(&k);
+        // A unit so large that every stored rate nears the bottom of the f32 range is re-fitted
+        // at the next step.
+        k.refresh_all(Some(fitted * 2f64.powi(140)));
+        assert!(k.tree.total() < STORED_TOTAL_FLOOR);
+        k.run(f64::INFINITY, 1, &[]).unwrap();
+        assert_eq!(k.hops(), 1);
+        assert!(k.rate_unit <= fitted * 2f64.powi(8), "{} vs {fitted}", k.rate_unit);
+        assert_stored_rates_bound_exact_ones(&k);
     }
 
     #[test]

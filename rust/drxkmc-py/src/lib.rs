@@ -392,6 +392,7 @@ impl PyKmc {
     fn memory_bytes(&self) -> usize {
         self.0.memory_bytes()
     }
+    /// Total escape rate, s⁻¹: the sum of the stored f32 upper bounds, ≤ 2⁻²³ above exact.
     #[getter]
     fn total_rate(&self) -> f64 {
         self.0.total_rate()
@@ -417,6 +418,7 @@ impl PyKmc {
     fn site_energies<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
         self.0.site_energies().into_pyarray(py)
     }
+    /// Exact escape rate of every cation site (0 where there is no Li), s⁻¹.
     fn escape_rates<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
         self.0.escape_rates().into_pyarray(py)
     }
