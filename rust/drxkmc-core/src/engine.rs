@@ -998,25 +998,28 @@ mod tests {
         assert!((-1e-15..=f32::EPSILON as f64).contains(&excess), "{excess}");
     }
 
+    /// A random DRX cell of cells³ conventional cells (30% Li, 20% Mn, 20% Ti on the cations;
+    /// 20% F on the anions) and the default barriers with `disorder_ev` site disorder.
+    fn drx(cells: usize, disorder_ev: f64, seed: u64) -> (Configuration, BarrierModel) {
+        let lat = Lattice::new([cells; 3], 4.15, Geometry::Bulk).unwrap();
+        let n = lat.n_cations();
+        let tm = vec!["Mn".into(), "Ti".into()];
+        let cfg = Configuration::random(lat, n * 3 / 10, &[n / 5, n / 5], tm, n / 5, 0, seed).unwrap();
+        let model = BarrierModel { site_disorder_ev: disorder_ev, ..BarrierModel::default() };
+        (cfg, model)
+    }
+
     #[test]
     fn incremental_state_equals_full_recompute() {
         // After many hops with the full DRX model, the site records equal those of an engine
         // built afresh from the same state, every stored rate is the f32 upper bound of the
         // exact escape rate, and the tree sums the stored rates.
-        let lat = Lattice::new([4, 4, 4], 4.15, Geometry::Bulk).unwrap();
-        let cfg = Configuration::random(lat, 110, &[40, 40], vec!["Mn".into(), "Ti".into()], 20, 6, 3).unwrap();
-        let mut model = BarrierModel::default();
-        model.site_disorder_ev = 0.05;
+        let (cfg, model) = drx(4, 0.05, 3);
         let mut k = Kmc::new(&cfg, &model, 600.0, 7).unwrap();
         let (_, _) = k.run(f64::INFINITY, 20_000, &[]).unwrap();
         assert_eq!(k.hops(), 20_000);
-        let again = Kmc::new(
-            &Configuration::from_species(lat, &k.cations(), &k.anions(), vec!["Mn".into(), "Ti".into()]).unwrap(),
-            &model,
-            600.0,
-            0,
-        )
-        .unwrap();
+        let state = Configuration::from_species(*cfg.lattice(), &k.cations(), &k.anions(), cfg.tm_names().to_vec());
+        let again = Kmc::new(&state.unwrap(), &model, 600.0, 0).unwrap();
         let key = |s: &Site| (s.weight, s.li, s.vacant, s.cubes, s.cation, s.anion);
         assert!(k.sites.iter().zip(again.sites.iter()).all(|(a, b)| key(a) == key(b)));
         assert!(k.escape_rates().iter().filter(|&&r| r > 0.0).count() > 50);
@@ -1037,10 +1040,7 @@ mod tests {
 
     #[test]
     fn rate_unit_is_refitted_when_rates_leave_the_f32_range() {
-        let lat = Lattice::new([4, 4, 4], 4.15, Geometry::Bulk).unwrap();
-        let cfg = Configuration::random(lat, 110, &[40, 40], vec!["Mn".into(), "Ti".into()], 20, 6, 3).unwrap();
-        let mut model = BarrierModel::default();
-        model.site_disorder_ev = 0.05;
+        let (cfg, model) = drx(4, 0.05, 3);
         let mut k = Kmc::new(&cfg, &model, 600.0, 7).unwrap();
         let fitted = k.rate_unit;
         assert_eq!(fitted.log2().fract(), 0.0);
@@ -1067,12 +1067,7 @@ mod tests {
         // At 80 K with site disorder the Li settle into low-energy sites and the total rate
         // falls by ~13 orders of magnitude: the tree's inner sums must be recomputed on the way
         // or their rounding errors (the size of the initial total) swamp the final total.
-        let lat = Lattice::new([8, 8, 8], 4.15, Geometry::Bulk).unwrap();
-        let n = lat.n_cations();
-        let cfg = Configuration::random(lat, n * 3 / 10, &[n / 5, n / 5], vec!["Mn".into(), "Ti".into()], n / 5, 0, 1)
-            .unwrap();
-        let mut model = BarrierModel::default();
-        model.site_disorder_ev = 0.02;
+        let (cfg, model) = drx(8, 0.02, 1);
         let mut k = Kmc::new(&cfg, &model, 80.0, 2).unwrap();
         let initial = k.total_rate();
         k.run(f64::INFINITY, 200_000, &[]).unwrap();
@@ -1107,14 +1102,20 @@ mod tests {
 
     #[test]
     fn checkpoint_resume_is_bit_identical() {
-        let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
-        let cfg = Configuration::random(lat, 60, &[20], vec!["Mn".into()], 10, 0, 2).unwrap();
-        let mut a = Kmc::new(&cfg, &BarrierModel::default(), 400.0, 11).unwrap();
-        a.run(f64::INFINITY, 500, &[]).unwrap();
+        // Mid-relaxation (the tree's inner sums are recomputed on the way down) and with a rate
+        // unit other than the one a fresh engine would fit: both must come from the checkpoint.
+        let (cfg, model) = drx(6, 0.02, 2);
+        let mut a = Kmc::new(&cfg, &model, 80.0, 11).unwrap();
+        a.run(f64::INFINITY, 3_000, &[]).unwrap();
+        a.refresh_all(Some(a.rate_unit * 2f64.powi(20)));
+        // A total 15x below the one at the last recomputation of the inner sums (so the next
+        // fall triggers one): a resumed run must know that value, not recompute it.
+        a.rebuilt_total = 15.0 * a.tree.total();
         let mut b = Kmc::from_checkpoint(a.checkpoint()).unwrap();
-        a.run(f64::INFINITY, 700, &[]).unwrap();
-        b.run(f64::INFINITY, 700, &[]).unwrap();
-        assert_eq!(a.time_s(), b.time_s());
+        assert_eq!((a.rate_unit, a.rebuilt_total), (b.rate_unit, b.rebuilt_total));
+        a.run(f64::INFINITY, 20_000, &[]).unwrap();
+        b.run(f64::INFINITY, 20_000, &[]).unwrap();
+        assert_eq!(a.time_s().to_bits(), b.time_s().to_bits());
         assert_eq!(a.cations(), b.cations());
         assert_eq!(a.displacements(), b.displacements());
     }
