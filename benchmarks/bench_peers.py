@@ -41,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from _results import machine, save
 
 import drxkmc
 
 HERE = Path(__file__).parent
-OUT = HERE / "results"
 VENVS = HERE / ".venvs"
 CELLS, A, C, BARRIER_EV, T_K = 14, 4.15, 0.5, 0.3, 300.0
 A_NN = A / math.sqrt(2)
@@ -367,10 +367,8 @@ def main() -> None:
         )
         rows.append(summarise(name, runs, pin, note))
     df = pl.DataFrame(rows)
-    OUT.mkdir(exist_ok=True)
-    df.write_csv(OUT / "peers.csv")
     md = (
-        f"FCC hard-core lattice gas, {CELLS**3 * 4:,} sites, c = {C}, E = {BARRIER_EV} eV, {T_K:.0f} K. "
+        f"Machine: {machine()}. FCC hard-core lattice gas, {CELLS**3 * 4:,} sites, c = {C}, E = {BARRIER_EV} eV, {T_K:.0f} K. "
         f"Command: `python benchmarks/bench_peers.py --budget-s {args.budget_s:.0f} --replicas {args.replicas} "
         f"--drxkmc-replicas {args.drxkmc_replicas} "
         f"--kmcpy-passes {args.kmcpy_passes}`. D in cm²/s at drxkmc's pair rate Γ_pair = "
@@ -385,8 +383,7 @@ def main() -> None:
             f"{fmt(r['d_tracer_over_D0'], r['d_tracer_err_over_D0'])} | {r['d_jump']:.3e} ± {r['d_jump_err']:.1e} | "
             f"{fmt(r['d_jump_over_D0'], r['d_jump_err_over_D0'])} | {r['peak_rss_MB']:.0f} | {r['note']} |\n"
         )
-    (OUT / "peers.md").write_text(md)
-    print(md)
+    save("peers", df, md)
 
 
 if __name__ == "__main__":

@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import polars as pl
+from _results import machine, save
 
 import drxkmc
 from drxkmc import _core
 
-OUT = Path(__file__).parent / "results"
 FORMULA = "Li1.2Mn0.4Ti0.4O2"
 RULES = {
     "0-TM": {"max_tm": 0},
@@ -137,11 +134,8 @@ def main() -> None:
                 flush=True,
             )
     df = pl.DataFrame(rows)
-    OUT.mkdir(exist_ok=True)
-    df.write_csv(OUT / "percolation.csv")
     header = (
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"single thread; random {FORMULA}; best of {args.repeat}.\n"
+        f"Machine: {machine()}, single thread; random {FORMULA}; best of {args.repeat}.\n"
         f"Command: `python benchmarks/bench_percolation.py"
         f"{' --quick' if args.quick else ''}`\n\n"
     )
@@ -156,8 +150,6 @@ def main() -> None:
             for r in rows
         )
     )
-    (OUT / "percolation.md").write_text(header + md)
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,8 +168,7 @@ def main() -> None:
     ax.set_ylabel("analysis time (s, one thread)")
     ax.set_title("drxkmc percolation analysis")
     ax.legend(frameon=False)
-    fig.savefig(OUT / "percolation.png", dpi=120)
-    print()
+    save("percolation", df, header + md, fig)
     print(header + md)
 
 

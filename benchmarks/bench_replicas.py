@@ -12,15 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import polars as pl
+from _results import machine, save
 from polars.testing import assert_frame_equal
 
 import drxkmc
 from drxkmc.replicas import run_replicas
-
-OUT = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -64,18 +62,15 @@ def main() -> None:
         "efficiency": serial / parallel / len(seeds),
         "load_average": os.getloadavg()[0],
     }
-    OUT.mkdir(exist_ok=True)
-    pl.DataFrame([row]).write_csv(OUT / "replicas.csv")
     md = (
-        f"Command: `python benchmarks/bench_replicas.py --cells {args.cells} --hops {args.hops}` "
+        f"Machine: {machine()}. Command: `python benchmarks/bench_replicas.py --cells {args.cells} --hops {args.hops}` "
         f"(best of {args.repeats}; load average {row['load_average']:.1f} at the end).\n\n"
         "| cation sites | replicas | cores | hops (all replicas) | 1 thread (s) | "
         f"{cores} threads (s) | speed-up | efficiency |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         f"| {row['cation_sites']:,} | {row['replicas']} | {cores} | {hops:,} | {serial:.2f} | "
         f"{parallel:.2f} | {row['speedup']:.2f}x | {row['efficiency']:.0%} |\n"
     )
-    (OUT / "replicas.md").write_text(md)
-    print(md)
+    save("replicas", pl.DataFrame([row]), md)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,15 @@ Writes benchmarks/results/sro.{csv,md}.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import polars as pl
+from _results import machine, save
 
 import drxkmc
 from drxkmc.sro import anneal, sro
 
-OUT = Path(__file__).parent / "results"
 SIZE = (25, 25, 40)  # 4·25·25·40 = 100,000 cation sites
 
 
@@ -79,11 +76,8 @@ def main() -> None:
     measure_s = time.perf_counter() - start
     print(f"sro() measures of {config.lattice.n_cations:,} sites: {measure_s:.3f} s")
     df = pl.DataFrame(rows)
-    OUT.mkdir(exist_ok=True)
-    df.write_csv(OUT / "sro.csv")
     header = (
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"single thread. Command: `python benchmarks/bench_sro.py --sweeps {args.sweeps}`\n\n"
+        f"Machine: {machine()}, single thread. Command: `python benchmarks/bench_sro.py --sweeps {args.sweeps}`\n\n"
         f"Li1.2Mn0.4Ti0.4O1.6F0.4, {config.lattice.n_cations:,} cation sites, one sweep = one "
         "attempted cation swap per cation site + one attempted anion swap per anion site; "
         "the time includes the exact energy recomputed after every sweep.\n\n"
@@ -99,8 +93,7 @@ def main() -> None:
         )
         + f"\n`sro()` (Warren–Cowley, tetrahedra, anion environments): {measure_s:.3f} s\n"
     )
-    (OUT / "sro.md").write_text(header + md)
-    print(md)
+    save("sro", df, header + md)
     assert np.all(np.isfinite(df["attempts_per_s"].to_numpy()))
 
 

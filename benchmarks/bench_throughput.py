@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -34,26 +33,14 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from _results import machine, save
 
 import drxkmc
-
-OUT = Path(__file__).parent / "results"
 
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def dependent_load_ns(nbytes: int) -> float:
@@ -126,11 +113,9 @@ def main() -> None:
             flush=True,
         )
     df = pl.DataFrame(rows)
-    OUT.mkdir(exist_ok=True)
-    df.write_csv(OUT / "throughput.csv")
     growth = df["cpu_ns_per_hop"][-1] / df["cpu_ns_per_hop"][0]
     header = (
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, one thread. "
+        f"Machine: {machine()}, one thread. "
         f"Command: `python benchmarks/bench_throughput.py{' --quick' if args.quick else ''} "
         f"--repeats {args.repeats}`: best (and median) of {args.repeats} runs per size. "
         "Dependent load = ns per pointer-chasing load over a buffer as large as the engine's "
@@ -155,7 +140,6 @@ def main() -> None:
             "\nbytes/site (engine) is nan: this build's Python binding does not expose "
             "`Kmc.memory_bytes`; `cargo run --release --example profile_hops -- CELLS HOPS` prints it.\n"
         )
-    (OUT / "throughput.md").write_text(header + md)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,8 +157,7 @@ def main() -> None:
     bx.set(xscale="log", xlabel="cation sites", ylabel="bytes / cation site", ylim=(0, None))
     bx.legend()
     fig.suptitle("drxkmc full DRX model")
-    fig.savefig(OUT / "throughput.png", dpi=120)
-    print(md)
+    save("throughput", df, header + md, fig)
     assert np.isfinite(growth)
 
 
