@@ -24,13 +24,14 @@ use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
 use crate::lattice::{
     offset_index, opposite, padded, shared_neighbour_masks, Geometry, Lattice, TiledOrder, NN_DIRECTIONS, N_PATHS,
-    OCTAHEDRON_ANIONS, PATHS,
+    PATHS,
 };
 use crate::memory::{prefetch, HugeBuf, Zeroable};
 use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K, N_CLASSES};
+use crate::site_energy::site_energies;
+use crate::random::{unit, unit_open0};
 use crate::tree::{pick, SumTree};
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
 
@@ -324,18 +325,6 @@ pub struct Kmc {
     hops: u64,
 }
 
-/// Uniform in (0, 1].
-#[inline(always)]
-fn unit_open0(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    ((rng.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64)
-}
-
-/// Uniform in [0, 1).
-#[inline(always)]
-fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
 /// Grid coordinates of every cation (`anions` false) or anion, in the order of its dense
 /// index (`Lattice::cation_grid_index`): x fastest, then y, then z.
 fn sublattice_points(lattice: &Lattice, anions: bool) -> impl Iterator<Item = [usize; 3]> {
@@ -389,7 +378,7 @@ impl Kmc {
             time_s: 0.0,
             hops: 0,
         };
-        kmc.init_sites(config.grid())?;
+        kmc.init_sites(config)?;
         kmc.refresh_all(None);
         Ok(kmc)
     }
@@ -462,40 +451,11 @@ impl Kmc {
         sublattice_points(&self.lattice, false).map(|p| self.order.index(padded(p)) >> 1)
     }
 
-    /// Li site energy of every cation site from the public-order grid, eV (TM sites get the
-    /// value a Li would have there).
-    fn raw_site_energies(&self, grid: &[u8]) -> Vec<f64> {
-        let m = &self.model;
-        let l = &self.lattice;
-        let mut noise = Xoshiro256PlusPlus::seed_from_u64(m.site_energy_seed);
-        sublattice_points(l, false)
-            .map(|p| {
-                let blk = l.block(p);
-                let mut e = 0.0;
-                for o in OCTAHEDRON_ANIONS {
-                    match grid[offset_index(&blk, o)] {
-                        species::F => e += m.site_f_ev,
-                        species::CL => e += m.site_cl_ev,
-                        _ => {}
-                    }
-                }
-                for d in NN_DIRECTIONS {
-                    if species::is_tm(grid[offset_index(&blk, d)]) {
-                        e += m.site_tm_ev;
-                    }
-                }
-                // Draw for every site whatever sigma is, so the same seed gives the same
-                // pattern of disorder at any width.
-                let xi: f64 = StandardNormal.sample(&mut noise);
-                e + m.site_disorder_ev * xi
-            })
-            .collect()
-    }
-
     /// Fill the site records from the public-order grid: species, tetrahedron classes (by TM
     /// count and anion corners) and Li weights.
-    fn init_sites(&mut self, grid: &[u8]) -> Result<()> {
+    fn init_sites(&mut self, config: &Configuration) -> Result<()> {
         let l = self.lattice;
+        let grid = config.grid();
         for g in 0..l.n_grid() {
             let p = l.grid_coords(g);
             let blk = l.block(p);
@@ -527,7 +487,7 @@ impl Kmc {
             let code = self.site(b.centre()).cation;
             self.set_cation(&b, code);
         }
-        let e = self.raw_site_energies(grid);
+        let e = site_energies(config, &self.model);
         let (lo, hi) = e.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         self.energy_ref_ev = 0.5 * (lo + hi);
         let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;

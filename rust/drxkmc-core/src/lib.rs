@@ -5,11 +5,14 @@
 pub mod composition;
 pub mod config;
 pub mod engine;
+pub mod equilibrium;
 pub mod error;
 pub mod lattice;
 pub mod memory;
 pub mod model;
 pub mod percolation;
+pub mod random;
+pub mod site_energy;
 pub mod sro;
 pub mod tree;
 
