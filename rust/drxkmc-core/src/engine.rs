@@ -28,8 +28,8 @@ use crate::lattice::{
 };
 use crate::memory::{prefetch, HugeBuf, Zeroable};
 use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K, N_CLASSES};
-use crate::site_energy::site_energies;
 use crate::random::{unit, unit_open0};
+use crate::site_energy::site_energies;
 use crate::tree::{pick, SumTree};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -252,6 +252,8 @@ pub struct Observation {
     pub n_beyond_one_hop: u64,
     /// Li in each octant of the box (index x_hi + 2 y_hi + 4 z_hi).
     pub octant_li: [u64; 8],
+    /// Σ of the site energies of the Li, eV: a stationarity trace.
+    pub sum_li_energy_ev: f64,
 }
 
 /// One possible hop: from cation `from` to cation `to` through tetrahedron side `path`.
@@ -812,11 +814,14 @@ impl Kmc {
     fn observe_at(&self, time_s: f64) -> Observation {
         let mut o = Observation { time_s, hops: self.hops, ..Default::default() };
         let [nx, ny, nz] = self.lattice.dims();
+        let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;
+        let mut sum_ln_weight = 0.0;
         for p in sublattice_points(&self.lattice, false) {
             let c = self.order.index(padded(p)) >> 1;
             if self.sites[c].cation != species::LI {
                 continue;
             }
+            sum_ln_weight += (self.sites[c].weight as f64).ln();
             let r = self.disp[c].unpack();
             let r2 = (r[0] as i64).pow(2) + (r[1] as i64).pow(2) + (r[2] as i64).pow(2);
             o.n_li += 1;
@@ -829,6 +834,8 @@ impl Kmc {
             let octant = (2 * p[0] >= nx) as usize + 2 * (2 * p[1] >= ny) as usize + 4 * (2 * p[2] >= nz) as usize;
             o.octant_li[octant] += 1;
         }
+        // w = exp(−(E − E_ref)/2kT) per Li.
+        o.sum_li_energy_ev = o.n_li as f64 * self.energy_ref_ev - two_kt * sum_ln_weight;
         o
     }
 

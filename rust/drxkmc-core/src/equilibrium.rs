@@ -21,8 +21,8 @@ use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
 use crate::model::{BarrierModel, BOLTZMANN_EV_PER_K};
 use crate::percolation::{analyze, BondRule, Criterion, Percolation};
-use crate::site_energy::site_energies;
 use crate::random::{below, unit};
+use crate::site_energy::site_energies;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -211,7 +211,8 @@ pub fn equilibrate(config: &Configuration, model: &BarrierModel, spec: Equilibra
     let acc_energies: Vec<f64> = accessible.iter().map(|&s| energies[s as usize]).collect();
     let mu_ev = if accessible.is_empty() { f64::NAN } else { chemical_potential(&acc_energies, n_acc_li as f64, kt) };
     let total_li = cations.iter().filter(|&&c| c == species::LI).count();
-    let config = Configuration::from_species(*config.lattice(), &cations, &config.anions(), config.tm_names().to_vec())?;
+    let config =
+        Configuration::from_species(*config.lattice(), &cations, &config.anions(), config.tm_names().to_vec())?;
     Ok(Equilibrium {
         config,
         mu_ev,
@@ -321,7 +322,8 @@ mod tests {
     fn delithiation_keeps_count_and_only_touches_accessible_sites() {
         let cfg = open_lattice(4, 256, 1);
         let model = BarrierModel::default();
-        let spec = EquilibrateSpec { temperature_k: 300.0, timescale_s: 3600.0, target_li: Some(100), sweeps: 20, seed: 2 };
+        let spec =
+            EquilibrateSpec { temperature_k: 300.0, timescale_s: 3600.0, target_li: Some(100), sweeps: 20, seed: 2 };
         let eq = equilibrate(&cfg, &model, spec).unwrap();
         assert_eq!(eq.config.n_li(), 100);
         // An all-Li host (no TM) is one accessible cluster and ideal: μ = kT ln(c/(1−c)).
@@ -349,7 +351,8 @@ mod tests {
         }
         let cfg = Configuration::from_species(lat, &cat, &vec![species::O; lat.n_anions()], vec!["Ti".into()]).unwrap();
         let model = BarrierModel::default();
-        let spec = EquilibrateSpec { temperature_k: 300.0, timescale_s: 3600.0, target_li: Some(1), sweeps: 5, seed: 0 };
+        let spec =
+            EquilibrateSpec { temperature_k: 300.0, timescale_s: 3600.0, target_li: Some(1), sweeps: 5, seed: 0 };
         let eq = equilibrate(&cfg, &model, spec).unwrap();
         assert_eq!(eq.config.cations()[centre], species::LI);
         assert_eq!(eq.n_accessible_li, 0);

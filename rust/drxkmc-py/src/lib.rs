@@ -345,6 +345,7 @@ impl PyKmc {
         for (k, axis) in ["sum_rx", "sum_ry", "sum_rz"].iter().enumerate() {
             d.set_item(*axis, obs.iter().map(|o| o.sum_r[k]).collect::<Vec<_>>().into_pyarray(py))?;
         }
+        d.set_item("li_energy_ev", obs.iter().map(|o| o.sum_li_energy_ev).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("n_beyond_one_hop", obs.iter().map(|o| o.n_beyond_one_hop).collect::<Vec<_>>().into_pyarray(py))?;
         let mut oct = Array2::<u64>::zeros((obs.len(), 8));
         for (i, o) in obs.iter().enumerate() {
@@ -479,12 +480,14 @@ fn path_centres<'py>(py: Python<'py>) -> Bound<'py, PyArray2<i64>> {
     out.into_pyarray(py)
 }
 
+mod equilibrium;
 mod percolation;
 mod sro;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    equilibrium::register(m)?;
     percolation::register(m)?;
     sro::register(m)?;
     m.add("DrxkmcError", py.get_type::<DrxkmcError>())?;
