@@ -45,6 +45,10 @@ INITIAL_HOPS = 200_000
 DEFAULT_MAX_HOPS = 200_000_000
 #: Blocks of ``run(precision=...)`` grow this much each time the MSD is still sub-linear.
 BLOCK_GROWTH = 4.0
+#: Default time-scale separation S of the rattling acceleration: capped paths are still crossed
+#: at least this many times as often as the critical ones. Chosen from the plain-vs-accelerated
+#: comparisons in tests/test_acceleration.py (agreement within their errors at S = 100 and up).
+DEFAULT_ACCELERATION = 100.0
 #: Quantities ``run(precision=...)`` can target, with their frame column.
 TARGETS = {"D_tracer": "D_tracer_cm2_s", "D_jump": "D_jump_cm2_s", "D_chem": "D_chem_cm2_s"}
 
@@ -82,11 +86,19 @@ class Simulation:
         seed: int = 0,
         equilibrate: bool = True,
         timescale_s: float = DEFAULT_TIMESCALE_S,
+        acceleration: float | None = DEFAULT_ACCELERATION,
     ):
         """``equilibrate`` (default) first draws the Li arrangement from the model's own
         equilibrium at ``temperature_K`` (:meth:`Configuration.equilibrated`, clusters of the
         kinetic network on ``timescale_s``), so that the run starts stationary; False starts
-        from ``config`` as given."""
+        from ``config`` as given.
+
+        ``acceleration`` = S caps the equilibrium flux of every hop path at S times the
+        structure's critical flux g* (critical-path analysis; see ``docs/design.md``): hops
+        that only rattle inside quasi-equilibrated groups are slowed, paths that carry
+        transport are untouched, detailed balance holds, and long-time diffusivities are those
+        of plain kMC up to corrections that vanish as S grows (tested against plain kMC).
+        ``None`` runs plain kMC. The cap is set for the starting Li count and stays fixed."""
         if not isinstance(config, Configuration):
             raise invalid("config", f"must be a drxkmc.Configuration, got {type(config).__name__}")
         model = BarrierModel() if model is None else model
@@ -100,12 +112,28 @@ class Simulation:
         seed = _check_seed(seed)
         # The engine validates model and temperature before the (longer) equilibrium sampling.
         self._kmc = _core.Kmc(config._c, model.as_dict(), temperature_K, seed)
+        if acceleration is not None:
+            acceleration = _as_float("acceleration", acceleration)
+            if not acceleration >= 1 or not np.isfinite(acceleration):
+                raise invalid("acceleration", f"must be a number >= 1 or None, got {acceleration!r}")
+        start = config
         if equilibrate:
             start = config._equilibrium(
                 model, temperature_K, timescale_s, None, DEFAULT_SWEEPS, seed
             )[0]
             self._kmc = _core.Kmc(start._c, model.as_dict(), temperature_K, seed)
         self.timescale_s = timescale_s
+        if acceleration is not None:
+            critical = _core.critical_flux(start._c, model.as_dict(), temperature_K)
+            if critical is not None:
+                flux, mu = critical
+                self._kmc.set_rate_cap(acceleration * flux, mu)
+
+    @property
+    def flux_cap_per_s(self) -> float:
+        """The cap on the equilibrium flux of every path (``acceleration`` × g*), s⁻¹; inf when
+        the run is plain kMC."""
+        return self._kmc.rate_cap[0]
 
     @property
     def percolating_li_fraction(self) -> float:

@@ -2,6 +2,7 @@
 //!
 //! Pure Rust, no Python: `lattice` (geometry), `composition` (formulas, capacities),
 //! `config` (site occupancy), `model` (barriers), `tree` (rate selection), `engine` (kMC).
+pub mod acceleration;
 pub mod composition;
 pub mod config;
 pub mod engine;

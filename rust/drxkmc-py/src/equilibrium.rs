@@ -1,6 +1,8 @@
 //! Bindings of drxkmc_core::equilibrium and site_energy: equilibrium Li arrangements,
-//! electrochemical (de)lithiation and the equilibrium Li count against μ.
+//! electrochemical (de)lithiation, the equilibrium Li count against μ, and the critical pair
+//! rate of the rattling acceleration.
 use crate::{model_from_dict, IntoPyResult, PyConfiguration};
+use drxkmc_core::acceleration;
 use drxkmc_core::equilibrium::{self, EquilibrateSpec};
 use drxkmc_core::site_energy;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -70,10 +72,26 @@ fn kinetic_cutoff_ev(model: &Bound<'_, PyDict>, temperature_k: f64, timescale_s:
     equilibrium::cutoff_for_timescale(&model_from_dict(model)?, temperature_k, timescale_s).py()
 }
 
+/// The critical flux g* (s⁻¹) of the acceleration and the μ (eV) it was computed at, or None
+/// if nothing spans the cell.
+#[pyfunction]
+fn critical_flux(
+    py: Python<'_>,
+    config: &PyConfiguration,
+    model: &Bound<'_, PyDict>,
+    temperature_k: f64,
+) -> PyResult<Option<(f64, f64)>> {
+    let model = model_from_dict(model)?;
+    let cfg = &config.0;
+    let c = py.detach(|| acceleration::critical_flux(cfg, &model, temperature_k)).py()?;
+    Ok(c.map(|c| (c.flux_per_s, c.mu_ev)))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(equilibrate, m)?)?;
     m.add_function(wrap_pyfunction!(li_at_potentials, m)?)?;
     m.add_function(wrap_pyfunction!(site_energies, m)?)?;
     m.add_function(wrap_pyfunction!(kinetic_cutoff_ev, m)?)?;
+    m.add_function(wrap_pyfunction!(critical_flux, m)?)?;
     Ok(())
 }

@@ -388,6 +388,16 @@ impl PyKmc {
     fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         model_to_dict(py, self.0.model())
     }
+    /// Cap the equilibrium flux of every path at `flux_cap_per_s` (s⁻¹; inf: off) with
+    /// occupancies at μ = `mu_ev`.
+    fn set_rate_cap(&mut self, flux_cap_per_s: f64, mu_ev: f64) -> PyResult<()> {
+        self.0.set_rate_cap(flux_cap_per_s, mu_ev).py()
+    }
+    /// (flux cap s⁻¹, μ eV).
+    #[getter]
+    fn rate_cap(&self) -> (f64, f64) {
+        self.0.rate_cap()
+    }
     /// Bytes allocated by the engine's per-site buffers.
     #[getter]
     fn memory_bytes(&self) -> usize {
