@@ -10,8 +10,10 @@ is removed and the target is left as it was.
 
 A process killed with SIGKILL during a write cannot remove its temporary file; the next
 successful write of the same target removes such leftovers (temporary files of that target
-last modified before the write started). Two processes writing the same target at the same
-time are not supported: one of them may fail, and the file holds one complete version.
+last modified before this write's own temporary file was created, by the file system's clock,
+so that clock skew on network file systems does not matter). Two processes writing the same
+target at the same time are not supported: one of them may fail, and the file holds one
+complete version.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import glob
 import os
 import re
 import secrets
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,15 +59,16 @@ def atomic_write(
     """
     target = Path(target)
     folder = target.parent
-    started = time.time()
     tmp, fd = _create_temporary(folder, target.name, suffix)
     try:
+        started = os.fstat(fd).st_mtime_ns
         if callable(content):
             os.close(fd)
             fd = None
             content(str(tmp))
-            # The writer closed the file; reopen it to flush its data to disk.
-            fd = os.open(tmp, os.O_RDONLY)
+            # The writer closed the file; reopen it to flush its data to disk (for writing:
+            # Windows cannot fsync a read-only descriptor).
+            fd = os.open(tmp, os.O_RDWR)
         else:
             view = memoryview(content)
             while view:
@@ -111,13 +113,13 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _remove_stale_temporaries(folder: Path, name: str, suffix: str, *, before: float) -> None:
+def _remove_stale_temporaries(folder: Path, name: str, suffix: str, *, before: int) -> None:
     """Remove temporary files of target ``name`` left by writes that were killed (last
     modified before this write started). Best effort: errors are ignored."""
     candidates = folder.glob(_temporary_name(glob.escape(name), "*", glob.escape(suffix)))
     for leftover in candidates:
         try:
-            if is_temporary_of(leftover, name, suffix) and leftover.stat().st_mtime < before:
+            if is_temporary_of(leftover, name, suffix) and leftover.stat().st_mtime_ns < before:
                 leftover.unlink()
         except OSError:
             pass

@@ -321,7 +321,8 @@ mod tests {
     #[test]
     fn well_framed_but_impossible_states_are_rejected() {
         let lat = |size: [usize; 3]| Lattice::new(size, 4.15, Geometry::Bulk).unwrap();
-        let edits: Vec<(&str, Box<dyn FnOnce(&mut Checkpoint)>)> = vec![
+        type Edit<'a> = Box<dyn FnOnce(&mut Checkpoint) + 'a>;
+        let edits: Vec<(&str, Edit<'_>)> = vec![
             ("time_s", Box::new(|c| c.time_s = f64::NAN)),
             ("time_s", Box::new(|c| c.time_s = -1.0)),
             ("time_s", Box::new(|c| c.time_s = f64::INFINITY)),
