@@ -315,6 +315,53 @@ def test_forged_payloads_with_valid_checksums_are_refused(edits):
     assert assert_loads_equal_or_is_refused(frame(payload))
 
 
+@st.composite
+def random_payloads(draw) -> dict:
+    """Payloads of the right shape with arbitrary values (any size, code, float, length)."""
+    size = draw(st.lists(st.integers(0, 4), min_size=3, max_size=3))
+    n_grid = 8 * size[0] * size[1] * size[2]
+    length = draw(st.sampled_from([n_grid, max(n_grid - 1, 0), n_grid + 1]))
+    grid = draw(st.lists(st.integers(0, 5), min_size=length, max_size=length))
+    n_cat = n_grid // 2
+    step = st.lists(st.integers(-3, 3), min_size=3, max_size=3)
+    floats = st.floats(allow_nan=True, allow_infinity=True)
+    model = unframe(original()[0])["run"]["model"]
+    return {
+        "run": {
+            "config": {
+                "lattice": {
+                    "size": size,
+                    "a": draw(st.one_of(st.just(4.15), floats)),
+                    "geometry": draw(st.sampled_from(["Bulk", "Slab"])),
+                },
+                "grid": grid,
+                "tm_names": draw(st.lists(st.sampled_from(["Mn", "Ti", "Li", "Xx"]), max_size=3)),
+            },
+            "model": model | {"site_disorder_ev": draw(st.one_of(st.just(0.0), floats))},
+            "temperature_k": draw(st.one_of(st.just(300.0), floats)),
+            "disp": draw(st.lists(step, min_size=n_cat, max_size=n_cat)),
+            "rng": {"s": draw(st.lists(st.integers(0, 2**64 - 1), min_size=4, max_size=4))},
+            "time_s": draw(floats),
+            "hops": draw(st.integers(0, 2**64 - 1)),
+            "tree_inner": draw(st.lists(st.lists(floats, max_size=4), max_size=3)),
+            "rate_unit": draw(st.one_of(st.sampled_from([2.0**-40, 1.0]), floats)),
+            "tree_rebuilt_total": draw(floats),
+        },
+        "material": draw(
+            st.sampled_from([None, {"formula": "Li1.2Mn0.4Ti0.4O2", "oxidation_overrides": []}])
+        ),
+    }
+
+
+@FUZZ
+@given(random_payloads())
+def test_random_payloads_never_panic_and_load_only_what_they_say(payload):
+    sim = load(frame(payload))
+    if sim is not None:
+        # A state that passes every check is exactly the file's: saving it gives it back.
+        assert unframe(sim._checkpoint_bytes()) == payload
+
+
 def test_an_unknown_species_code_is_refused_not_a_panic():
     # Once: PanicException (index out of bounds in the model) for a species code of 9.
     good, _ = original()
