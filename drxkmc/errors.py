@@ -1,8 +1,19 @@
 """Exceptions raised by drxkmc. Every input error carries ``.field``, the argument to fix."""
 
-from drxkmc._core import CompositionError, DrxkmcError, InvalidParameterError
+from drxkmc._core import (
+    CompositionError,
+    DrxkmcError,
+    InvalidParameterError,
+    SimulationBusyError,
+)
 
-__all__ = ["DrxkmcError", "InvalidParameterError", "CompositionError", "invalid"]
+__all__ = [
+    "DrxkmcError",
+    "InvalidParameterError",
+    "CompositionError",
+    "SimulationBusyError",
+    "invalid",
+]
 
 
 def invalid(field: str, reason: str) -> InvalidParameterError:

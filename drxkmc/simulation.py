@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _core
+from drxkmc._files import atomic_write
 from drxkmc.analysis import (
     EXPONENT_TOLERANCE,
     Block,
@@ -33,6 +33,7 @@ from drxkmc.configuration import (
 )
 from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
+from drxkmc.material import Material
 from drxkmc.model import BarrierModel
 
 #: Hops per call into the core: between calls Python shows progress and sees Ctrl-C.
@@ -376,34 +377,42 @@ class Simulation:
     # ----- checkpoints -------------------------------------------------------------------
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Write the exact state (generator included) to ``path``, atomically."""
-        path = Path(path)
-        data = self._kmc.checkpoint()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the exact state (generator included) and the material to ``path``.
+
+        The file has a header, a format version and a checksum, so a damaged file is refused
+        on loading; it is written atomically with the user's umask
+        (:func:`drxkmc._files.atomic_write`). Raises
+        :class:`~drxkmc.errors.SimulationBusyError` while another thread runs the simulation.
+        """
+        atomic_write(Path(path), self._checkpoint_bytes())
 
     @classmethod
     def load_checkpoint(cls, path: str | os.PathLike, material=None) -> Simulation:
-        """Resume a run saved by :meth:`save_checkpoint`; it continues bit-identically."""
+        """Resume a run saved by :meth:`save_checkpoint`; it continues bit-identically.
+
+        ``material`` defaults to the one saved with the run. A file that is not a complete,
+        undamaged drxkmc checkpoint raises :class:`drxkmc.InvalidParameterError` with
+        ``.field == "checkpoint"``.
+        """
         return cls._from_checkpoint_bytes(Path(path).read_bytes(), material)
+
+    def _checkpoint_bytes(self) -> bytes:
+        composition = None if self.material is None else self.material._c
+        return self._kmc.checkpoint(composition)
 
     @classmethod
     def _from_checkpoint_bytes(cls, data: bytes, material=None) -> Simulation:
         sim = cls.__new__(cls)
-        sim._kmc = _core.Kmc.from_checkpoint(data)
+        sim._kmc, saved = _core.Kmc.from_checkpoint(bytes(data))
+        if material is None and saved is not None:
+            material = Material(saved, dict(saved.oxidation_overrides))
         sim.material = material
         sim.timescale_s = DEFAULT_TIMESCALE_S
         return sim
 
     def __reduce__(self):
         # Pickling is an exact checkpoint: a simulation sent to a worker continues identically.
-        return (Simulation._from_checkpoint_bytes, (self._kmc.checkpoint(), self.material))
+        return (Simulation._from_checkpoint_bytes, (self._checkpoint_bytes(),))
 
 
 class ConvergenceWarning(UserWarning):

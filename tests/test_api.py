@@ -304,3 +304,34 @@ def test_material_capacities_by_hand():
     # A Li-deficient formula has cation vacancies: sites = anions = 2, cations 1.9.
     vac = drxkmc.Material.from_formula("Li1.1Mn0.4Ti0.4O2")
     assert vac.cation_vacancies == pytest.approx(0.1)
+
+
+def test_version_is_the_installed_package_version():
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    assert drxkmc.__version__ == version("drxkmc")
+    # The compiled core is from the same build (Cargo's version, as PEP 440 normalises it).
+    assert Version(drxkmc.__version__) == Version(drxkmc._core.__version__)
+
+
+@pytest.mark.parametrize("entry", [["-m", "drxkmc"], ["-m", "drxkmc.cli"], None])
+def test_version_option_and_module_entry(entry):
+    cmd = _cli() if entry is None else [sys.executable, *entry]
+    proc = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"drxkmc {drxkmc.__version__}"
+
+
+def test_python_m_drxkmc_runs_the_command_line():
+    proc = subprocess.run(
+        [sys.executable, "-m", "drxkmc", "demo", "--size", "2", "--hops", "2000", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "tracer diffusivity" in proc.stdout and "Li1.2Mn0.4Ti0.4O2" in proc.stdout
+    usage = subprocess.run([sys.executable, "-m", "drxkmc"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: drxkmc" in usage.stderr

@@ -20,6 +20,8 @@
 //! runs with the total of the bounds. This thinning keeps the dynamics exact: every hop
 //! happens at its exact rate.
 
+use crate::checkpoint::in_checkpoint;
+pub use crate::checkpoint::Checkpoint;
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
 use crate::lattice::{
@@ -33,7 +35,6 @@ use crate::site_energy::site_energies;
 use crate::tree::{pick, SumTree};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use serde::{Deserialize, Serialize};
 
 /// Inner tree nodes are recomputed from the leaves every this many hops of the global hop
 /// counter (not per call), so that results do not depend on how a run is chunked.
@@ -279,35 +280,6 @@ pub enum Stop {
     NoEvents,
 }
 
-/// The exact, resumable state of a run (everything but what is derived from it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub config: Configuration,
-    pub model: BarrierModel,
-    pub temperature_k: f64,
-    /// Li displacements in cation-index order.
-    pub disp: Vec<[i32; 3]>,
-    pub rng: Xoshiro256PlusPlus,
-    pub time_s: f64,
-    pub hops: u64,
-    /// The inner nodes of the sum tree (over the engine's site order), kept so a resumed run
-    /// is bit-identical.
-    pub tree_inner: Vec<Vec<f64>>,
-    /// The unit of the stored escape rates, s⁻¹ (a power of two).
-    pub rate_unit: f64,
-    /// The tree total at the last exact recomputation of the inner sums.
-    pub tree_rebuilt_total: f64,
-    /// The flux cap, s⁻¹ (∞: off), and the μ of its occupancies, eV.
-    #[serde(default = "no_rate_cap")]
-    pub rate_cap_per_s: f64,
-    #[serde(default)]
-    pub rate_cap_mu_ev: f64,
-}
-
-fn no_rate_cap() -> f64 {
-    f64::INFINITY
-}
-
 pub struct Kmc {
     lattice: Lattice,
     order: TiledOrder,
@@ -400,25 +372,21 @@ impl Kmc {
         Ok(kmc)
     }
 
-    /// Resume exactly from a checkpoint.
+    /// Resume exactly from a checkpoint. Every field is validated first
+    /// (`checkpoint::validate`); every error names the field `checkpoint`.
     pub fn from_checkpoint(cp: Checkpoint) -> Result<Self> {
-        let mut kmc = Kmc::new(&cp.config, &cp.model, cp.temperature_k, 0)?;
+        crate::checkpoint::validate(&cp)?;
+        let mut kmc = Kmc::new(&cp.config, &cp.model, cp.temperature_k, 0).map_err(in_checkpoint)?;
         if cp.rate_cap_per_s.is_finite() {
-            kmc.set_rate_cap(cp.rate_cap_per_s, cp.rate_cap_mu_ev)
-                .map_err(|e| Error::invalid("checkpoint", format!("rate cap: {e}")))?;
-        } else if !(cp.rate_cap_per_s > 0.0) {
-            return Err(Error::invalid("checkpoint", "rate cap must be > 0"));
-        }
-        if cp.disp.len() != kmc.disp.len() {
-            return Err(Error::invalid("checkpoint", "displacements do not match the lattice"));
+            kmc.set_rate_cap(cp.rate_cap_per_s, cp.rate_cap_mu_ev).map_err(in_checkpoint)?;
         }
         for (p, r) in sublattice_points(&kmc.lattice, false).zip(&cp.disp) {
             kmc.disp[kmc.order.index(padded(p)) >> 1] = Disp::pack(*r);
         }
-        if !(cp.rate_unit > 0.0 && cp.rate_unit.is_finite() && cp.rate_unit.log2().fract() == 0.0) {
-            return Err(Error::invalid("checkpoint", "rate unit must be a positive power of two"));
-        }
         kmc.refresh_all(Some(cp.rate_unit));
+        if kmc.rate_unit != cp.rate_unit {
+            return Err(Error::invalid("checkpoint", "rate unit does not fit the escape rates of the state"));
+        }
         kmc.rng = cp.rng;
         kmc.time_s = cp.time_s;
         kmc.hops = cp.hops;
@@ -432,7 +400,7 @@ impl Kmc {
                 .iter()
                 .zip(&exact)
                 .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6 * scale));
-        if !close || !kmc.tree.set_inner(cp.tree_inner) || !(cp.tree_rebuilt_total >= 0.0) {
+        if !close || !kmc.tree.set_inner(cp.tree_inner) {
             return Err(Error::invalid("checkpoint", "rate tree does not match the lattice"));
         }
         kmc.rebuilt_total = cp.tree_rebuilt_total;

@@ -1,8 +1,10 @@
 //! drxkmc-core: kinetic Monte Carlo of Li o-t-o diffusion in cation-disordered rocksalt.
 //!
 //! Pure Rust, no Python: `lattice` (geometry), `composition` (formulas, capacities),
-//! `config` (site occupancy), `model` (barriers), `tree` (rate selection), `engine` (kMC).
+//! `config` (site occupancy), `model` (barriers), `tree` (rate selection), `engine` (kMC),
+//! `checkpoint` (framed, validated checkpoint files).
 pub mod acceleration;
+pub mod checkpoint;
 pub mod composition;
 pub mod config;
 pub mod engine;
