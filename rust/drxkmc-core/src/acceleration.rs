@@ -63,8 +63,7 @@ pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k
     let energies = site_energies(config, model);
     let grid = config.grid();
     let cations = config.cations();
-    let open: Vec<f64> =
-        cations.iter().zip(&energies).filter(|(&c, _)| !species::is_tm(c)).map(|(_, &e)| e).collect();
+    let open: Vec<f64> = cations.iter().zip(&energies).filter(|(&c, _)| !species::is_tm(c)).map(|(_, &e)| e).collect();
     let mu = chemical_potential(&open, config.n_li() as f64, kt);
     if !mu.is_finite() {
         return Ok(None);
@@ -149,7 +148,8 @@ mod tests {
         let m = BarrierModel::uniform(0.3);
         let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
         let all_tm = vec![species::FIRST_TM; lat.n_cations()];
-        let tm = Configuration::from_species(lat, &all_tm, &vec![species::O; lat.n_anions()], vec!["Ti".into()]).unwrap();
+        let tm =
+            Configuration::from_species(lat, &all_tm, &vec![species::O; lat.n_anions()], vec!["Ti".into()]).unwrap();
         assert_eq!(critical_flux(&tm, &m, 300.0).unwrap(), None);
         let slab = Lattice::new([3, 3, 3], 4.15, Geometry::Slab).unwrap();
         let cfg = Configuration::random(slab, 10, &[], vec![], 0, 0, 1).unwrap();
