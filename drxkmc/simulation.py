@@ -453,7 +453,6 @@ class _Measurement:
         #: Precision mode: whether two successive block lengths agreed (None: not checked).
         self.length_checked: bool | None = None
         self.percolating: float | None = None
-        self.hops0, self.t0 = sim.hops, sim.time_s
         self.bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -463,7 +462,6 @@ class _Measurement:
     def restart(self) -> None:
         """Discard the blocks so far (they become warm-up)."""
         self.blocks, self.block_hops = [], []
-        self.hops0, self.t0 = self.sim.hops, self.sim.time_s
 
     def block(self, block_time: float) -> None:
         sim = self.sim
@@ -514,7 +512,12 @@ class _Measurement:
         previous = None
         self.length_checked = False
         while True:
+            complete = (self.blocks, self.block_hops)
             verdict = self._measure_to_precision(block_time, precision, column, start + max_hops)
+            if verdict == "budget" and len(self.blocks) < self.min_blocks and complete[0]:
+                # The budget ran out early in a longer block length: report the last complete
+                # measurement instead of a handful of blocks.
+                self.blocks, self.block_hops = complete
             if verdict != "done":
                 if verdict == "sublinear":
                     block_time *= BLOCK_GROWTH
@@ -571,8 +574,8 @@ class _Measurement:
             self.blocks,
             temperature_K=sim.temperature_K,
             volume_cm3=sim.lattice.volume_cm3,
-            hops=sim.hops - self.hops0,
-            time_s=sim.time_s - self.t0,
+            hops=sum(self.block_hops),
+            time_s=sum(float(b.lag_s[-1]) for b in self.blocks if len(b.lag_s)),
             percolating_li_fraction=self.percolating,
         )
         if self.length_checked is False:
