@@ -192,14 +192,14 @@ impl KraTable {
         // Number the sorted corner tuples in order of first appearance.
         let mut multiset_of_code = [0u8; 256];
         let mut representatives: Vec<[u8; 4]> = Vec::with_capacity(N_MULTISETS);
-        for code in 0..256 {
+        for (code, slot) in multiset_of_code.iter_mut().enumerate() {
             let mut c = anion_corners(code);
             c.sort_unstable();
             let idx = representatives.iter().position(|r| *r == c).unwrap_or_else(|| {
                 representatives.push(c);
                 representatives.len() - 1
             });
-            multiset_of_code[code] = idx as u8;
+            *slot = idx as u8;
         }
         debug_assert_eq!(representatives.len(), N_MULTISETS);
         let mut rate = vec![0.0; N_CLASSES * 3];
@@ -293,8 +293,7 @@ mod tests {
         let mut m = BarrierModel::default();
         m.channel_barrier_ev[1] = -0.1;
         assert_eq!(m.validate().unwrap_err().field(), "channel_barrier_ev");
-        let mut m = BarrierModel::default();
-        m.attempt_frequency_hz = f64::NAN;
+        let m = BarrierModel { attempt_frequency_hz: f64::NAN, ..BarrierModel::default() };
         assert_eq!(m.validate().unwrap_err().field(), "attempt_frequency_hz");
         let e = KraTable::new(&BarrierModel::default(), 4.15, 0.0).unwrap_err();
         assert_eq!(e.field(), "temperature_K");
