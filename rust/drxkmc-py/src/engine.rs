@@ -1,0 +1,152 @@
+//! Bindings of drxkmc_core::engine: the kMC engine (GIL released while it runs), its state
+//! and observations as numpy arrays, and its exact checkpoint.
+use crate::configuration::PyConfiguration;
+use crate::errors::{to_py, IntoPyResult, PyDrxkmcResult};
+use crate::lattice::PyLattice;
+use crate::model::{model_from_dict, model_to_dict};
+use drxkmc_core::engine::{Kmc, Stop};
+use drxkmc_core::Error;
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+#[pyclass(name = "Kmc", module = "drxkmc._core")]
+pub(crate) struct PyKmc(Kmc);
+
+#[pymethods]
+impl PyKmc {
+    #[new]
+    fn new(config: &PyConfiguration, model: &Bound<'_, PyDict>, temperature_k: f64, seed: u64) -> PyDrxkmcResult<Self> {
+        let model = model_from_dict(model)?;
+        Ok(PyKmc(Kmc::new(&config.0, &model, temperature_k, seed)?))
+    }
+
+    /// Run until the clock reaches `t_end_s` or `max_hops` hops are done, observing at
+    /// `sample_times_s`. The GIL is released meanwhile. Returns (stop, observations dict).
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        t_end_s: f64,
+        max_hops: u64,
+        sample_times_s: PyReadonlyArray1<'_, f64>,
+    ) -> PyDrxkmcResult<(&'static str, Bound<'py, PyDict>)> {
+        let times = sample_times_s.as_slice()?.to_vec();
+        let kmc = &mut self.0;
+        let (stop, obs) = py.detach(|| kmc.run(t_end_s, max_hops, &times))?;
+        let d = PyDict::new(py);
+        d.set_item("time_s", obs.iter().map(|o| o.time_s).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("hops", obs.iter().map(|o| o.hops).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("n_li", obs.iter().map(|o| o.n_li).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("sum_r2", obs.iter().map(|o| o.sum_r2).collect::<Vec<_>>().into_pyarray(py))?;
+        for (k, axis) in ["sum_rx", "sum_ry", "sum_rz"].iter().enumerate() {
+            d.set_item(*axis, obs.iter().map(|o| o.sum_r[k]).collect::<Vec<_>>().into_pyarray(py))?;
+        }
+        d.set_item("n_beyond_one_hop", obs.iter().map(|o| o.n_beyond_one_hop).collect::<Vec<_>>().into_pyarray(py))?;
+        let mut oct = Array2::<u64>::zeros((obs.len(), 8));
+        for (i, o) in obs.iter().enumerate() {
+            for k in 0..8 {
+                oct[[i, k]] = o.octant_li[k];
+            }
+        }
+        d.set_item("octant_li", oct.into_pyarray(py))?;
+        let stop = match stop {
+            Stop::Time => "time",
+            Stop::Hops => "hops",
+            Stop::NoEvents => "no_events",
+        };
+        Ok((stop, d))
+    }
+
+    fn reset_displacements(&mut self) {
+        self.0.reset_displacements();
+    }
+    #[getter]
+    fn time_s(&self) -> f64 {
+        self.0.time_s()
+    }
+    #[getter]
+    fn hops(&self) -> u64 {
+        self.0.hops()
+    }
+    #[getter]
+    fn temperature_k(&self) -> f64 {
+        self.0.temperature_k()
+    }
+    #[getter]
+    fn tm_names(&self) -> Vec<String> {
+        self.0.tm_names().to_vec()
+    }
+    #[getter]
+    fn lattice(&self) -> PyLattice {
+        PyLattice(*self.0.lattice())
+    }
+    fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        model_to_dict(py, self.0.model())
+    }
+    /// Bytes allocated by the engine's per-site buffers.
+    #[getter]
+    fn memory_bytes(&self) -> usize {
+        self.0.memory_bytes()
+    }
+    /// Total escape rate, s⁻¹: the sum of the stored f32 upper bounds, ≤ 2⁻²³ above exact.
+    #[getter]
+    fn total_rate(&self) -> f64 {
+        self.0.total_rate()
+    }
+    fn cations<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.0.cations().into_pyarray(py)
+    }
+    fn anions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.0.anions().into_pyarray(py)
+    }
+    /// Displacement (Å) of the Li on each cation site since the last reset, shape (n, 3).
+    fn displacements<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+        let half_a = self.0.lattice().a() / 2.0;
+        let d = self.0.displacements();
+        let mut out = Array2::<f64>::zeros((d.len(), 3));
+        for (i, r) in d.iter().enumerate() {
+            for k in 0..3 {
+                out[[i, k]] = r[k] as f64 * half_a;
+            }
+        }
+        out.into_pyarray(py)
+    }
+    fn site_energies<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.0.site_energies().into_pyarray(py)
+    }
+    /// Exact escape rate of every cation site (0 where there is no Li), s⁻¹.
+    fn escape_rates<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.0.escape_rates().into_pyarray(py)
+    }
+    /// Every current event as columns.
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let ev = self.0.events();
+        let d = PyDict::new(py);
+        d.set_item("from_site", ev.iter().map(|e| e.from as u64).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("to_site", ev.iter().map(|e| e.to as u64).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("path", ev.iter().map(|e| e.path as u8).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("direction", ev.iter().map(|e| (e.path / 2) as u8).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("channel", ev.iter().map(|e| e.n_tm as u8).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("barrier_eV", ev.iter().map(|e| e.barrier_ev).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("rate_per_s", ev.iter().map(|e| e.rate_per_s).collect::<Vec<_>>().into_pyarray(py))?;
+        Ok(d)
+    }
+    /// Exact state as bytes (MessagePack); `Kmc.from_checkpoint` resumes bit-identically.
+    fn checkpoint<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = rmp_serde::to_vec(&self.0.checkpoint())
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("checkpoint failed: {e}")))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+    #[staticmethod]
+    fn from_checkpoint(data: &[u8]) -> PyResult<Self> {
+        let cp = rmp_serde::from_slice(data)
+            .map_err(|e| to_py(Error::invalid("checkpoint", format!("is not a drxkmc checkpoint: {e}"))))?;
+        Ok(PyKmc(Kmc::from_checkpoint(cp).py()?))
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyKmc>()?;
+    Ok(())
+}
