@@ -1,7 +1,37 @@
 """Type stubs of the compiled core (drxkmc._core). The public API is in the Python modules."""
 
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "DrxkmcError",
+    "InvalidParameterError",
+    "CompositionError",
+    "Composition",
+    "supported_cations",
+    "Lattice",
+    "nn_directions",
+    "path_centres",
+    "Configuration",
+    "default_barrier_model",
+    "uniform_barrier_model",
+    "validate_barrier_model",
+    "BOLTZMANN_EV_PER_K",
+    "Kmc",
+    "percolation_analysis",
+    "WRAP_X",
+    "WRAP_Y",
+    "WRAP_Z",
+    "SURFACE_BOTTOM",
+    "SURFACE_TOP",
+    "Annealer",
+    "sro_warren_cowley",
+    "sro_tetrahedra",
+    "sro_anion_environments",
+    "sro_energy",
+]
 
 BOLTZMANN_EV_PER_K: float
 
@@ -11,10 +41,11 @@ class DrxkmcError(ValueError):
 class InvalidParameterError(DrxkmcError): ...
 class CompositionError(DrxkmcError): ...
 
+@final
 class Composition:
-    def __init__(
-        self, formula: str, oxidation_states: list[tuple[str, float]] | None = None
-    ) -> None: ...
+    def __new__(
+        cls, formula: str, oxidation_states: list[tuple[str, float]] | None = None
+    ) -> Composition: ...
     formula: str
     li: float
     transition_metals: list[tuple[str, float]]
@@ -28,8 +59,9 @@ class Composition:
     tm_redox_electrons: float
     capacity_per_electron_mah_g: float
 
+@final
 class Lattice:
-    def __init__(self, size: tuple[int, int, int], a: float, geometry: str = "bulk") -> None: ...
+    def __new__(cls, size: tuple[int, int, int], a: float, geometry: str = "bulk") -> Lattice: ...
     size: tuple[int, int, int]
     a: float
     geometry: str
@@ -41,6 +73,7 @@ class Lattice:
     def cation_positions(self) -> npt.NDArray[np.float64]: ...
     def anion_positions(self) -> npt.NDArray[np.float64]: ...
 
+@final
 class Configuration:
     @staticmethod
     def from_species(
@@ -65,10 +98,11 @@ class Configuration:
     def anions(self) -> npt.NDArray[np.uint8]: ...
     def li_pair_channel_counts(self) -> tuple[int, int, int]: ...
 
+@final
 class Kmc:
-    def __init__(
-        self, config: Configuration, model: dict, temperature_k: float, seed: int
-    ) -> None: ...
+    def __new__(
+        cls, config: Configuration, model: dict, temperature_k: float, seed: int
+    ) -> Kmc: ...
     def run(
         self, t_end_s: float, max_hops: int, sample_times_s: npt.NDArray[np.float64]
     ) -> tuple[str, dict[str, np.ndarray]]: ...
@@ -91,6 +125,7 @@ class Kmc:
     @staticmethod
     def from_checkpoint(data: bytes) -> Kmc: ...
 
+def supported_cations() -> list[str]: ...
 def default_barrier_model() -> dict: ...
 def uniform_barrier_model(barrier_ev: float) -> dict: ...
 def validate_barrier_model(model: dict) -> None: ...
@@ -121,16 +156,17 @@ def percolation_analysis(
 
 # --- sro ---
 
+@final
 class Annealer:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         config: Configuration,
         cation_charges: list[float],
         strength_ev: float,
         pair_terms: list[tuple[str, str, float]],
         anions: bool,
         seed: int,
-    ) -> None: ...
+    ) -> Annealer: ...
     def run(self, temperature_k: float, sweeps: int) -> dict[str, np.ndarray]:
         """Columns per sweep: sweep, temperature_K, cation_attempts, cation_accepted,
         anion_attempts, anion_accepted, energy_eV, electroneutrality_eV, pair_eV,

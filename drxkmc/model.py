@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from drxkmc import _core
 from drxkmc.errors import invalid
@@ -73,7 +74,8 @@ class BarrierModel:
     @classmethod
     def from_dict(cls, d: dict) -> BarrierModel:
         """From a dict of fields (lists become tuples)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**fields)
 
     def replace(self, **changes) -> BarrierModel:
         """A copy with some fields changed (validated)."""

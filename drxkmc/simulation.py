@@ -8,6 +8,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -193,7 +194,7 @@ class Simulation:
                 # The hop rate the run will see: measured over the warm-up, since relaxation
                 # (e.g. Li settling into F traps) lowers it below the initial total rate.
                 rate = (self.hops - h0) / (self.time_s - t0)
-        total = float(time_s) if time_s is not None else hops / rate
+        total = float(time_s) if time_s is not None else cast(int, hops) / rate
         block_time = total / blocks
         if progress is None:
             progress = sys.stderr.isatty()
