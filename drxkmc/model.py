@@ -28,7 +28,8 @@ def _default(name: str):
 
 @dataclass(frozen=True)
 class BarrierModel:
-    """Parameters of E_a(t) = E_KRA(t) + (E_B − E_A)/2 (DESIGN §1.3). Units: eV, Å, s⁻¹.
+    """Parameters of E_a(t) = E_KRA(t) + (E_B − E_A)/2. Units: eV, Å, s⁻¹. Physics:
+    docs/design.md#barriers-kra-and-detailed-balance; sources: the Rust struct's field docs.
 
     ``E_KRA = channel_barrier_ev[n_TM] + height_slope_ev_per_angstrom[n_TM]·(h − reference)
     + Σ_corners anion_corner_ev + n_Li·spectator_li_ev`` with the tetrahedron height

@@ -1,7 +1,8 @@
 """Short-range order (SRO): Metropolis annealing and SRO measures.
 
 :func:`anneal` orders a configuration by canonical Metropolis swaps (cation↔cation and, by
-default, anion↔anion) under a local-electroneutrality Hamiltonian (DESIGN §1.4)::
+default, anion↔anion) under a local-electroneutrality Hamiltonian
+(docs/design.md#configurations-and-short-range-order)::
 
     E = J · Σ_anions (Q − 6·|q_anion|)²  +  Σ_bonds V(a, b)
 

@@ -133,8 +133,9 @@ def test_simulation_state_accessors(drx_run):
 
 def test_barrier_model_api():
     m = drxkmc.BarrierModel()
-    # DESIGN §1.3 trends: 0-TM < 1-TM < 2-TM, 2-TM effectively closed, ν = 1e13 s⁻¹,
-    # reference height a/√3 for a = 4.15 Å, taller tetrahedra lower the barrier.
+    # Trends of docs/design.md#barriers-kra-and-detailed-balance: 0-TM < 1-TM < 2-TM, 2-TM
+    # effectively closed, ν = 1e13 s⁻¹, reference height a/√3 for a = 4.15 Å, taller
+    # tetrahedra lower the barrier.
     e0, e1, e2 = m.channel_barrier_ev
     assert e0 < e1 < e2 and e2 >= 1.0
     assert m.attempt_frequency_hz == 1e13

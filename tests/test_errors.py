@@ -1,6 +1,6 @@
 """Bad input raises a drxkmc.DrxkmcError subclass naming the field, before any work starts,
 never a Rust panic (pyo3 PanicException derives from BaseException), and leaves nothing
-half-written on disk (DESIGN §3)."""
+half-written on disk (docs/design.md#conventions)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Percolation of the k-TM / barrier network, accessible Li and capacities (DESIGN §1.5).
+"""Percolation of the k-TM / barrier network, accessible Li and capacities
+(docs/design.md#percolation-and-accessible-capacity).
 
 Reference values come from the literature or from hand arithmetic, never from the code:
 FCC site percolation p_c = 0.19923617 (Lorenz & Ziff, J. Phys. A 31, 8147 (1998)); 0-TM
@@ -69,9 +70,10 @@ def reference_clusters(config: drxkmc.Configuration, max_tm: int):
     """Independent reference: BFS over the network with unwrapped coordinates.
 
     Returns sorted (size, n_li, wrap bits, surface bits) per cluster. Geometry written out
-    from DESIGN §1.2, not from the core: the hop A -> B = A + d (d a NN vector) has two
-    tetrahedra, one on each side e = ±1 of the A-B edge along the axis k where d is zero;
-    its spectators are A + d_i e_i + e e_k and A + d_j e_j + e e_k.
+    from docs/design.md#the-o-t-o-hop-and-its-channel, not from the core: the hop
+    A -> B = A + d (d a NN vector) has two tetrahedra, one on each side e = ±1 of the A-B edge
+    along the axis k where d is zero; its spectators are A + d_i e_i + e e_k and
+    A + d_j e_j + e e_k.
     """
     lat = config.lattice
     dims = np.array([2 * s for s in lat.size])
@@ -327,9 +329,10 @@ def test_barrier_rule_reproduces_channel_rules_and_sees_cl():
         b = drxkmc.percolation(cfg, barrier_cutoff_eV=cut)
         assert np.array_equal(a.labels, b.labels)
         assert a.accessible_li_fraction == b.accessible_li_fraction
-    # Anion corners change the height h = a/√3 + Σ Δh and so E_KRA (DESIGN §1.3, floored at
-    # 0). With uniform anions every tetrahedron of a given TM count has the same barrier, so
-    # the barrier network equals the k-TM network with k the largest open TM count.
+    # Anion corners change the height h = a/√3 + Σ Δh and so E_KRA (floored at 0;
+    # docs/design.md#barriers-kra-and-detailed-balance). With uniform anions every tetrahedron
+    # of a given TM count has the same barrier, so the barrier network equals the k-TM network
+    # with k the largest open TM count.
     lat = drxkmc.Lattice(6)
     cat = drxkmc.Configuration.random(
         drxkmc.Material.from_formula("Li1.0Mn1.0O2"), lat, seed=5

@@ -1210,8 +1210,9 @@ mod tests {
     #[test]
     fn lattice_gas_jump_diffusivity_is_exact() {
         // Hard-core lattice gas at c = 1/2: D_J = D0·(1 − c) exactly, with D0 = 4·Γ_t·a_nn²
-        // (DESIGN §1.6), i.e. 8·Γ_t in (a/2)² units. Each block's centre-of-mass MSD slope
-        // is one estimate; their mean must agree within 4 standard errors.
+        // (docs/design.md#the-o-t-o-hop-and-its-channel), i.e. 8·Γ_t in (a/2)² units. Each
+        // block's centre-of-mass MSD slope is one estimate; their mean must agree within 4
+        // standard errors.
         let lat = Lattice::new([4, 4, 4], 4.0, Geometry::Bulk).unwrap();
         let n = lat.n_cations();
         let cfg = Configuration::random(lat, n / 2, &[], vec![], 0, 0, 3).unwrap();

@@ -38,7 +38,7 @@ pub struct BarrierModel {
     /// 094105 (2006); Urban et al. 2014, Fig. 4).
     pub height_slope_ev_per_angstrom: [f64; 3],
     /// Height at which `channel_barrier_ev` applies, Å. Default 2.40 Å = a/√3 for a = 4.15 Å,
-    /// the ideal height in Li1.2Mn0.4Ti0.4O2-like DRX (DESIGN §1.3).
+    /// the ideal height in Li1.2Mn0.4Ti0.4O2-like DRX (docs/design.md#lattice).
     pub reference_height_angstrom: f64,
     /// Δh per anion corner for O, F, Cl and O vacancy, Å. Default 0 / −0.03 / +0.18 / 0:
     /// a quarter of the ideal height times the relative change of the ionic radius against
