@@ -18,12 +18,8 @@ _DEFAULTS = _core.default_barrier_model()
 
 
 def _default(name: str):
-    value = _DEFAULTS[name]
-    return (
-        field(default_factory=lambda: tuple(value))
-        if isinstance(value, list)
-        else field(default=value)
-    )
+    # Numbers and tuples (the core's per-channel and per-anion arrays): immutable defaults.
+    return field(default=_DEFAULTS[name])
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 //! Bindings of drxkmc_core::model: the barrier model crosses the boundary as a dict of its
-//! fields (the Python dataclass `drxkmc.BarrierModel` takes its defaults from here).
-use crate::errors::{invalid, PyDrxkmcErr, PyDrxkmcResult};
+//! fields, converted by serde from the Rust struct, the one declaration of the parameters (the
+//! Python dataclass `drxkmc.BarrierModel` takes its defaults from here).
+use crate::errors::{invalid, PyDrxkmcResult};
 use drxkmc_core::model::BarrierModel;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple};
+use pythonize::{pythonize, Depythonizer};
+use serde_path_to_error::Segment;
 
 /// The default barrier model as a dict (the Python dataclass takes its defaults from here).
 #[pyfunction]
@@ -23,53 +26,51 @@ fn validate_barrier_model(model: &Bound<'_, PyDict>) -> PyDrxkmcResult<()> {
     Ok(model_from_dict(model)?.validate()?)
 }
 
+/// The model as a dict of its fields, in declaration order (serde: one list of parameters).
 pub(crate) fn model_to_dict<'py>(py: Python<'py>, m: &BarrierModel) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("attempt_frequency_hz", m.attempt_frequency_hz)?;
-    d.set_item("channel_barrier_ev", m.channel_barrier_ev.to_vec())?;
-    d.set_item("height_slope_ev_per_angstrom", m.height_slope_ev_per_angstrom.to_vec())?;
-    d.set_item("reference_height_angstrom", m.reference_height_angstrom)?;
-    d.set_item("anion_height_shift_angstrom", m.anion_height_shift_angstrom.to_vec())?;
-    d.set_item("anion_corner_ev", m.anion_corner_ev.to_vec())?;
-    d.set_item("spectator_li_ev", m.spectator_li_ev)?;
-    d.set_item("site_f_ev", m.site_f_ev)?;
-    d.set_item("site_cl_ev", m.site_cl_ev)?;
-    d.set_item("site_tm_ev", m.site_tm_ev)?;
-    d.set_item("site_disorder_ev", m.site_disorder_ev)?;
-    d.set_item("site_energy_seed", m.site_energy_seed)?;
-    Ok(d)
+    Ok(pythonize(py, m)?.cast_into::<PyDict>()?)
 }
 
+/// A model from a dict of some of its fields (the rest default). An unknown name or a value of
+/// the wrong type or length raises naming that field; ranges are checked by `validate`.
 pub(crate) fn model_from_dict(d: &Bound<'_, PyDict>) -> PyDrxkmcResult<BarrierModel> {
-    let mut m = BarrierModel::default();
+    let defaults = model_to_dict(d.py(), &BarrierModel::default())?;
+    let full = defaults.copy()?;
     for (key, value) in d.iter() {
-        let key: String = key.extract()?;
-        let bad = |what: &str| -> PyDrxkmcErr { invalid(key.clone(), format!("must be {what}")) };
-        let num = || value.extract::<f64>().map_err(|_| bad("a number"));
-        let arr = |n: usize| -> PyDrxkmcResult<Vec<f64>> {
-            let v: Vec<f64> = value.extract().map_err(|_| bad(&format!("a sequence of {n} numbers")))?;
-            if v.len() != n {
-                return Err(bad(&format!("a sequence of {n} numbers")));
-            }
-            Ok(v)
+        let Some(default) = defaults.get_item(&key)? else {
+            return Err(invalid(key.str()?.to_string(), "must be a known barrier-model parameter (unknown name)"));
         };
-        match key.as_str() {
-            "attempt_frequency_hz" => m.attempt_frequency_hz = num()?,
-            "channel_barrier_ev" => m.channel_barrier_ev.copy_from_slice(&arr(3)?),
-            "height_slope_ev_per_angstrom" => m.height_slope_ev_per_angstrom.copy_from_slice(&arr(3)?),
-            "reference_height_angstrom" => m.reference_height_angstrom = num()?,
-            "anion_height_shift_angstrom" => m.anion_height_shift_angstrom.copy_from_slice(&arr(4)?),
-            "anion_corner_ev" => m.anion_corner_ev.copy_from_slice(&arr(4)?),
-            "spectator_li_ev" => m.spectator_li_ev = num()?,
-            "site_f_ev" => m.site_f_ev = num()?,
-            "site_cl_ev" => m.site_cl_ev = num()?,
-            "site_tm_ev" => m.site_tm_ev = num()?,
-            "site_disorder_ev" => m.site_disorder_ev = num()?,
-            "site_energy_seed" => m.site_energy_seed = value.extract().map_err(|_| bad("an integer >= 0"))?,
-            _ => return Err(bad("a known barrier-model parameter (unknown name)")),
-        }
+        // A per-channel or per-anion field takes any iterable of numbers (list, numpy array…).
+        let value = match value.try_iter() {
+            Ok(items) if default.is_instance_of::<PyTuple>() && !value.is_instance_of::<PyString>() => {
+                PyTuple::new(d.py(), items.collect::<PyResult<Vec<_>>>()?)?.into_any()
+            }
+            _ => value,
+        };
+        full.set_item(key, value)?;
     }
-    Ok(m)
+    serde_path_to_error::deserialize(&mut Depythonizer::from_object(full.as_any())).map_err(|err| {
+        let field = match err.path().iter().next() {
+            Some(Segment::Map { key }) => key.clone(),
+            _ => "model".to_string(),
+        };
+        let expected = match defaults.get_item(&field) {
+            Ok(Some(default)) => expected_kind(&default),
+            _ => "a barrier-model dict".to_string(),
+        };
+        invalid(field, format!("must be {expected} ({})", err.inner()))
+    })
+}
+
+/// What a field takes, read off its default value.
+fn expected_kind(default: &Bound<'_, PyAny>) -> String {
+    if let Ok(seq) = default.cast::<PyTuple>() {
+        format!("a sequence of {} numbers", seq.len())
+    } else if default.is_instance_of::<PyInt>() {
+        "an integer >= 0".to_string()
+    } else {
+        "a number".to_string()
+    }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
