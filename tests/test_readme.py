@@ -50,3 +50,9 @@ def test_design_pointers_land_on_headings():
     # The design document users do not have is never cited (spelled so as not to match here).
     old = "DESIGN" + " §"
     assert [p.name for p in sources if old in p.read_text(encoding="utf-8")] == []
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    commands = re.findall(r"```bash\n(.*?)\n```", README.read_text(), re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
