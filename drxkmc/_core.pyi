@@ -1,6 +1,6 @@
 """Type stubs of the compiled core (drxkmc._core). The public API is in the Python modules."""
 
-from typing import final
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +20,11 @@ __all__ = [
     "validate_barrier_model",
     "BOLTZMANN_EV_PER_K",
     "Kmc",
+    "equilibrate",
+    "li_at_potentials",
+    "site_energies",
+    "kinetic_cutoff_ev",
+    "critical_flux",
     "percolation_analysis",
     "WRAP_X",
     "WRAP_Y",
@@ -115,6 +120,11 @@ class Kmc:
     total_rate: float
     memory_bytes: int
     def model(self) -> dict: ...
+    def set_rate_cap(self, flux_cap_per_s: float, mu_ev: float) -> None: ...
+    @property
+    def rate_cap(self) -> tuple[float, float]:
+        """(flux cap s⁻¹, μ eV)."""
+        ...
     def cations(self) -> npt.NDArray[np.uint8]: ...
     def anions(self) -> npt.NDArray[np.uint8]: ...
     def displacements(self) -> npt.NDArray[np.float64]: ...
@@ -132,6 +142,33 @@ def validate_barrier_model(model: dict) -> None: ...
 def nn_directions() -> npt.NDArray[np.int64]: ...
 def path_centres() -> npt.NDArray[np.int64]: ...
 
+# --- equilibrium ---
+
+def equilibrate(
+    config: Configuration,
+    model: dict,
+    temperature_k: float,
+    timescale_s: float,
+    target_li: int | None,
+    sweeps: int,
+    seed: int,
+) -> tuple[Configuration, dict[str, Any]]:
+    """Keys of the dict: mu_ev, n_accessible_li, n_accessible_sites, accessible_li_fraction."""
+    ...
+
+def li_at_potentials(
+    config: Configuration,
+    model: dict,
+    temperature_k: float,
+    timescale_s: float,
+    mus_ev: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def site_energies(config: Configuration, model: dict) -> npt.NDArray[np.float64]: ...
+def kinetic_cutoff_ev(model: dict, temperature_k: float, timescale_s: float) -> float: ...
+def critical_flux(
+    config: Configuration, model: dict, temperature_k: float
+) -> tuple[float, float] | None: ...
+
 # --- percolation ---
 
 WRAP_X: int
@@ -146,7 +183,7 @@ def percolation_analysis(
     barrier_cutoff_ev: float | None = None,
     model: dict | None = None,
     criterion: str = "auto",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Keys: criterion ('wrap' | 'surface'), n_sites, n_open_sites, n_li, n_accessible_sites,
     n_accessible_li, n_bonds, n_clusters, wraps (bits WRAP_X | WRAP_Y | WRAP_Z);
     labels (int32 per cation site, -1 on TM), cluster_sites (uint32), cluster_li (uint32),

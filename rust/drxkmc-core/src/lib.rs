@@ -5,14 +5,18 @@
 // `!(x >= 0.0)` is how input checks reject NaN along with out-of-range values.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod acceleration;
 pub mod composition;
 pub mod config;
 pub mod engine;
+pub mod equilibrium;
 pub mod error;
 pub mod lattice;
 pub mod memory;
 pub mod model;
 pub mod percolation;
+pub mod random;
+pub mod site_energy;
 pub mod sro;
 pub mod tree;
 

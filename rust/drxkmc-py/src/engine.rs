@@ -42,6 +42,7 @@ impl PyKmc {
         for (k, axis) in ["sum_rx", "sum_ry", "sum_rz"].iter().enumerate() {
             d.set_item(*axis, obs.iter().map(|o| o.sum_r[k]).collect::<Vec<_>>().into_pyarray(py))?;
         }
+        d.set_item("li_energy_ev", obs.iter().map(|o| o.sum_li_energy_ev).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("n_beyond_one_hop", obs.iter().map(|o| o.n_beyond_one_hop).collect::<Vec<_>>().into_pyarray(py))?;
         let mut oct = Array2::<u64>::zeros((obs.len(), 8));
         for (i, o) in obs.iter().enumerate() {
@@ -83,6 +84,16 @@ impl PyKmc {
     }
     fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         model_to_dict(py, self.0.model())
+    }
+    /// Cap the equilibrium flux of every path at `flux_cap_per_s` (s⁻¹; inf: off) with
+    /// occupancies at μ = `mu_ev`.
+    fn set_rate_cap(&mut self, flux_cap_per_s: f64, mu_ev: f64) -> PyDrxkmcResult<()> {
+        Ok(self.0.set_rate_cap(flux_cap_per_s, mu_ev)?)
+    }
+    /// (flux cap s⁻¹, μ eV).
+    #[getter]
+    fn rate_cap(&self) -> (f64, f64) {
+        self.0.rate_cap()
     }
     /// Bytes allocated by the engine's per-site buffers.
     #[getter]

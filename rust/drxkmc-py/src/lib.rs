@@ -5,6 +5,7 @@
 mod composition;
 mod configuration;
 mod engine;
+mod equilibrium;
 mod errors;
 mod lattice;
 mod model;
@@ -21,6 +22,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     configuration::register(m)?;
     model::register(m)?;
     engine::register(m)?;
+    equilibrium::register(m)?;
     percolation::register(m)?;
     sro::register(m)?;
     Ok(())
