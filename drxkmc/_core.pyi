@@ -1,7 +1,44 @@
 """Type stubs of the compiled core (drxkmc._core). The public API is in the Python modules."""
 
+from typing import Any, final
+
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "DrxkmcError",
+    "InvalidParameterError",
+    "CompositionError",
+    "SimulationBusyError",
+    "__version__",
+    "Composition",
+    "supported_cations",
+    "Lattice",
+    "nn_directions",
+    "path_centres",
+    "Configuration",
+    "default_barrier_model",
+    "uniform_barrier_model",
+    "validate_barrier_model",
+    "BOLTZMANN_EV_PER_K",
+    "Kmc",
+    "equilibrate",
+    "li_at_potentials",
+    "site_energies",
+    "kinetic_cutoff_ev",
+    "critical_flux",
+    "percolation_analysis",
+    "WRAP_X",
+    "WRAP_Y",
+    "WRAP_Z",
+    "SURFACE_BOTTOM",
+    "SURFACE_TOP",
+    "Annealer",
+    "sro_warren_cowley",
+    "sro_tetrahedra",
+    "sro_anion_environments",
+    "sro_energy",
+]
 
 BOLTZMANN_EV_PER_K: float
 __version__: str
@@ -13,10 +50,11 @@ class InvalidParameterError(DrxkmcError): ...
 class CompositionError(DrxkmcError): ...
 class SimulationBusyError(DrxkmcError): ...
 
+@final
 class Composition:
-    def __init__(
-        self, formula: str, oxidation_states: list[tuple[str, float]] | None = None
-    ) -> None: ...
+    def __new__(
+        cls, formula: str, oxidation_states: list[tuple[str, float]] | None = None
+    ) -> Composition: ...
     formula: str
     li: float
     transition_metals: list[tuple[str, float]]
@@ -31,8 +69,9 @@ class Composition:
     tm_redox_electrons: float
     capacity_per_electron_mah_g: float
 
+@final
 class Lattice:
-    def __init__(self, size: tuple[int, int, int], a: float, geometry: str = "bulk") -> None: ...
+    def __new__(cls, size: tuple[int, int, int], a: float, geometry: str = "bulk") -> Lattice: ...
     size: tuple[int, int, int]
     a: float
     geometry: str
@@ -44,6 +83,7 @@ class Lattice:
     def cation_positions(self) -> npt.NDArray[np.float64]: ...
     def anion_positions(self) -> npt.NDArray[np.float64]: ...
 
+@final
 class Configuration:
     @staticmethod
     def from_species(
@@ -68,10 +108,11 @@ class Configuration:
     def anions(self) -> npt.NDArray[np.uint8]: ...
     def li_pair_channel_counts(self) -> tuple[int, int, int]: ...
 
+@final
 class Kmc:
-    def __init__(
-        self, config: Configuration, model: dict, temperature_k: float, seed: int
-    ) -> None: ...
+    def __new__(
+        cls, config: Configuration, model: dict, temperature_k: float, seed: int
+    ) -> Kmc: ...
     def run(
         self, t_end_s: float, max_hops: int, sample_times_s: npt.NDArray[np.float64]
     ) -> tuple[str, dict[str, np.ndarray]]: ...
@@ -84,6 +125,11 @@ class Kmc:
     total_rate: float
     memory_bytes: int
     def model(self) -> dict: ...
+    def set_rate_cap(self, flux_cap_per_s: float, mu_ev: float) -> None: ...
+    @property
+    def rate_cap(self) -> tuple[float, float]:
+        """(flux cap s⁻¹, μ eV)."""
+        ...
     def cations(self) -> npt.NDArray[np.uint8]: ...
     def anions(self) -> npt.NDArray[np.uint8]: ...
     def displacements(self) -> npt.NDArray[np.float64]: ...
@@ -94,11 +140,39 @@ class Kmc:
     @staticmethod
     def from_checkpoint(data: bytes) -> tuple[Kmc, Composition | None]: ...
 
+def supported_cations() -> list[str]: ...
 def default_barrier_model() -> dict: ...
 def uniform_barrier_model(barrier_ev: float) -> dict: ...
 def validate_barrier_model(model: dict) -> None: ...
 def nn_directions() -> npt.NDArray[np.int64]: ...
 def path_centres() -> npt.NDArray[np.int64]: ...
+
+# --- equilibrium ---
+
+def equilibrate(
+    config: Configuration,
+    model: dict,
+    temperature_k: float,
+    timescale_s: float,
+    target_li: int | None,
+    sweeps: int,
+    seed: int,
+) -> tuple[Configuration, dict[str, Any]]:
+    """Keys of the dict: mu_ev, n_accessible_li, n_accessible_sites, accessible_li_fraction."""
+    ...
+
+def li_at_potentials(
+    config: Configuration,
+    model: dict,
+    temperature_k: float,
+    timescale_s: float,
+    mus_ev: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def site_energies(config: Configuration, model: dict) -> npt.NDArray[np.float64]: ...
+def kinetic_cutoff_ev(model: dict, temperature_k: float, timescale_s: float) -> float: ...
+def critical_flux(
+    config: Configuration, model: dict, temperature_k: float
+) -> tuple[float, float] | None: ...
 
 # --- percolation ---
 
@@ -114,7 +188,7 @@ def percolation_analysis(
     barrier_cutoff_ev: float | None = None,
     model: dict | None = None,
     criterion: str = "auto",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Keys: criterion ('wrap' | 'surface'), n_sites, n_open_sites, n_li, n_accessible_sites,
     n_accessible_li, n_bonds, n_clusters, wraps (bits WRAP_X | WRAP_Y | WRAP_Z);
     labels (int32 per cation site, -1 on TM), cluster_sites (uint32), cluster_li (uint32),
@@ -124,16 +198,17 @@ def percolation_analysis(
 
 # --- sro ---
 
+@final
 class Annealer:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         config: Configuration,
         cation_charges: list[float],
         strength_ev: float,
         pair_terms: list[tuple[str, str, float]],
         anions: bool,
         seed: int,
-    ) -> None: ...
+    ) -> Annealer: ...
     def run(self, temperature_k: float, sweeps: int) -> dict[str, np.ndarray]:
         """Columns per sweep: sweep, temperature_K, cation_attempts, cation_accepted,
         anion_attempts, anion_accepted, energy_eV, electroneutrality_eV, pair_eV,

@@ -64,7 +64,7 @@ def atomic_write(
         started = os.fstat(fd).st_mtime_ns
         if callable(content):
             os.close(fd)
-            fd = None
+            fd = -1  # closed
             content(str(tmp))
             # The writer closed the file; reopen it to flush its data to disk (for writing:
             # Windows cannot fsync a read-only descriptor).
@@ -75,10 +75,10 @@ def atomic_write(
                 view = view[os.write(fd, view) :]
         os.fsync(fd)
         os.close(fd)
-        fd = None
+        fd = -1  # closed
         os.replace(tmp, target)
     except BaseException:
-        if fd is not None:
+        if fd >= 0:
             os.close(fd)
         tmp.unlink(missing_ok=True)
         raise

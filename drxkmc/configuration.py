@@ -47,6 +47,9 @@ def _largest_remainder(amounts: Sequence[float], total: int) -> list[int]:
 class Configuration:
     """Site occupancy of a :class:`Lattice` (cations: Li, TMs, vacancies; anions: O, F, Cl)."""
 
+    #: Set only on the result of :func:`drxkmc.anneal`: one row per sweep (see there).
+    anneal_trace: pl.DataFrame
+
     def __init__(self, inner: _core.Configuration, material: Material | None = None):
         self._c = inner
         self.material = material
@@ -116,8 +119,8 @@ class Configuration:
     def from_species(
         cls,
         lattice: Lattice,
-        cations: Sequence[str],
-        anions: Sequence[str] | None = None,
+        cations: Sequence[str] | np.ndarray,
+        anions: Sequence[str] | np.ndarray | None = None,
         material: Material | None = None,
     ) -> Configuration:
         """Explicit species per site, in the order of ``lattice.cation_positions()`` and
@@ -178,7 +181,8 @@ class Configuration:
             and np.array_equal(self._c.anions(), other._c.anions())
         )
 
-    __hash__ = None
+    # Equal by value but not immutable, hence unhashable (the declaration typeshed uses).
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def tm_names(self) -> list[str]:

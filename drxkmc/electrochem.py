@@ -28,6 +28,7 @@ from drxkmc.configuration import (
     _check_seed,
 )
 from drxkmc.errors import invalid
+from drxkmc.material import Material
 
 #: Voltage (V vs Li/Li⁺) at which a Li site of energy 0 is half full. An assumption, not a
 #: fitted value: 3.5 V is mid-range for Mn-based DRX cathodes (e.g. Lee et al., Nature 556,
@@ -43,8 +44,14 @@ def _check_config(config) -> Configuration:
     return config
 
 
+def _material(config: Configuration) -> Material:
+    """The material of a configuration that passed :func:`_check_config`."""
+    assert config.material is not None
+    return config.material
+
+
 def _per_fu(config: Configuration) -> float:
-    return config.lattice.n_cations / config.material.cation_sites
+    return config.lattice.n_cations / _material(config).cation_sites
 
 
 def voltage_curve(
@@ -76,7 +83,7 @@ def voltage_curve(
     mus = np.linspace(energies.min() - 12 * kt, energies.max() + 12 * kt, int(n_points))
     n = _core.li_at_potentials(config._c, model.as_dict(), temperature_K, timescale_s, mus)
     x = n / _per_fu(config)
-    q = (config.n_li / _per_fu(config) - x) * config.material._c.capacity_per_electron_mah_g
+    q = (config.n_li / _per_fu(config) - x) * _material(config)._c.capacity_per_electron_mah_g
     order = np.argsort(q, kind="stable")
     return pl.DataFrame(
         {
@@ -113,7 +120,7 @@ def extractable_capacity(
         np.array([mu]),
     )[0]
     return float(
-        (config.n_li - n) / _per_fu(config) * config.material._c.capacity_per_electron_mah_g
+        (config.n_li - n) / _per_fu(config) * _material(config)._c.capacity_per_electron_mah_g
     )
 
 

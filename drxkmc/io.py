@@ -100,6 +100,7 @@ def _grid_failure(
         score = float(np.median(dist))
         if best is None or score < best[0] - 1e-9:
             best = (score, cells, dist)
+    assert best is not None  # the loop above runs at least once
     _, cells, dist = best
     worst = int(np.argmax(dist))
     return (
@@ -152,7 +153,7 @@ def _from_arrays(
             raise invalid(field, _grid_failure(frac[:, k], lengths[k], k, symbols, tol))
         cells.append(mapped[0])
         ints.append(mapped[1])
-    size = tuple(cells)
+    size = (cells[0], cells[1], cells[2])
     a = float(lengths.sum() / sum(size))
     for k in range(3):
         if abs(lengths[k] - size[k] * a) > tol:

@@ -8,7 +8,8 @@ from drxkmc import _core
 from drxkmc.errors import invalid
 
 #: Default cubic lattice parameter, Å: Li1.2Mn0.4Ti0.4O2-like DRX, giving the ideal
-#: tetrahedron height a/√3 = 2.40 Å used as the barrier model's reference (DESIGN §1.3).
+#: tetrahedron height a/√3 = 2.40 Å used as the barrier model's reference
+#: (docs/design.md#barriers-kra-and-detailed-balance).
 DEFAULT_A_ANGSTROM = 4.15
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from drxkmc import _core
 from drxkmc.errors import invalid
@@ -17,17 +18,14 @@ _DEFAULTS = _core.default_barrier_model()
 
 
 def _default(name: str):
-    value = _DEFAULTS[name]
-    return (
-        field(default_factory=lambda: tuple(value))
-        if isinstance(value, list)
-        else field(default=value)
-    )
+    # Numbers and tuples (the core's per-channel and per-anion arrays): immutable defaults.
+    return field(default=_DEFAULTS[name])
 
 
 @dataclass(frozen=True)
 class BarrierModel:
-    """Parameters of E_a(t) = E_KRA(t) + (E_B − E_A)/2 (DESIGN §1.3). Units: eV, Å, s⁻¹.
+    """Parameters of E_a(t) = E_KRA(t) + (E_B − E_A)/2. Units: eV, Å, s⁻¹. Physics:
+    docs/design.md#barriers-kra-and-detailed-balance; sources: the Rust struct's field docs.
 
     ``E_KRA = channel_barrier_ev[n_TM] + height_slope_ev_per_angstrom[n_TM]·(h − reference)
     + Σ_corners anion_corner_ev + n_Li·spectator_li_ev`` with the tetrahedron height
@@ -73,7 +71,8 @@ class BarrierModel:
     @classmethod
     def from_dict(cls, d: dict) -> BarrierModel:
         """From a dict of fields (lists become tuples)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**fields)
 
     def replace(self, **changes) -> BarrierModel:
         """A copy with some fields changed (validated)."""

@@ -1,7 +1,8 @@
 """Percolation of the Li diffusion network, accessible Li and the capacity it allows.
 
 The network's nodes are the non-TM cation sites (Li or vacancy). Two nearest neighbours are
-joined when one of their two shared tetrahedra is an open channel (DESIGN §1.5):
+joined when one of their two shared tetrahedra is an open channel
+(docs/design.md#percolation-and-accessible-capacity):
 
 * k-TM rule (default, ``max_tm=k``): the tetrahedron has at most k TM among its two spectator
   vertices. ``max_tm=0`` is the 0-TM network of Lee et al., Science 343, 519 (2014) and Urban,

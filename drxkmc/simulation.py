@@ -321,6 +321,7 @@ class Simulation:
                 if hops is not None:
                     run.measure(planned / blocks, hops=hops)
                 else:
+                    assert precision is not None  # the argument check asked for one of three
                     run.to_precision(planned / blocks, precision, TARGETS[target], max_hops)
         except KeyboardInterrupt:
             run.interrupted = True
@@ -560,7 +561,7 @@ class _Measurement:
             # Standard errors fall as 1/√blocks: run the blocks that should reach the target
             # (20% margin), within the budget, before looking again.
             if np.isfinite(rel) and rel > precision:
-                per_block = max(np.mean(self.block_hops), 1.0)
+                per_block = max(float(np.mean(self.block_hops)), 1.0)
                 want = int(np.ceil(n * min((1.2 * rel / precision) ** 2, 4.0)))
                 extra = min(want - n, int((hop_limit - self.sim.hops) / per_block)) - 1
                 for _ in range(max(extra, 0)):

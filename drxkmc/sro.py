@@ -1,7 +1,8 @@
 """Short-range order (SRO): Metropolis annealing and SRO measures.
 
 :func:`anneal` orders a configuration by canonical Metropolis swaps (cation↔cation and, by
-default, anion↔anion) under a local-electroneutrality Hamiltonian (DESIGN §1.4)::
+default, anion↔anion) under a local-electroneutrality Hamiltonian
+(docs/design.md#configurations-and-short-range-order)::
 
     E = J · Σ_anions (Q − 6·|q_anion|)²  +  Σ_bonds V(a, b)
 
@@ -29,6 +30,7 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 import polars as pl
@@ -66,6 +68,17 @@ def _composition_formula(config: Configuration) -> str:
     return "".join(f"{s}{n * scale:.8g}" for s, n in parts if n > 0)
 
 
+@overload
+def _cation_charges(
+    config: Configuration,
+    oxidation_states: Mapping[str, float] | None,
+    *,
+    required: Literal[True] = True,
+) -> list[float]: ...
+@overload
+def _cation_charges(
+    config: Configuration, oxidation_states: Mapping[str, float] | None, *, required: bool
+) -> list[float] | None: ...
 def _cation_charges(
     config: Configuration, oxidation_states: Mapping[str, float] | None, *, required: bool = True
 ) -> list[float] | None:
@@ -364,7 +377,8 @@ class SROResult:
         env = self.anion_environments.filter(pl.col("anion") == anion)
         if env.height == 0:
             raise invalid("anion", f"no {anion!r} anion in this configuration")
-        return float((env[f"n_{kind}"].cast(pl.Float64) * env["count"]).sum() / env["count"].sum())
+        weighted = (env[f"n_{kind}"].cast(pl.Float64) * env["count"]).sum()
+        return float(weighted) / float(env["count"].sum())
 
     def environment_fraction(self, environment: str) -> float:
         """Fraction of the anions of its species that have ``environment`` (0 if none)."""

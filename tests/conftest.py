@@ -7,11 +7,51 @@ comment with its derivation); these helpers only build inputs and evaluate such 
 from __future__ import annotations
 
 import math
+import os
+import re
+from collections.abc import Callable
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import drxkmc
+
+# Hypothesis: locally the default profile (random examples; a failing one is replayed from
+# .hypothesis/). In CI (CI set) the "ci" profile draws fresh examples every run with no example
+# database and prints the reproduction blob of a failure; .ci/run picks and prints the seed.
+# Loaded here, before the test modules build their own settings on top of it.
+settings.register_profile("ci", derandomize=False, database=None, print_blob=True)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
+)
+
+
+def raises_field(
+    fn: Callable[[], object],
+    field: str,
+    cls: type[drxkmc.DrxkmcError] = drxkmc.InvalidParameterError,
+    match: str | None = None,
+) -> drxkmc.DrxkmcError:
+    """Call ``fn``; it must raise exactly ``cls`` (a DrxkmcError, hence a ValueError) whose
+    ``.field`` is ``field`` and whose message names it (and matches the regex ``match``).
+    Anything else, including a PanicException (a BaseException), fails the test."""
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - a panic must fail, not crash, the test
+        assert type(exc) is cls, (
+            f"expected {cls.__name__}, got {type(exc).__module__}.{type(exc).__name__}: {exc}"
+        )
+        assert isinstance(exc, drxkmc.DrxkmcError) and isinstance(exc, ValueError)
+        assert getattr(exc, "field", None) == field, (
+            f"field {getattr(exc, 'field', None)!r} != {field!r}"
+        )
+        assert field in str(exc), str(exc)
+        if match is not None:
+            assert re.search(match, str(exc)), f"{str(exc)!r} does not match {match!r}"
+        return exc
+    pytest.fail(f"no exception raised; expected {cls.__name__}(field={field!r})")
+
 
 #: Boltzmann constant, eV/K (CODATA 2018, exact), typed in independently of the package.
 K_B_EV = 8.617333262e-5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -144,8 +145,9 @@ def test_simulation_state_accessors(drx_run):
 
 def test_barrier_model_api():
     m = drxkmc.BarrierModel()
-    # DESIGN §1.3 trends: 0-TM < 1-TM < 2-TM, 2-TM effectively closed, ν = 1e13 s⁻¹,
-    # reference height a/√3 for a = 4.15 Å, taller tetrahedra lower the barrier.
+    # Trends of docs/design.md#barriers-kra-and-detailed-balance: 0-TM < 1-TM < 2-TM, 2-TM
+    # effectively closed, ν = 1e13 s⁻¹, reference height a/√3 for a = 4.15 Å, taller
+    # tetrahedra lower the barrier.
     e0, e1, e2 = m.channel_barrier_ev
     assert e0 < e1 < e2 and e2 >= 1.0
     assert m.attempt_frequency_hz == 1e13
@@ -160,6 +162,33 @@ def test_barrier_model_api():
     assert set(m.as_dict()) == {f for f in m.__dataclass_fields__}
     with pytest.raises(AttributeError):
         m.site_f_ev = 0.0  # frozen
+
+
+def test_barrier_model_crosses_the_boundary_whole():
+    # Every field, changed from its default (a seed beyond 2⁶³ too), goes into the engine and
+    # comes back equal; the dict the core builds has exactly the dataclass's fields, in order.
+    defaults = drxkmc.BarrierModel()
+    changed = {
+        name: tuple(1.25 * v + 0.01 for v in value)
+        if isinstance(value, tuple)
+        else 1.25 * value + 0.01
+        for name, value in defaults.as_dict().items()
+        if name != "site_energy_seed"
+    }
+    model = drxkmc.BarrierModel(**changed, site_energy_seed=2**64 - 1)
+    assert all(getattr(model, k) != getattr(defaults, k) for k in defaults.as_dict())
+    cfg = lattice_gas(drxkmc.Lattice(2), 10, seed=0)
+    sim = drxkmc.Simulation(cfg, model, temperature_K=300.0, seed=1)
+    assert sim.model == model
+    assert list(sim._kmc.model()) == [f.name for f in dataclasses.fields(drxkmc.BarrierModel)]
+    # Per-channel and per-anion fields take any iterable of numbers, e.g. a numpy array.
+    as_array = drxkmc.Simulation(
+        cfg,
+        model.replace(channel_barrier_ev=np.array(model.channel_barrier_ev)),
+        temperature_K=300.0,
+        seed=1,
+    )
+    assert as_array.model == model
 
 
 def _weighted_slope_sigma(x, d, d_err):

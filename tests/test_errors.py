@@ -1,16 +1,19 @@
 """Bad input raises a drxkmc.DrxkmcError subclass naming the field, before any work starts,
 never a Rust panic (pyo3 PanicException derives from BaseException), and leaves nothing
-half-written on disk (DESIGN §3)."""
+half-written on disk (docs/design.md#conventions)."""
 
 from __future__ import annotations
 
 import math
+import pickle
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
+from conftest import raises_field
 
 import drxkmc
 from drxkmc import CompositionError, DrxkmcError, InvalidParameterError
@@ -19,29 +22,45 @@ NAN = float("nan")
 INF = float("inf")
 
 
-def raises_field(fn, field: str, cls: type = InvalidParameterError):
-    """Call ``fn``; it must raise exactly ``cls`` (a DrxkmcError, hence a ValueError) whose
-    ``.field`` is ``field``. Anything else, including a PanicException, fails the test."""
-    try:
-        fn()
-    except BaseException as exc:  # noqa: BLE001 - a panic must fail, not crash, the test
-        assert type(exc) is cls, (
-            f"expected {cls.__name__}, got {type(exc).__module__}.{type(exc).__name__}: {exc}"
-        )
-        assert isinstance(exc, DrxkmcError) and isinstance(exc, ValueError)
-        assert getattr(exc, "field", None) == field, (
-            f"field {getattr(exc, 'field', None)!r} != {field!r}"
-        )
-        assert field in str(exc)
-        return exc
-    pytest.fail(f"no exception raised; expected {cls.__name__}(field={field!r})")
-
-
 def test_exception_hierarchy():
     assert issubclass(DrxkmcError, ValueError)
     assert issubclass(InvalidParameterError, DrxkmcError)
     assert issubclass(CompositionError, DrxkmcError)
     assert drxkmc.errors.DrxkmcError is DrxkmcError
+    for cls in (DrxkmcError, InvalidParameterError, CompositionError):
+        # pickle finds a class by module and name: the public module, not drxkmc._core.
+        assert cls.__module__ == "drxkmc.errors"
+        assert getattr(drxkmc.errors, cls.__name__) is cls
+
+
+def _raised_errors() -> list[DrxkmcError]:
+    """One error of each kind: from the Rust core (both classes) and from the Python layer."""
+    return [
+        raises_field(
+            lambda: drxkmc.Material.from_formula("Li1.2Xx0.4O2"), "formula", CompositionError
+        ),
+        raises_field(lambda: drxkmc.Lattice(3, a=-1.0), "a"),
+        raises_field(lambda: drxkmc.BarrierModel(site_f_ev="lots"), "site_f_ev"),
+        drxkmc.errors.invalid("temperature_K", "must be > 0"),
+    ]
+
+
+@pytest.mark.parametrize("err", _raised_errors(), ids=lambda e: f"{type(e).__name__}-{e.field}")
+def test_errors_pickle_with_type_message_and_field(err):
+    # Process pools and Dask send a worker's exception back pickled.
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err)
+    assert str(back) == str(err) and back.args == err.args
+    assert back.field == err.field
+
+
+def test_error_in_a_process_worker_arrives_whole():
+    with ProcessPoolExecutor(max_workers=1) as ex:
+        future = ex.submit(drxkmc.Material.from_formula, "Li1.2Xx0.4O2")
+        err = raises_field(future.result, "formula", CompositionError)
+        future = ex.submit(drxkmc.Lattice, 3, a=float("nan"))
+        raises_field(future.result, "a")
+    assert "Xx" in str(err)
 
 
 @pytest.fixture(scope="module")

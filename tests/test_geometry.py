@@ -1,4 +1,5 @@
-"""Rocksalt geometry (DESIGN §1.1–1.2) and random configurations (§1.4)."""
+"""Rocksalt geometry and the o-t-o hop (docs/design.md#lattice and the section after it) and
+random configurations."""
 
 from __future__ import annotations
 
@@ -127,7 +128,8 @@ def test_ideal_tetrahedron_height_is_a_over_sqrt3():
     normal = np.cross(p[2] - p[1], p[3] - p[1])
     height = abs(np.dot(p[0] - p[1], normal)) / np.linalg.norm(normal)
     assert height == pytest.approx(expected, rel=1e-12)
-    # Default a = 4.15 Å gives the ≈2.40 Å reference height of DESIGN §1.3.
+    # Default a = 4.15 Å gives the ≈2.40 Å reference height
+    # (docs/design.md#barriers-kra-and-detailed-balance).
     default = drxkmc.Lattice(2)
     assert default.ideal_tetrahedron_height_angstrom == pytest.approx(default.a / math.sqrt(3))
     assert abs(default.ideal_tetrahedron_height_angstrom - 2.40) < 0.01
@@ -140,7 +142,9 @@ def _single_li_sim(lat, site=0, barrier=0.3, temperature=300.0, tm_sites=(), ani
         cations[s] = "Mn"
     cfg = drxkmc.Configuration.from_species(lat, cations, anions)
     model = drxkmc.BarrierModel.uniform(barrier)
-    return drxkmc.Simulation(cfg, model, temperature_K=temperature, seed=0, equilibrate=False), model
+    return drxkmc.Simulation(
+        cfg, model, temperature_K=temperature, seed=0, equilibrate=False
+    ), model
 
 
 def test_single_li_in_empty_lattice_has_24_paths():
@@ -165,9 +169,10 @@ def test_single_li_in_empty_lattice_has_24_paths():
 
 
 def test_channel_counts_transition_metals_on_the_two_spectators():
-    # DESIGN §1.2 example: A = (0,0,0), B = (½,½,0)a; the tetrahedra at (¼,¼,±¼)a have
-    # spectators (½,0,±½)a and (0,½,±½)a. A TM on (½,0,½)a makes the upper path 1-TM,
-    # a second TM on (0,½,½)a makes it 2-TM; the lower path stays 0-TM.
+    # Example of docs/design.md#the-o-t-o-hop-and-its-channel: A = (0,0,0), B = (½,½,0)a;
+    # the tetrahedra at (¼,¼,±¼)a have spectators (½,0,±½)a and (0,½,±½)a. A TM on (½,0,½)a
+    # makes the upper path 1-TM, a second TM on (0,½,½)a makes it 2-TM; the lower path stays
+    # 0-TM.
     lat = drxkmc.Lattice(3, a=4.0)
     q = quarter_coords(lat, lat.cation_positions())
     index = {tuple(p): i for i, p in enumerate(q)}

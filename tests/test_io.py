@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import raises_field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -132,45 +133,38 @@ def test_small_displacements_within_tolerance_map_back_exactly():
 # ----- what is not a rocksalt supercell -------------------------------------------------------
 
 
-def expect_invalid(field: str, fn, *args, match: str | None = None, **kwargs):
-    with pytest.raises(drxkmc.InvalidParameterError, match=match) as e:
-        fn(*args, **kwargs)
-    assert e.value.field == field, e.value
-    return e.value
-
-
 def test_non_rocksalt_structures_are_rejected():
     # Zincblende (anions on tetrahedral sites, a/4 off the rocksalt grid).
     zb = pymatgen_core.Structure.from_spacegroup(
         "F-43m", pymatgen_core.Lattice.cubic(4.6), ["Li", "O"], [[0, 0, 0], [0.25, 0.25, 0.25]]
     ) * (2, 2, 2)
-    expect_invalid("structure", io.from_pymatgen, zb, match="not a rocksalt")
+    raises_field(lambda: io.from_pymatgen(zb), "structure", match="not a rocksalt")
     # A hexagonal (layered) cell.
     hexagonal = pymatgen_core.Structure(
         pymatgen_core.Lattice.hexagonal(2.8, 14.0), ["Li", "O"], [[0, 0, 0], [1 / 3, 2 / 3, 0.25]]
     )
-    expect_invalid("structure", io.from_pymatgen, hexagonal, match="orthogonal")
+    raises_field(lambda: io.from_pymatgen(hexagonal), "structure", match="orthogonal")
     # CsCl-type: cubic, on the grid, but 3/4 of the anion sites empty.
     cscl = pymatgen_core.Structure(
         pymatgen_core.Lattice.cubic(4.1), ["Li", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
     ) * (2, 2, 2)
-    expect_invalid("structure", io.from_pymatgen, cscl, match="anion sites")
+    raises_field(lambda: io.from_pymatgen(cscl), "structure", match="anion sites")
     # O on a cation site.
     config = random_config(FORMULAS[2], (2, 2, 2), 4.15, 1.25, 2)
     s = io.to_pymatgen(config)
     s.replace(0, "O")
-    expect_invalid("structure", io.from_pymatgen, s, match="rocksalt")
+    raises_field(lambda: io.from_pymatgen(s), "structure", match="rocksalt")
     # Unsupported anions.
     s = io.to_pymatgen(config)
     s.replace(len(s) - 1, "S")
-    expect_invalid("structure", io.from_pymatgen, s, match="O, F and Cl")
+    raises_field(lambda: io.from_pymatgen(s), "structure", match="O, F and Cl")
 
 
 def test_displaced_atom_beyond_tolerance_is_rejected():
     config = random_config(FORMULAS[0], (2, 2, 2), 4.15, 1.0, 4)
     atoms = io.to_ase(config)
     atoms.positions[5] += [0.8, 0.0, 0.0]
-    err = expect_invalid("atoms", io.from_ase, atoms, tolerance=0.5)
+    err = raises_field(lambda: io.from_ase(atoms, tolerance=0.5), "atoms")
     assert "atom 5" in str(err)
     assert same_sites(io.from_ase(atoms, tolerance=0.9), config)
 
@@ -180,7 +174,9 @@ def test_two_atoms_on_one_site_are_rejected():
     atoms = io.to_ase(config)
     extra = atoms[[0]]
     extra.positions += 0.1
-    expect_invalid("atoms", io.from_ase, atoms + extra, match="two atoms on one rocksalt site")
+    raises_field(
+        lambda: io.from_ase(atoms + extra), "atoms", match="two atoms on one rocksalt site"
+    )
 
 
 def test_non_cubic_cells_are_rejected():
@@ -188,16 +184,16 @@ def test_non_cubic_cells_are_rejected():
     atoms = io.to_ase(config)
     tetragonal = atoms.copy()
     tetragonal.set_cell(atoms.cell.array * [1, 1, 1.08], scale_atoms=True)
-    expect_invalid("atoms", io.from_ase, tetragonal, match="not cubic")
+    raises_field(lambda: io.from_ase(tetragonal), "atoms", match="not cubic")
     sheared = atoms.copy()
     cell = atoms.cell.array.copy()
     cell[2, 0] = 1.5
     sheared.set_cell(cell, scale_atoms=True)
-    expect_invalid("atoms", io.from_ase, sheared, match="orthogonal")
+    raises_field(lambda: io.from_ase(sheared), "atoms", match="orthogonal")
     one_cell = pymatgen_core.Structure.from_spacegroup(
         "Fm-3m", pymatgen_core.Lattice.cubic(4.15), ["Li", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
     )
-    expect_invalid("structure", io.from_pymatgen, one_cell, match="at least 2")
+    raises_field(lambda: io.from_pymatgen(one_cell), "structure", match="at least 2")
 
 
 def test_partial_occupancy_is_rejected():
@@ -206,38 +202,38 @@ def test_partial_occupancy_is_rejected():
         [{"Li": 0.5, "Mn": 0.5}, "O"],
         [[0, 0, 0], [0.5, 0.5, 0.5]],
     )
-    expect_invalid("structure", io.from_pymatgen, s, match="partial")
+    raises_field(lambda: io.from_pymatgen(s), "structure", match="partial")
 
 
 def test_bad_arguments_name_their_field(tmp_path):
     config = random_config(FORMULAS[0], (2, 2, 2), 4.15, 1.0, 7)
     s = io.to_pymatgen(config)
-    expect_invalid("tolerance", io.from_pymatgen, s, tolerance=-1)
-    expect_invalid("tolerance", io.from_pymatgen, s, tolerance=float("nan"))
-    expect_invalid("geometry", io.from_pymatgen, s, geometry="wire")
-    expect_invalid("material", io.from_pymatgen, s, material="LiMnO2")
-    expect_invalid("structure", io.from_pymatgen, io.to_ase(config))
-    expect_invalid("atoms", io.from_ase, s)
-    expect_invalid("config", io.to_pymatgen, s)
-    expect_invalid("path", io.from_file, tmp_path / "missing.cif")
-    expect_invalid("path", io.from_file, tmp_path / "noextension")
+    raises_field(lambda: io.from_pymatgen(s, tolerance=-1), "tolerance")
+    raises_field(lambda: io.from_pymatgen(s, tolerance=float("nan")), "tolerance")
+    raises_field(lambda: io.from_pymatgen(s, geometry="wire"), "geometry")
+    raises_field(lambda: io.from_pymatgen(s, material="LiMnO2"), "material")
+    raises_field(lambda: io.from_pymatgen(io.to_ase(config)), "structure")
+    raises_field(lambda: io.from_ase(s), "atoms")
+    raises_field(lambda: io.to_pymatgen(s), "config")
+    raises_field(lambda: io.from_file(tmp_path / "missing.cif"), "path")
+    raises_field(lambda: io.from_file(tmp_path / "noextension"), "path")
     garbage = tmp_path / "garbage.cif"
     garbage.write_text("this is not a CIF\n")
-    expect_invalid("path", io.from_file, garbage)
+    raises_field(lambda: io.from_file(garbage), "path")
     garbage_xyz = tmp_path / "garbage.xyz"
     garbage_xyz.write_text("3\nnot extxyz\nLi 0 0\n")
-    expect_invalid("path", io.from_file, garbage_xyz)
-    expect_invalid("path", io.to_file, config, tmp_path / "no" / "such" / "folder.cif")
-    expect_invalid("path", io.to_file, config, tmp_path / "config.unknownext")
-    expect_invalid("format", io.to_file, config, tmp_path / "config.cif", format="nonsense")
+    raises_field(lambda: io.from_file(garbage_xyz), "path")
+    raises_field(lambda: io.to_file(config, tmp_path / "no" / "such" / "folder.cif"), "path")
+    raises_field(lambda: io.to_file(config, tmp_path / "config.unknownext"), "path")
+    raises_field(lambda: io.to_file(config, tmp_path / "config.cif", format="nonsense"), "format")
     assert sorted(os.listdir(tmp_path)) == ["garbage.cif", "garbage.xyz"]  # nothing written
-    expect_invalid("config", io.to_file, "LiMnO2", tmp_path / "x.cif")
+    raises_field(lambda: io.to_file("LiMnO2", tmp_path / "x.cif"), "config")
     # A file that is a structure but not a rocksalt supercell names the path.
     hexagonal = pymatgen_core.Structure(
         pymatgen_core.Lattice.hexagonal(2.8, 14.0), ["Li", "O"], [[0, 0, 0], [1 / 3, 2 / 3, 0.25]]
     )
     hexagonal.to(filename=str(tmp_path / "layered.cif"))
-    expect_invalid("path", io.from_file, tmp_path / "layered.cif", match="orthogonal")
+    raises_field(lambda: io.from_file(tmp_path / "layered.cif"), "path", match="orthogonal")
 
 
 # ----- nothing half-written --------------------------------------------------------------------

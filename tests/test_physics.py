@@ -1,4 +1,4 @@
-"""Exact results the kMC must reproduce (DESIGN §1.2, §1.3, §1.6).
+"""Exact results the kMC must reproduce (docs/design.md: hop, barriers, diffusivities).
 
 Statistical tests use fixed seeds and compare with exact theory within 4σ, where σ is the
 run's own block standard error (hundreds to thousands of blocks) or the spread over ≥ 12
@@ -197,7 +197,8 @@ def _neighbour_counts(lat, cfg):
 
 
 def test_site_energies_follow_the_model():
-    # E_A = n_F·ε_F + n_Cl·ε_Cl + n_TM·ε_TM (+ σ·ξ_A): DESIGN §1.3, counted here from positions.
+    # E_A = n_F·ε_F + n_Cl·ε_Cl + n_TM·ε_TM (+ σ·ξ_A) (docs/design.md#site-energies), counted
+    # here from positions.
     sim, cfg, model = _drx_sim(disorder=0.0)
     n_f, n_cl, n_tm = _neighbour_counts(cfg.lattice, cfg)
     expect = n_f * model.site_f_ev + n_cl * model.site_cl_ev + n_tm * model.site_tm_ev

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from conftest import raises_field
 from polars.testing import assert_frame_equal
 
 import drxkmc
-from drxkmc import DrxkmcError, InvalidParameterError
 from drxkmc.replicas import run_replicas
 
 SEEDS = [11, 12, 13]
@@ -93,16 +93,11 @@ def test_single_replica_has_nan_spread(config, model):
 def test_bad_input_names_the_field(config, kwargs, field):
     args = {"temperature_K": 600, "seeds": SEEDS, "hops": 1000} | kwargs
     model = args.pop("model", None)
-    with pytest.raises(InvalidParameterError) as err:
-        run_replicas(config, model, **args)
-    assert isinstance(err.value, DrxkmcError) and err.value.field == field
-    assert field in str(err.value)
+    raises_field(lambda: run_replicas(config, model, **args), field)
 
 
 def test_bad_config_names_the_field():
-    with pytest.raises(InvalidParameterError) as err:
-        run_replicas("Li2O", temperature_K=300, seeds=[1], hops=10)
-    assert err.value.field == "config"
+    raises_field(lambda: run_replicas("Li2O", temperature_K=300, seeds=[1], hops=10), "config")
 
 
 def test_frame_columns_match_the_simulation_frame(frame, config, model):

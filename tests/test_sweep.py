@@ -4,8 +4,9 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import polars as pl
 import pytest
+from conftest import raises_field
 
-import drxkmc
+from drxkmc import CompositionError, InvalidParameterError
 from drxkmc.sweep import grid_points, sweep
 
 FIXED = {"formula": "Li1.2Mn0.4Ti0.4O2", "li_content": 0.6, "size": 4, "hops": 20_000}
@@ -51,18 +52,20 @@ class _CountingExecutor:
 
 
 @pytest.mark.parametrize(
-    ("grid", "field"),
+    ("grid", "field", "cls"),
     [
-        ({"temperature_K": [300.0], "li_content": [0.6, 5.0]}, "li_content"),
-        ({"temperature_K": [300.0], "site_disorder_ev": [0.1, -1.0]}, "site_disorder_ev"),
-        ({"formula": ["Li1.2Mn0.4Ti0.4O2", "Li1.2Xx0.4O2"]}, "formula"),
-        ({"temperature_K": []}, "grid"),
+        ({"temperature_K": [300.0], "li_content": [0.6, 5.0]}, "li_content", InvalidParameterError),
+        (
+            {"temperature_K": [300.0], "site_disorder_ev": [0.1, -1.0]},
+            "site_disorder_ev",
+            InvalidParameterError,
+        ),
+        ({"formula": ["Li1.2Mn0.4Ti0.4O2", "Li1.2Xx0.4O2"]}, "formula", CompositionError),
+        ({"temperature_K": []}, "grid", InvalidParameterError),
     ],
 )
-def test_bad_points_fail_before_anything_is_submitted(grid, field):
+def test_bad_points_fail_before_anything_is_submitted(grid, field, cls):
     ex = _CountingExecutor()
     fixed = {k: v for k, v in FIXED.items() if k not in grid}
-    with pytest.raises(drxkmc.DrxkmcError) as err:
-        sweep(grid, executor=ex, **fixed)
-    assert err.value.field == field
+    raises_field(lambda: sweep(grid, executor=ex, **fixed), field, cls)
     assert ex.submitted == 0

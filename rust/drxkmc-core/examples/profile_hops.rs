@@ -25,8 +25,7 @@ fn main() {
     // Li0.6Mn0.4Ti0.4O1.6F0.4 on 2 cation sites per formula unit.
     let (n_li, n_tm) = (n * 3 / 10, n / 5);
     let cfg = Configuration::random(lat, n_li, &[n_tm, n_tm], vec!["Mn".into(), "Ti".into()], n / 5, 0, 1).unwrap();
-    let mut model = BarrierModel::default();
-    model.site_disorder_ev = 0.05;
+    let model = BarrierModel { site_disorder_ev: 0.05, ..BarrierModel::default() };
     let mut k = Kmc::new(&cfg, &model, 300.0, 1).unwrap();
     k.run(f64::INFINITY, warmup, &[]).unwrap();
     let (t, cpu0) = (std::time::Instant::now(), cpu_ns());

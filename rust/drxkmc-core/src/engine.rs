@@ -870,8 +870,8 @@ impl Kmc {
             let r2 = (r[0] as i64).pow(2) + (r[1] as i64).pow(2) + (r[2] as i64).pow(2);
             o.n_li += 1;
             o.sum_r2 += r2 as f64;
-            for k in 0..3 {
-                o.sum_r[k] += r[k] as f64;
+            for (sum, x) in o.sum_r.iter_mut().zip(r) {
+                *sum += x as f64;
             }
             // One NN hop is |R|² = 2 in (a/2)² units.
             o.n_beyond_one_hop += (r2 > 2) as u64;
@@ -1140,8 +1140,7 @@ mod tests {
     fn detailed_balance_of_pair_rates() {
         let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
         let cfg = Configuration::random(lat, 30, &[20], vec!["Mn".into()], 25, 4, 5).unwrap();
-        let mut model = BarrierModel::default();
-        model.site_disorder_ev = 0.1;
+        let model = BarrierModel { site_disorder_ev: 0.1, ..BarrierModel::default() };
         let k = Kmc::new(&cfg, &model, 350.0, 0).unwrap();
         let e = k.site_energies();
         let kt = BOLTZMANN_EV_PER_K * 350.0;
@@ -1179,8 +1178,7 @@ mod tests {
         // The same state in the plain and in the tiled order: identical public views.
         let lat = Lattice::new([3, 4, 2], 4.15, Geometry::Bulk).unwrap();
         let cfg = Configuration::random(lat, 30, &[25], vec!["Mn".into()], 12, 3, 8).unwrap();
-        let mut model = BarrierModel::default();
-        model.site_disorder_ev = 0.05;
+        let model = BarrierModel { site_disorder_ev: 0.05, ..BarrierModel::default() };
         let plain = Kmc::with_tiles(&cfg, &model, 500.0, 1, 0).unwrap();
         for tile in [1, 2] {
             let tiled = Kmc::with_tiles(&cfg, &model, 500.0, 1, tile).unwrap();
@@ -1228,8 +1226,9 @@ mod tests {
     #[test]
     fn lattice_gas_jump_diffusivity_is_exact() {
         // Hard-core lattice gas at c = 1/2: D_J = D0·(1 − c) exactly, with D0 = 4·Γ_t·a_nn²
-        // (DESIGN §1.6), i.e. 8·Γ_t in (a/2)² units. Each block's centre-of-mass MSD slope
-        // is one estimate; their mean must agree within 4 standard errors.
+        // (docs/design.md#the-o-t-o-hop-and-its-channel), i.e. 8·Γ_t in (a/2)² units. Each
+        // block's centre-of-mass MSD slope is one estimate; their mean must agree within 4
+        // standard errors.
         let lat = Lattice::new([4, 4, 4], 4.0, Geometry::Bulk).unwrap();
         let n = lat.n_cations();
         let cfg = Configuration::random(lat, n / 2, &[], vec![], 0, 0, 3).unwrap();

@@ -3,6 +3,9 @@
 //! Pure Rust, no Python: `lattice` (geometry), `composition` (formulas, capacities),
 //! `config` (site occupancy), `model` (barriers), `tree` (rate selection), `engine` (kMC),
 //! `checkpoint` (framed, validated checkpoint files).
+// `!(x >= 0.0)` is how input checks reject NaN along with out-of-range values.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod acceleration;
 pub mod checkpoint;
 pub mod composition;

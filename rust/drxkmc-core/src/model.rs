@@ -38,7 +38,7 @@ pub struct BarrierModel {
     /// 094105 (2006); Urban et al. 2014, Fig. 4).
     pub height_slope_ev_per_angstrom: [f64; 3],
     /// Height at which `channel_barrier_ev` applies, Å. Default 2.40 Å = a/√3 for a = 4.15 Å,
-    /// the ideal height in Li1.2Mn0.4Ti0.4O2-like DRX (DESIGN §1.3).
+    /// the ideal height in Li1.2Mn0.4Ti0.4O2-like DRX (docs/design.md#lattice).
     pub reference_height_angstrom: f64,
     /// Δh per anion corner for O, F, Cl and O vacancy, Å. Default 0 / −0.03 / +0.18 / 0:
     /// a quarter of the ideal height times the relative change of the ionic radius against
@@ -192,14 +192,14 @@ impl KraTable {
         // Number the sorted corner tuples in order of first appearance.
         let mut multiset_of_code = [0u8; 256];
         let mut representatives: Vec<[u8; 4]> = Vec::with_capacity(N_MULTISETS);
-        for code in 0..256 {
+        for (code, slot) in multiset_of_code.iter_mut().enumerate() {
             let mut c = anion_corners(code);
             c.sort_unstable();
             let idx = representatives.iter().position(|r| *r == c).unwrap_or_else(|| {
                 representatives.push(c);
                 representatives.len() - 1
             });
-            multiset_of_code[code] = idx as u8;
+            *slot = idx as u8;
         }
         debug_assert_eq!(representatives.len(), N_MULTISETS);
         let mut rate = vec![0.0; N_CLASSES * 3];
@@ -293,8 +293,7 @@ mod tests {
         let mut m = BarrierModel::default();
         m.channel_barrier_ev[1] = -0.1;
         assert_eq!(m.validate().unwrap_err().field(), "channel_barrier_ev");
-        let mut m = BarrierModel::default();
-        m.attempt_frequency_hz = f64::NAN;
+        let m = BarrierModel { attempt_frequency_hz: f64::NAN, ..BarrierModel::default() };
         assert_eq!(m.validate().unwrap_err().field(), "attempt_frequency_hz");
         let e = KraTable::new(&BarrierModel::default(), 4.15, 0.0).unwrap_err();
         assert_eq!(e.field(), "temperature_K");

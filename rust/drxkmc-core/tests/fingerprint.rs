@@ -24,8 +24,7 @@ fn trajectory_fingerprint() -> u64 {
     let n = lat.n_cations();
     let cfg = Configuration::random(lat, n * 3 / 10, &[n / 5, n / 5], vec!["Mn".into(), "Ti".into()], n / 5, n / 40, 7)
         .unwrap();
-    let mut model = BarrierModel::default();
-    model.site_disorder_ev = 0.05;
+    let model = BarrierModel { site_disorder_ev: 0.05, ..BarrierModel::default() };
     let mut k = Kmc::new(&cfg, &model, 450.0, 2024).unwrap();
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for _ in 0..20 {

@@ -1,7 +1,9 @@
 //! Bindings of drxkmc_core::equilibrium and site_energy: equilibrium Li arrangements,
 //! electrochemical (de)lithiation, the equilibrium Li count against μ, and the critical pair
 //! rate of the rattling acceleration.
-use crate::{model_from_dict, IntoPyResult, PyConfiguration};
+use crate::configuration::PyConfiguration;
+use crate::errors::PyDrxkmcResult;
+use crate::model::model_from_dict;
 use drxkmc_core::acceleration;
 use drxkmc_core::equilibrium::{self, EquilibrateSpec};
 use drxkmc_core::site_energy;
@@ -24,11 +26,11 @@ fn equilibrate<'py>(
     target_li: Option<usize>,
     sweeps: u32,
     seed: u64,
-) -> PyResult<(PyConfiguration, Bound<'py, PyDict>)> {
+) -> PyDrxkmcResult<(PyConfiguration, Bound<'py, PyDict>)> {
     let model = model_from_dict(model)?;
     let spec = EquilibrateSpec { temperature_k, timescale_s, target_li, sweeps, seed };
     let cfg = &config.0;
-    let eq = py.detach(|| equilibrium::equilibrate(cfg, &model, spec)).py()?;
+    let eq = py.detach(|| equilibrium::equilibrate(cfg, &model, spec))?;
     let d = PyDict::new(py);
     d.set_item("mu_ev", eq.mu_ev)?;
     d.set_item("n_accessible_li", eq.n_accessible_li)?;
@@ -46,11 +48,11 @@ fn li_at_potentials<'py>(
     temperature_k: f64,
     timescale_s: f64,
     mus_ev: PyReadonlyArray1<'py, f64>,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
+) -> PyDrxkmcResult<Bound<'py, PyArray1<f64>>> {
     let model = model_from_dict(model)?;
     let mus = mus_ev.as_slice()?.to_vec();
     let cfg = &config.0;
-    let n = py.detach(|| equilibrium::li_at_potentials(cfg, &model, temperature_k, timescale_s, &mus)).py()?;
+    let n = py.detach(|| equilibrium::li_at_potentials(cfg, &model, temperature_k, timescale_s, &mus))?;
     Ok(n.into_pyarray(py))
 }
 
@@ -60,16 +62,16 @@ fn site_energies<'py>(
     py: Python<'py>,
     config: &PyConfiguration,
     model: &Bound<'py, PyDict>,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
+) -> PyDrxkmcResult<Bound<'py, PyArray1<f64>>> {
     let model = model_from_dict(model)?;
-    model.validate().py()?;
+    model.validate()?;
     Ok(site_energy::site_energies(&config.0, &model).into_pyarray(py))
 }
 
 /// The barrier (eV) below which a path fires at least once in `timescale_s` on average.
 #[pyfunction]
-fn kinetic_cutoff_ev(model: &Bound<'_, PyDict>, temperature_k: f64, timescale_s: f64) -> PyResult<f64> {
-    equilibrium::cutoff_for_timescale(&model_from_dict(model)?, temperature_k, timescale_s).py()
+fn kinetic_cutoff_ev(model: &Bound<'_, PyDict>, temperature_k: f64, timescale_s: f64) -> PyDrxkmcResult<f64> {
+    Ok(equilibrium::cutoff_for_timescale(&model_from_dict(model)?, temperature_k, timescale_s)?)
 }
 
 /// The critical flux g* (s⁻¹) of the acceleration and the μ (eV) it was computed at, or None
@@ -80,10 +82,10 @@ fn critical_flux(
     config: &PyConfiguration,
     model: &Bound<'_, PyDict>,
     temperature_k: f64,
-) -> PyResult<Option<(f64, f64)>> {
+) -> PyDrxkmcResult<Option<(f64, f64)>> {
     let model = model_from_dict(model)?;
     let cfg = &config.0;
-    let c = py.detach(|| acceleration::critical_flux(cfg, &model, temperature_k)).py()?;
+    let c = py.detach(|| acceleration::critical_flux(cfg, &model, temperature_k))?;
     Ok(c.map(|c| (c.flux_per_s, c.mu_ev)))
 }
 

@@ -1,18 +1,19 @@
 //! Bindings of drxkmc_core::percolation: one function returning a dict of numpy arrays and
 //! counts. Arguments are checked before the GIL is released for the analysis.
-use crate::{model_from_dict, to_py, IntoPyResult, PyConfiguration};
+use crate::configuration::PyConfiguration;
+use crate::errors::{invalid, PyDrxkmcResult};
+use crate::model::model_from_dict;
 use drxkmc_core::percolation::{analyze, BondRule, Criterion};
-use drxkmc_core::Error;
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-fn parse_criterion(name: &str) -> PyResult<Criterion> {
+fn parse_criterion(name: &str) -> PyDrxkmcResult<Criterion> {
     match name {
         "auto" => Ok(Criterion::Auto),
         "wrap" => Ok(Criterion::Wrap),
         "surface" => Ok(Criterion::Surface),
-        other => Err(to_py(Error::invalid("criterion", format!("must be 'auto', 'wrap' or 'surface', got {other:?}")))),
+        other => Err(invalid("criterion", format!("must be 'auto', 'wrap' or 'surface', got {other:?}"))),
     }
 }
 
@@ -31,30 +32,27 @@ fn percolation_analysis<'py>(
     barrier_cutoff_ev: Option<f64>,
     model: Option<&Bound<'py, PyDict>>,
     criterion: &str,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyDrxkmcResult<Bound<'py, PyDict>> {
     let rule = match barrier_cutoff_ev {
         None => {
             if model.is_some() {
-                return Err(to_py(Error::invalid(
-                    "model",
-                    "is only used with barrier_cutoff_eV (the k-TM rule needs no barriers)",
-                )));
+                return Err(invalid("model", "is only used with barrier_cutoff_eV (the k-TM rule needs no barriers)"));
             }
-            BondRule::max_tm(max_tm).py()?
+            BondRule::max_tm(max_tm)?
         }
         Some(cut) => {
             let m = match model {
                 Some(d) => model_from_dict(d)?,
                 None => Default::default(),
             };
-            BondRule::barrier(m, cut).py()?
+            BondRule::barrier(m, cut)?
         }
     };
     let criterion = parse_criterion(criterion)?;
     let cfg = &config.0;
     // Cheap checks up front, so that nothing is computed for a bad criterion.
-    criterion.resolve(cfg.lattice()).py()?;
-    let r = py.detach(|| analyze(cfg, &rule, criterion)).py()?;
+    criterion.resolve(cfg.lattice())?;
+    let r = py.detach(|| analyze(cfg, &rule, criterion))?;
 
     let d = PyDict::new(py);
     d.set_item(

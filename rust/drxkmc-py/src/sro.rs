@@ -1,6 +1,7 @@
 //! Bindings of drxkmc_core::sro: the Metropolis annealer (GIL released while it runs) and the
 //! SRO measures, each returned as a dict of columns (numpy arrays or lists of str).
-use crate::{IntoPyResult, PyConfiguration};
+use crate::configuration::PyConfiguration;
+use crate::errors::PyDrxkmcResult;
 use drxkmc_core::sro::{self, Annealer, Hamiltonian, SweepStats};
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
@@ -41,17 +42,17 @@ impl PyAnnealer {
         pair_terms: Vec<(String, String, f64)>,
         anions: bool,
         seed: u64,
-    ) -> PyResult<Self> {
-        let ham = Hamiltonian::new(&config.0, &cation_charges, strength_ev, &pair_terms).py()?;
-        Ok(PyAnnealer(Annealer::new(&config.0, ham, anions, seed).py()?))
+    ) -> PyDrxkmcResult<Self> {
+        let ham = Hamiltonian::new(&config.0, &cation_charges, strength_ev, &pair_terms)?;
+        Ok(PyAnnealer(Annealer::new(&config.0, ham, anions, seed)?))
     }
 
     /// `sweeps` sweeps at `temperature_k` (K); the GIL is released meanwhile. Returns the
     /// statistics of every sweep as columns.
-    fn run<'py>(&mut self, py: Python<'py>, temperature_k: f64, sweeps: u64) -> PyResult<Bound<'py, PyDict>> {
+    fn run<'py>(&mut self, py: Python<'py>, temperature_k: f64, sweeps: u64) -> PyDrxkmcResult<Bound<'py, PyDict>> {
         let a = &mut self.0;
-        let stats = py.detach(|| a.run(temperature_k, sweeps)).py()?;
-        stats_dict(py, &stats)
+        let stats = py.detach(|| a.run(temperature_k, sweeps))?;
+        Ok(stats_dict(py, &stats)?)
     }
 
     /// Statistics of the current state (no moves), one row.
@@ -112,8 +113,8 @@ fn sro_anion_environments<'py>(
     py: Python<'py>,
     config: &PyConfiguration,
     cation_charges: Option<Vec<f64>>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let rows = py.detach(|| sro::anion_environments(&config.0, cation_charges.as_deref())).py()?;
+) -> PyDrxkmcResult<Bound<'py, PyDict>> {
+    let rows = py.detach(|| sro::anion_environments(&config.0, cation_charges.as_deref()))?;
     let d = PyDict::new(py);
     d.set_item("environment", rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>())?;
     d.set_item("anion", rows.iter().map(|r| r.anion).collect::<Vec<_>>())?;
@@ -138,8 +139,8 @@ fn sro_energy(
     cation_charges: Vec<f64>,
     strength_ev: f64,
     pair_terms: Vec<(String, String, f64)>,
-) -> PyResult<(f64, f64, f64)> {
-    let ham = Hamiltonian::new(&config.0, &cation_charges, strength_ev, &pair_terms).py()?;
+) -> PyDrxkmcResult<(f64, f64, f64)> {
+    let ham = Hamiltonian::new(&config.0, &cation_charges, strength_ev, &pair_terms)?;
     let e = sro::energy(&config.0, &ham);
     Ok((e.electroneutrality_ev, e.pair_ev, e.charge_deviation_rms_e))
 }

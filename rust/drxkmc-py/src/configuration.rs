@@ -1,0 +1,60 @@
+//! Bindings of drxkmc_core::config: per-site species codes on a lattice.
+use crate::errors::PyDrxkmcResult;
+use crate::lattice::PyLattice;
+use drxkmc_core::config::Configuration;
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+
+#[pyclass(name = "Configuration", module = "drxkmc._core", frozen)]
+pub(crate) struct PyConfiguration(pub(crate) Configuration);
+
+#[pymethods]
+impl PyConfiguration {
+    /// Explicit per-site species codes (see `species_codes`).
+    #[staticmethod]
+    fn from_species(
+        lattice: &PyLattice,
+        cations: PyReadonlyArray1<'_, u8>,
+        anions: PyReadonlyArray1<'_, u8>,
+        tm_names: Vec<String>,
+    ) -> PyDrxkmcResult<Self> {
+        Ok(PyConfiguration(Configuration::from_species(lattice.0, cations.as_slice()?, anions.as_slice()?, tm_names)?))
+    }
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn random(
+        lattice: &PyLattice,
+        n_li: usize,
+        tm_counts: Vec<usize>,
+        tm_names: Vec<String>,
+        n_f: usize,
+        n_cl: usize,
+        seed: u64,
+    ) -> PyDrxkmcResult<Self> {
+        Ok(PyConfiguration(Configuration::random(lattice.0, n_li, &tm_counts, tm_names, n_f, n_cl, seed)?))
+    }
+    #[getter]
+    fn lattice(&self) -> PyLattice {
+        PyLattice(*self.0.lattice())
+    }
+    #[getter]
+    fn tm_names(&self) -> Vec<String> {
+        self.0.tm_names().to_vec()
+    }
+    fn cations<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.0.cations().into_pyarray(py)
+    }
+    fn anions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
+        self.0.anions().into_pyarray(py)
+    }
+    /// Tetrahedra of nearest-neighbour Li pairs by channel: (0-TM, 1-TM, 2-TM).
+    fn li_pair_channel_counts(&self) -> (u64, u64, u64) {
+        let c = self.0.li_pair_channel_counts();
+        (c[0], c[1], c[2])
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyConfiguration>()?;
+    Ok(())
+}
