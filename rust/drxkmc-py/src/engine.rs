@@ -180,7 +180,11 @@ impl PyKmc {
     /// The exact state as a checkpoint file's bytes (`drxkmc_core::checkpoint`), with the
     /// material if given; `Kmc.from_checkpoint` resumes bit-identically.
     #[pyo3(signature = (material=None))]
-    fn checkpoint<'py>(&self, py: Python<'py>, material: Option<&PyComposition>) -> PyDrxkmcResult<Bound<'py, PyBytes>> {
+    fn checkpoint<'py>(
+        &self,
+        py: Python<'py>,
+        material: Option<&PyComposition>,
+    ) -> PyDrxkmcResult<Bound<'py, PyBytes>> {
         let state = self.engine()?.checkpoint();
         let material = material.map(|m| &m.0);
         let bytes = py.detach(|| checkpoint::encode(&state, material))?;
