@@ -365,16 +365,23 @@ class Simulation:
                 "no Li has an empty neighbour to hop into; lower li_content to make vacancies",
             )
 
-    def _run_until(self, t_end: float, sample_times: np.ndarray) -> dict:
-        """Advance to ``t_end`` in chunks of about HOPS_PER_CHUNK hops, observing at
-        ``sample_times``; the GIL is released inside each chunk."""
+    def _run_until(
+        self, t_end: float, sample_times: np.ndarray, max_hops: int | None = None
+    ) -> dict:
+        """Advance to ``t_end`` (or until ``max_hops`` hops are done) in chunks of about
+        HOPS_PER_CHUNK hops, observing at ``sample_times``; the GIL is released inside each
+        chunk."""
         parts: list[dict] = []
+        h0 = self.hops
         while self.time_s < t_end:
+            left = _U64_MAX if max_hops is None else max_hops - (self.hops - h0)
+            if left <= 0:
+                break
             rate = self.total_rate_per_s
             chunk_end = t_end if rate <= 0 else min(t_end, self.time_s + HOPS_PER_CHUNK / rate)
             lo = np.searchsorted(sample_times, self.time_s, side="right")
             hi = np.searchsorted(sample_times, chunk_end, side="right")
-            _, obs = self._kmc.run(chunk_end, _U64_MAX, np.ascontiguousarray(sample_times[lo:hi]))
+            _, obs = self._kmc.run(chunk_end, left, np.ascontiguousarray(sample_times[lo:hi]))
             parts.append(obs)
         if not parts:
             _, obs = self._kmc.run(t_end, 0, np.empty(0))
@@ -451,6 +458,7 @@ class _Measurement:
         self.blocks: list[Block] = []
         self.block_hops: list[int] = []
         self.interrupted = False
+        self.partial_hops, self.partial_time = 0, 0.0
         #: Precision mode: whether two successive block lengths agreed (None: not checked).
         self.length_checked: bool | None = None
         self.percolating: float | None = None
@@ -463,23 +471,32 @@ class _Measurement:
     def restart(self) -> None:
         """Discard the blocks so far (they become warm-up)."""
         self.blocks, self.block_hops = [], []
+        self.partial_hops, self.partial_time = 0, 0.0
 
-    def block(self, block_time: float) -> None:
+    def block(self, block_time: float, max_hops: int | None = None) -> None:
+        """One block; with ``max_hops``, a block that reaches that many hops first ends there
+        and only counts towards the run's hops and time (a truncated block is not an
+        estimate)."""
         sim = self.sim
         sim._kmc.reset_displacements()
         t0, h0 = sim.time_s, sim.hops
         lags = block_time * np.arange(1, self.samples + 1) / self.samples
-        obs = sim._run_until(t0 + block_time, t0 + lags)
+        obs = sim._run_until(t0 + block_time, t0 + lags, max_hops)
+        if sim.time_s < t0 + block_time:
+            self.partial_hops += sim.hops - h0
+            self.partial_time += sim.time_s - t0
+            return
         self.blocks.append(block_from_observations(obs, t0, sim.lattice.a / 2, sim.hops - h0))
         self.block_hops.append(sim.hops - h0)
         if self.bar is not None:
             self.bar.update(1)
 
     def measure(self, block_time: float, *, blocks: int | None = None, hops: int | None = None):
-        """``blocks`` blocks, or blocks until ``hops`` hops are done (to within one block).
-        When the first blocks' hop rate is off by more than 2x from the plan (the rate
-        changed since it was measured), the block length is re-planned from it and those
-        blocks become warm-up."""
+        """``blocks`` blocks, or blocks until exactly ``hops`` hops are done (the last block
+        ends at the count; if that cuts it short it is not used as an estimate). When the
+        first blocks' hop rate is off by more than 2x from the plan (the rate changed since
+        it was measured), the block length is re-planned from it and those blocks become
+        warm-up."""
         self.restart()
         if blocks is not None:
             for _ in range(blocks):
@@ -490,16 +507,21 @@ class _Measurement:
         # Judge the rate over enough blocks to hold ~1000 hops, so Poisson noise cannot
         # trigger a re-plan.
         probe = int(min(self.min_blocks, max(1, np.ceil(1000 / max(planned, 1)))))
-        for _ in range(3):
+        for attempt in range(3):
             for _ in range(probe):
-                self.block(block_time)
-            got = sum(self.block_hops) / probe
-            if 0.5 * planned <= got <= 2 * planned or got == 0:
+                self.block(block_time, hops - self._hops_done())
+            got = self._hops_done() / probe
+            if 0.5 * planned <= got <= 2 * planned or got == 0 or attempt == 2:
                 break
             block_time *= planned / got
             self.restart()
-        while sum(self.block_hops) + 0.5 * np.mean(self.block_hops) < hops:
-            self.block(block_time)
+        while self._hops_done() < hops and self.partial_hops == 0:
+            self.block(block_time, hops - self._hops_done())
+            if self.block_hops and self.block_hops[-1] == 0 and self.sim.total_rate_per_s <= 0:
+                break  # jammed: no Li can hop any more
+
+    def _hops_done(self) -> int:
+        return sum(self.block_hops) + self.partial_hops
 
     def to_precision(self, block_time: float, precision: float, column: str, max_hops: int):
         """Blocks until ``column``'s relative error is at most ``precision`` with the MSD
@@ -575,8 +597,8 @@ class _Measurement:
             self.blocks,
             temperature_K=sim.temperature_K,
             volume_cm3=sim.lattice.volume_cm3,
-            hops=sum(self.block_hops),
-            time_s=sum(float(b.lag_s[-1]) for b in self.blocks if len(b.lag_s)),
+            hops=sum(self.block_hops) + self.partial_hops,
+            time_s=sum(float(b.lag_s[-1]) for b in self.blocks if len(b.lag_s)) + self.partial_time,
             percolating_li_fraction=self.percolating,
         )
         if self.length_checked is False:

@@ -49,7 +49,7 @@ def _within(a: float, ea: float, b: float, eb: float, z: float = 3.0) -> bool:
 )
 def test_run_hops_makes_the_hops_asked_for_in_a_relaxing_system(disorder, temperature, hops, seed):
     # A random (infinite-temperature) start relaxes: the hop rate falls as Li settle into
-    # low-energy sites. The measured part must still make `hops` hops, to within one block.
+    # low-energy sites. The measured part must still make exactly `hops` hops.
     mat = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4")
     cfg = drxkmc.Configuration.random(
         mat, drxkmc.Lattice(5), li_content=0.7, seed=seed, delithiation="random"
@@ -60,8 +60,9 @@ def test_run_hops_makes_the_hops_asked_for_in_a_relaxing_system(disorder, temper
     )
     res = _quiet_run(sim, hops=hops)
     row = res.diffusivity.row(0, named=True)
-    assert row["hops"] == sum(b.hops for b in res.blocks)
-    assert abs(row["hops"] - hops) <= max(b.hops for b in res.blocks)
+    assert row["hops"] == hops
+    # Complete blocks are the estimates; a last block cut short at the count is not one.
+    assert len(res.blocks) >= 2 and sum(b.hops for b in res.blocks) <= hops
 
 
 # ----- equilibrium starts --------------------------------------------------------------------
