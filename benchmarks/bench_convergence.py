@@ -31,6 +31,8 @@ from drxkmc.simulation import ConvergenceWarning
 SYSTEMS = [
     ("README system", "Li1.2Mn0.4Ti0.4O1.6F0.4", 0.6, 300.0, 0.05, 10),
     ("LMTO at Li1.1", "Li1.2Mn0.4Ti0.4O2", 1.1, 300.0, 0.0, 10),
+    # A system that converges in well under a minute, so the comparison can be made.
+    ("LMTO at Li0.6, 600 K", "Li1.2Mn0.4Ti0.4O2", 0.6, 600.0, 0.0, 8),
 ]
 
 
