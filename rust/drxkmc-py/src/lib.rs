@@ -22,12 +22,35 @@ pyo3::create_exception!(
     "A formula cannot be parsed or is not a valid composition."
 );
 
+/// `MemoryLimitError(DrxkmcError, MemoryError)`, made with `type()`: `create_exception!`
+/// takes one base, and `except MemoryError` should catch it as well as `except DrxkmcError`.
+static MEMORY_LIMIT_ERROR: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
+
+fn memory_limit_error(py: Python<'_>) -> PyResult<&Bound<'_, pyo3::types::PyType>> {
+    let ty = MEMORY_LIMIT_ERROR.get_or_try_init(py, || -> PyResult<_> {
+        let bases = (py.get_type::<DrxkmcError>(), py.get_type::<pyo3::exceptions::PyMemoryError>());
+        let attrs = PyDict::new(py);
+        attrs.set_item("__module__", "drxkmc._core")?;
+        attrs.set_item(
+            "__doc__",
+            "Not enough memory for the requested lattice (refused before allocating, or an allocation failed).",
+        )?;
+        let ty = py.get_type::<pyo3::types::PyType>().call1(("MemoryLimitError", bases, attrs))?;
+        Ok(ty.cast_into::<pyo3::types::PyType>()?.unbind())
+    })?;
+    Ok(ty.bind(py))
+}
+
 /// The one place where core errors become Python exceptions; `.field` names the argument.
 pub(crate) fn to_py(err: Error) -> PyErr {
     let field = err.field().to_string();
     let e = match &err {
         Error::InvalidParameter { .. } => InvalidParameterError::new_err(err.to_string()),
         Error::Composition { .. } => CompositionError::new_err(err.to_string()),
+        Error::OutOfMemory { .. } => Python::attach(|py| match memory_limit_error(py) {
+            Ok(ty) => PyErr::from_type(ty.clone(), err.to_string()),
+            Err(e) => e,
+        }),
     };
     Python::attach(|py| {
         let _ = e.value(py).setattr("field", field);
@@ -490,6 +513,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DrxkmcError", py.get_type::<DrxkmcError>())?;
     m.add("InvalidParameterError", py.get_type::<InvalidParameterError>())?;
     m.add("CompositionError", py.get_type::<CompositionError>())?;
+    m.add("MemoryLimitError", memory_limit_error(py)?)?;
     m.add_class::<PyComposition>()?;
     m.add_class::<PyLattice>()?;
     m.add_class::<PyConfiguration>()?;
@@ -501,5 +525,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(supported_cations, m)?)?;
     m.add_function(wrap_pyfunction!(path_centres, m)?)?;
     m.add("BOLTZMANN_EV_PER_K", drxkmc_core::model::BOLTZMANN_EV_PER_K)?;
+    m.add("LATTICE_PARAMETER_RANGE_A", drxkmc_core::lattice::LATTICE_PARAMETER_RANGE_A)?;
     Ok(())
 }
