@@ -8,7 +8,7 @@ results come back as Polars DataFrames.
 from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
-from drxkmc.errors import CompositionError, DrxkmcError, InvalidParameterError
+from drxkmc.errors import CompositionError, DrxkmcError, InvalidParameterError, MemoryLimitError
 from drxkmc.lattice import Lattice
 from drxkmc.material import Material
 from drxkmc.model import BarrierModel
@@ -28,6 +28,7 @@ __all__ = [
     "InvalidParameterError",
     "Lattice",
     "Material",
+    "MemoryLimitError",
     "PercolationResult",
     "RunResult",
     "SROResult",

@@ -4,12 +4,14 @@ import numpy as np
 import numpy.typing as npt
 
 BOLTZMANN_EV_PER_K: float
+LATTICE_PARAMETER_RANGE_A: tuple[float, float]
 
 class DrxkmcError(ValueError):
     field: str
 
 class InvalidParameterError(DrxkmcError): ...
 class CompositionError(DrxkmcError): ...
+class MemoryLimitError(DrxkmcError, MemoryError): ...
 
 class Composition:
     def __init__(

@@ -8,9 +8,10 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _core
-from drxkmc.errors import invalid
+from drxkmc import _validate as check
+from drxkmc.errors import CompositionError, invalid
 from drxkmc.lattice import Lattice
-from drxkmc.material import Material
+from drxkmc.material import Material, as_material
 
 #: Symbol of an empty site (cation or anion vacancy).
 VACANCY = "Va"
@@ -18,6 +19,11 @@ VACANCY = "Va"
 ANION_SYMBOLS = ("O", "F", "Cl", VACANCY)
 _LI_CODE = 1
 _FIRST_TM_CODE = 2
+#: A structure matches a material when each species count is within this many sites of the
+#: formula's, plus this fraction of it: room for the rounding of a formula to a finite cell
+#: (and of a published formula to a few digits), but not for another composition.
+COUNT_TOLERANCE_SITES = 1.0
+COUNT_TOLERANCE_FRACTION = 0.02
 
 
 def _largest_remainder(amounts: Sequence[float], total: int) -> list[int]:
@@ -36,9 +42,17 @@ def _largest_remainder(amounts: Sequence[float], total: int) -> list[int]:
 class Configuration:
     """Site occupancy of a :class:`Lattice` (cations: Li, TMs, vacancies; anions: O, F, Cl)."""
 
+    #: The material of the configuration (formula, oxidation states, capacities): given, or
+    #: inferred from the species counts when they form a charge-balanced formula; None if
+    #: neither.
+    material: Material | None
+    #: Set by :func:`drxkmc.anneal` on the configuration it returns: one row per sweep.
+    anneal_trace: pl.DataFrame | None
+
     def __init__(self, inner: _core.Configuration, material: Material | None = None):
         self._c = inner
         self.material = material
+        self.anneal_trace = None
 
     @classmethod
     def random(
@@ -51,24 +65,31 @@ class Configuration:
     ) -> Configuration:
         """Random cation and anion disorder at the material's composition.
 
-        ``li_content`` is the Li per formula unit present (default: the formula's, i.e. fully
-        lithiated); fewer Li leaves Li vacancies, as after charging. Counts are rounded so that
-        the totals are exact (largest remainder).
+        ``material`` is a :class:`Material` or a formula. ``li_content`` is the Li per formula
+        unit present (default: the formula's, i.e. fully lithiated), between 0 and the formula's
+        Li plus its cation vacancies; fewer Li leaves Li vacancies, as after charging. Counts
+        are rounded so that the totals are exact (largest remainder); a ``li_content`` above 0
+        that rounds to no Li at all on this lattice is an error.
         """
-        if not isinstance(material, Material):
-            raise invalid("material", f"must be a drxkmc.Material, got {type(material).__name__}")
-        if not isinstance(lattice, Lattice):
-            raise invalid("lattice", f"must be a drxkmc.Lattice, got {type(lattice).__name__}")
-        li = material.li if li_content is None else _as_float("li_content", li_content)
+        material = as_material(material)
+        check.instance("lattice", lattice, Lattice, "drxkmc.Lattice")
         li_max = material.li + material.cation_vacancies
-        if not np.isfinite(li) or li < 0 or li > li_max + 1e-9:
+        li = material.li if li_content is None else check.number("li_content", li_content)
+        if li < 0 or li > li_max + 1e-9:
             raise invalid(
                 "li_content", f"must be between 0 and {li_max:g} Li per formula unit, got {li}"
             )
-        seed = _check_seed(seed)
+        seed = check.seed(seed)
         n_fu = lattice.n_cations / material.cation_sites
         tms = material.transition_metals
         n_li = int(round(li * n_fu))
+        if li > 0 and n_li == 0:
+            raise invalid(
+                "li_content",
+                f"{li:g} Li per formula unit is {li * n_fu:.3g} Li on this lattice of "
+                f"{n_fu:g} formula units, which rounds to no Li at all; use at least "
+                f"{0.5 / n_fu:.3g}, or a larger lattice",
+            )
         n_tm_total = int(round(sum(tms.values()) * n_fu))
         tm_counts = _largest_remainder(list(tms.values()), n_tm_total)
         if n_li + n_tm_total > lattice.n_cations:
@@ -87,7 +108,21 @@ class Configuration:
     ) -> Configuration:
         """Explicit species per site, in the order of ``lattice.cation_positions()`` and
         ``lattice.anion_positions()``: element symbols, ``"Va"`` for a vacancy. Anions default
-        to all O."""
+        to all O.
+
+        ``material`` (a :class:`Material` or a formula) must match the species: the same
+        metals, and every metal, F and Cl (O and O vacancies together) within
+        ``COUNT_TOLERANCE_SITES`` sites + ``COUNT_TOLERANCE_FRACTION`` of the formula's count;
+        Li may be anything up to the free cation sites (any state of charge). Without one, the
+        material is inferred from the species counts when they form a charge-balanced formula
+        (:func:`infer_material`)."""
+        check.instance("lattice", lattice, Lattice, "drxkmc.Lattice")
+        if material is not None:
+            material = as_material(material)
+        if isinstance(cations, (str, bytes)):
+            raise invalid("cations", f"must be a sequence of element symbols, got {cations!r}")
+        if isinstance(anions, (str, bytes)):
+            raise invalid("anions", f"must be a sequence of element symbols, got {anions!r}")
         cat = np.asarray(cations, dtype=str)
         if cat.shape != (lattice.n_cations,):
             raise invalid(
@@ -121,7 +156,11 @@ class Configuration:
         inner = _core.Configuration.from_species(
             lattice._l, np.ascontiguousarray(cat_codes, dtype=np.uint8), an_codes, symbols
         )
-        return cls(inner, material)
+        config = cls(inner)
+        config.material = (
+            infer_material(config) if material is None else check_material(config, material)
+        )
+        return config
 
     @property
     def lattice(self) -> Lattice:
@@ -234,14 +273,66 @@ def _from_codes(lattice, cations, anions, tm_names, material) -> Configuration:
     return Configuration(inner, material)
 
 
-def _as_float(field: str, value) -> float:
+# ----- the material of a structure ---------------------------------------------------------
+
+
+def species_counts(config: Configuration) -> tuple[dict[str, int], dict[str, int]]:
+    """(cation counts: Li and each TM; anion counts: O, F, Cl, Va) of ``config``."""
+    cat = np.bincount(config._c.cations(), minlength=_FIRST_TM_CODE + len(config.tm_names))
+    an = np.bincount(config._c.anions(), minlength=len(ANION_SYMBOLS))
+    cations = {"Li": int(cat[_LI_CODE])}
+    cations |= {name: int(cat[_FIRST_TM_CODE + k]) for k, name in enumerate(config.tm_names)}
+    return cations, {s: int(n) for s, n in zip(ANION_SYMBOLS, an)}
+
+
+def composition_formula(config: Configuration) -> str:
+    """The formula of ``config``'s species, two anion sites per formula unit (as ``…O2``)."""
+    cations, anions = species_counts(config)
+    scale = 2.0 / config.lattice.n_anions
+    parts = [*cations.items(), *((s, anions[s]) for s in ("O", "F", "Cl"))]
+    return "".join(f"{s}{n * scale:.8g}" for s, n in parts if n > 0)
+
+
+def infer_material(config: Configuration) -> Material | None:
+    """The material whose formula is ``config``'s own composition, when that formula is a
+    charge-balanced rocksalt (a delithiated structure is not: its as-made Li content is
+    unknown) and has no O vacancies; otherwise None."""
+    _, anions = species_counts(config)
+    if anions[VACANCY]:
+        return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise invalid(field, f"must be a number, got {value!r}") from None
+        return Material.from_formula(composition_formula(config))
+    except CompositionError:
+        return None
 
 
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise invalid("seed", f"must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
+def check_material(config: Configuration, material: Material, field: str = "material"):
+    """``material`` if ``config``'s species match it (see :meth:`Configuration.from_species`),
+    else an error about ``field`` that says what differs."""
+    cations, anions = species_counts(config)
+    n_fu = config.lattice.n_cations / material.cation_sites
+    tms = material.transition_metals
+    present = [s for s in config.tm_names if cations[s] > 0]
+    foreign = [s for s in present if s not in tms]
+    if foreign:
+        raise invalid(
+            field,
+            f"{material.formula} has no {', '.join(foreign)}, which the structure holds "
+            f"(its metals: {', '.join(present) or 'none'})",
+        )
+    expected = {s: a * n_fu for s, a in tms.items()}
+    actual = {s: cations.get(s, 0) for s in tms}
+    for s in ("F", "Cl"):
+        expected[s] = material.anions[s] * n_fu
+        actual[s] = anions[s]
+    expected["O"] = material.anions["O"] * n_fu
+    actual["O"] = anions["O"] + anions[VACANCY]  # O lost from the structure leaves vacancies
+    for s, want in expected.items():
+        if abs(actual[s] - want) > COUNT_TOLERANCE_SITES + COUNT_TOLERANCE_FRACTION * want:
+            raise invalid(
+                field,
+                f"{material.formula} does not match the structure: it needs {want:.4g} {s} on "
+                f"the {config.lattice.n_cations} cation sites ({n_fu:g} formula units), the "
+                f"structure has {actual[s]}",
+            )
+    return material

@@ -1,8 +1,20 @@
-"""Exceptions raised by drxkmc. Every input error carries ``.field``, the argument to fix."""
+"""Exceptions raised by drxkmc. Every input error carries ``.field``, the argument to fix.
 
-from drxkmc._core import CompositionError, DrxkmcError, InvalidParameterError
+:class:`MemoryLimitError` is both a :class:`DrxkmcError` and a :class:`MemoryError`: a lattice
+too large for the memory available (the address-space limit, free RAM or the cgroup limit,
+whichever is tightest) is refused before anything is allocated, with ``.field == "size"`` and
+a message giving the estimate.
+"""
 
-__all__ = ["DrxkmcError", "InvalidParameterError", "CompositionError", "invalid"]
+from drxkmc._core import CompositionError, DrxkmcError, InvalidParameterError, MemoryLimitError
+
+__all__ = [
+    "DrxkmcError",
+    "InvalidParameterError",
+    "CompositionError",
+    "MemoryLimitError",
+    "invalid",
+]
 
 
 def invalid(field: str, reason: str) -> InvalidParameterError:

@@ -13,10 +13,14 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _core
+from drxkmc import _validate as check
+from drxkmc._validate import count as _check_count
+from drxkmc._validate import duration as _check_time
 from drxkmc.analysis import Block, block_from_observations, diffusivity_row, msd_frame
-from drxkmc.configuration import Configuration, _as_float, _check_seed
+from drxkmc.configuration import Configuration, check_material
 from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
+from drxkmc.material import as_material
 from drxkmc.model import BarrierModel
 
 #: Hops per call into the core: between calls Python shows progress and sees Ctrl-C.
@@ -56,18 +60,16 @@ class Simulation:
         temperature_K: float = 300.0,
         seed: int = 0,
     ):
-        if not isinstance(config, Configuration):
-            raise invalid("config", f"must be a drxkmc.Configuration, got {type(config).__name__}")
+        check.instance("config", config, Configuration, "drxkmc.Configuration")
         model = BarrierModel() if model is None else model
-        if not isinstance(model, BarrierModel):
-            raise invalid("model", f"must be a drxkmc.BarrierModel, got {type(model).__name__}")
+        check.instance("model", model, BarrierModel, "drxkmc.BarrierModel")
         self.material = config.material
-        temperature_K = _as_float("temperature_K", temperature_K)
-        self._kmc = _core.Kmc(config._c, model.as_dict(), temperature_K, _check_seed(seed))
+        temperature_K = check.temperature("temperature_K", temperature_K)
+        self._kmc = _core.Kmc(config._c, model._core_dict(), temperature_K, check.seed(seed))
 
     @property
     def model(self) -> BarrierModel:
-        return BarrierModel.from_dict(self._kmc.model())
+        return BarrierModel._from_core(self._kmc.model())
 
     @property
     def temperature_K(self) -> float:
@@ -230,11 +232,29 @@ class Simulation:
         return RunResult(pl.DataFrame([row]), msd_frame(measured), measured, interrupted)
 
     def _require_events(self) -> None:
-        if self.total_rate_per_s <= 0:
+        if self.total_rate_per_s > 0:
+            return
+        cations = self._kmc.cations()
+        n_li = int(np.count_nonzero(cations == 1))
+        if n_li == 0:
+            raise invalid("config", "holds no Li, so nothing can hop; raise li_content")
+        if not np.any(cations == 0):
             raise invalid(
                 "config",
-                "no Li has an empty neighbour to hop into; lower li_content to make vacancies",
+                "has no empty cation site for Li to hop into; lower li_content to make vacancies",
             )
+        if len(self.events()) == 0:
+            raise invalid(
+                "config",
+                "no Li has an empty neighbour to hop into (every vacancy is surrounded by "
+                "transition metals); lower li_content or use another configuration",
+            )
+        raise invalid(
+            "model",
+            f"every possible hop has a zero rate at {self.temperature_K:g} K: the barriers are "
+            f"too high for this temperature (channel_barrier_eV = "
+            f"{self.model.channel_barrier_eV}); lower them or raise temperature_K",
+        )
 
     def _run_until(self, t_end: float, sample_times: np.ndarray) -> dict:
         """Advance to ``t_end`` in chunks of about HOPS_PER_CHUNK hops, observing at
@@ -276,29 +296,11 @@ class Simulation:
     def _from_checkpoint_bytes(cls, data: bytes, material=None) -> Simulation:
         sim = cls.__new__(cls)
         sim._kmc = _core.Kmc.from_checkpoint(data)
-        sim.material = material
+        sim.material = None
+        if material is not None:
+            sim.material = check_material(sim.configuration(), as_material(material))
         return sim
 
     def __reduce__(self):
         # Pickling is an exact checkpoint: a simulation sent to a worker continues identically.
         return (Simulation._from_checkpoint_bytes, (self._kmc.checkpoint(), self.material))
-
-
-def _check_count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise invalid(name, f"must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_time(name: str, value) -> float:
-    if isinstance(value, (str, bytes)):
-        raise invalid(name, f"must be a number of seconds, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise invalid(name, f"must be a number of seconds, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise invalid(name, f"must be a finite number > 0, got {value!r}")
-    return v

@@ -121,7 +121,7 @@ impl BarrierModel {
             return Err(Error::invalid(
                 "attempt_frequency_hz",
                 format!(
-                    "must be between {lo:e} and {hi:e} s⁻¹ (lattice vibrations are 1e12-1e14 Hz), got {}",
+                    "must be between {lo:e} and {hi:e} s⁻¹ (lattice vibrations are 1e12-1e14 Hz), got {:e}",
                     self.attempt_frequency_hz
                 ),
             ));
