@@ -25,6 +25,7 @@ def demo(args: argparse.Namespace) -> int:
     lattice = Lattice(args.size)
     config = Configuration.random(material, lattice, li_content=args.li_content, seed=args.seed)
     sim = Simulation(config, BarrierModel(), temperature_K=args.temperature, seed=args.seed)
+    sim._require_events()  # say why nothing can hop before announcing the run
     print(
         f"drxkmc demo: Li diffusion in {material.formula} at Li{args.li_content:g} per formula "
         f"unit, {args.temperature:g} K, {lattice.n_cations} cation sites (random cation "

@@ -400,11 +400,17 @@ impl Kmc {
     }
 
     /// Peak bytes `new` allocates for `lattice`: the per-site records, displacements and tree
-    /// that `memory_bytes` reports, plus the set-up's temporaries (a site energy and a record
-    /// index per site, 16 bytes).
+    /// and rate and site-order tables that `memory_bytes` reports, plus the set-up's
+    /// temporaries (a site energy and a record index per site, 16 bytes).
     pub fn memory_estimate(lattice: &Lattice) -> usize {
         let n = lattice.n_cations();
-        n * (std::mem::size_of::<Site>() + std::mem::size_of::<Disp>() + 16) + SumTree::memory_estimate(n)
+        let tables = std::mem::size_of::<[[f64; 4]; 256]>()
+            + lattice
+                .dims()
+                .iter()
+                .map(|d| (d + 2 * crate::lattice::ORDER_PAD) * std::mem::size_of::<usize>())
+                .sum::<usize>();
+        n * (std::mem::size_of::<Site>() + std::mem::size_of::<Disp>() + 16) + SumTree::memory_estimate(n) + tables
     }
 
     /// Resume exactly from a checkpoint.

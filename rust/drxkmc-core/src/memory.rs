@@ -335,6 +335,22 @@ mod tests {
     }
 
     #[test]
+    fn estimates_cover_what_is_kept() {
+        use crate::config::Configuration;
+        use crate::engine::Kmc;
+        use crate::lattice::{Geometry, Lattice};
+        use crate::model::BarrierModel;
+        let l = Lattice::new([4, 6, 8], 4.15, Geometry::Bulk).unwrap();
+        let cfg = Configuration::random(l, 300, &[200], vec!["Mn".into()], 20, 0, 1).unwrap();
+        assert!(Configuration::memory_estimate(&l, false) >= cfg.grid().len() as u64);
+        let kmc = Kmc::new(&cfg, &BarrierModel::default(), 300.0, 1).unwrap();
+        // The estimate is the kept buffers plus the set-up's temporaries.
+        let (est, kept) = (Kmc::memory_estimate(&l), kmc.memory_bytes() + 16 * l.n_cations());
+        assert!(est >= kept, "{est} < {kept}");
+        assert_eq!(describe_lattice(&l), "the 4×6×8 lattice (768 cation sites)");
+    }
+
+    #[test]
     fn the_budget_refuses_what_exceeds_it_and_names_the_field() {
         if let Some(budget) = available_bytes() {
             assert!(require_available("size", || "a test".into(), budget.bytes / 2).is_ok());

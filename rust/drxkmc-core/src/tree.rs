@@ -52,9 +52,11 @@ impl SumTree {
         Ok(SumTree { nodes: HugeBuf::try_zeroed(start[start.len() - 1], field)?, start, n_leaves: n_leaves.max(1) })
     }
 
-    /// Bytes of the inner nodes of a tree over `n_leaves` leaves.
+    /// Bytes of a tree over `n_leaves` leaves (`memory_bytes` before it is built).
     pub fn memory_estimate(n_leaves: usize) -> usize {
-        Self::level_starts(n_leaves).last().copied().unwrap_or(0) * std::mem::size_of::<f64>()
+        let start = Self::level_starts(n_leaves);
+        start.last().copied().unwrap_or(0) * std::mem::size_of::<f64>()
+            + start.len().next_power_of_two() * std::mem::size_of::<usize>()
     }
 
     /// Where each inner level starts in the node buffer; the last entry is the node count.
