@@ -96,7 +96,7 @@ def count(field: str, value: Any, minimum: int = 1) -> int:
     if (
         isinstance(value, (bool, np.bool_))
         or not isinstance(value, numbers.Integral)
-        or value < minimum
+        or int(value) < minimum
     ):
         raise invalid(field, f"must be an integer >= {minimum}, got {value!r}")
     return int(value)
@@ -117,7 +117,7 @@ def seed(value: Any, field: str = "seed") -> int:
     if (
         isinstance(value, (bool, np.bool_))
         or not isinstance(value, numbers.Integral)
-        or not 0 <= value < SEED_LIMIT
+        or not 0 <= int(value) < SEED_LIMIT
     ):
         raise invalid(field, f"must be an integer in [0, 2**64), got {value!r}")
     return int(value)

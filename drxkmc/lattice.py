@@ -15,7 +15,10 @@ from drxkmc.errors import invalid
 DEFAULT_A_ANGSTROM = 4.15
 #: Accepted lattice parameters, Å (from the core): every rocksalt compound, but not a length
 #: in nm or bohr by mistake.
-A_RANGE_ANGSTROM: tuple[float, float] = tuple(_core.LATTICE_PARAMETER_RANGE_A)
+A_RANGE_ANGSTROM: tuple[float, float] = (
+    float(_core.LATTICE_PARAMETER_RANGE_A[0]),
+    float(_core.LATTICE_PARAMETER_RANGE_A[1]),
+)
 
 
 class Lattice:

@@ -11,6 +11,7 @@ import dataclasses
 import inspect
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 from drxkmc import _core
 from drxkmc import _validate as check
@@ -104,12 +105,16 @@ class BarrierModel:
         """From a dict of fields (lists become tuples)."""
         check.instance("model", d, dict, "dict of BarrierModel fields")
         d = check.renamed_keywords(d, _DEPRECATED, "BarrierModel")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**fields)
 
     @classmethod
     def _from_core(cls, d: dict) -> BarrierModel:
         """From a dict with the core's field names."""
-        return cls(**{_FROM_CORE[k]: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        fields: dict[str, Any] = {
+            _FROM_CORE[k]: tuple(v) if isinstance(v, list) else v for k, v in d.items()
+        }
+        return cls(**fields)
 
     def replace(self, **changes) -> BarrierModel:
         """A copy with some fields changed (validated)."""

@@ -247,7 +247,9 @@ mod os {
         }
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let used = proc_kb(&status, "VmSize:")? * 1024;
-        Some(Budget { bytes: (lim.rlim_cur as u64).saturating_sub(used), source: "address-space limit RLIMIT_AS" })
+        #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on x86-64 Linux, not everywhere
+        let limit = lim.rlim_cur as u64;
+        Some(Budget { bytes: limit.saturating_sub(used), source: "address-space limit RLIMIT_AS" })
     }
 
     fn ram() -> Option<Budget> {
