@@ -19,7 +19,8 @@ from drxkmc.errors import DrxkmcError, invalid
 
 _CORE_DEFAULTS = _core.default_barrier_model()
 #: Field names as the core spells them → as Python spells them (units ``_eV`` and ``_A``, as
-#: every other drxkmc name). The old spellings stay accepted, with a DeprecationWarning.
+#: every other drxkmc name; the identity once the core spells them so too). The old spellings
+#: stay accepted, with a DeprecationWarning.
 _FROM_CORE = {k: k.replace("_ev", "_eV").replace("angstrom", "A") for k in _CORE_DEFAULTS}
 _TO_CORE = {v: k for k, v in _FROM_CORE.items()}
 _DEPRECATED = {k: v for k, v in _FROM_CORE.items() if k != v}
@@ -37,8 +38,8 @@ def _default(name: str):
 
 @dataclass(frozen=True)
 class BarrierModel:
-    """Parameters of E_a(t) = E_KRA(t) + (E_B − E_A)/2 (``docs``: the KRA form of Van der Ven
-    et al., Phys. Rev. B 64, 184307 (2001)). Units: eV, Å, s⁻¹.
+    """Parameters of E_a(t) = E_KRA(t) + (E_B − E_A)/2, the kinetically resolved activation
+    form (Van der Ven, Ceder, Asta, Tepesch, Phys. Rev. B 64, 184307 (2001)). Units: eV, Å, s⁻¹.
 
     ``E_KRA = channel_barrier_eV[n_TM] + height_slope_eV_per_A[n_TM]·(h − reference)
     + Σ_corners anion_corner_eV + n_Li·spectator_li_eV`` with the tetrahedron height

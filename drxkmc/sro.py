@@ -130,10 +130,6 @@ def _pair_terms(pair_terms) -> list[tuple[str, str, float]]:
     return out
 
 
-def _check_config(config) -> Configuration:
-    return check.instance("config", config, Configuration, "drxkmc.Configuration")
-
-
 # ----- annealing -------------------------------------------------------------------------------
 
 
@@ -167,7 +163,7 @@ def anneal(
     anions, independent of J), ``cation_acceptance`` and ``anion_acceptance`` (accepted /
     attempted swaps in that sweep; null when none were attempted).
     """
-    config = _check_config(config)
+    check.instance("config", config, Configuration, "drxkmc.Configuration")
     if schedule is not None:
         if temperature_K is not None:
             raise invalid(
@@ -262,7 +258,7 @@ def energy(
 ) -> dict[str, float]:
     """Energy of ``config`` under the annealing Hamiltonian (same arguments as :func:`anneal`):
     ``energy_eV``, ``electroneutrality_eV``, ``pair_eV`` and ``charge_deviation_rms_e``."""
-    config = _check_config(config)
+    check.instance("config", config, Configuration, "drxkmc.Configuration")
     strength = check.number("strength_eV", strength_eV, unit="eV/e²")
     charges = _cation_charges(config, oxidation_states)
     en, pair, rms = _core.sro_energy(config._c, charges, strength, _pair_terms(pair_terms))
@@ -335,7 +331,7 @@ class SROResult:
 
 def sro(config: Configuration, *, oxidation_states: Mapping[str, float] | None = None) -> SROResult:
     """Measure the short-range order of ``config`` (see :class:`SROResult`)."""
-    config = _check_config(config)
+    check.instance("config", config, Configuration, "drxkmc.Configuration")
     wc = pl.DataFrame(_core.sro_warren_cowley(config._c))
     tet = pl.DataFrame(_core.sro_tetrahedra(config._c))
     tet = tet.with_columns((pl.col("count") / pl.col("count").sum()).alias("fraction"))
