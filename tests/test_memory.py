@@ -63,9 +63,11 @@ def test_a_configuration_too_large_for_the_budget_is_refused_before_allocating()
     out = run_child(
         """
         refused(lambda: drxkmc.Configuration.random(material, drxkmc.Lattice(800), seed=1))
+        refused(lambda: drxkmc.Lattice(800).cation_positions())
         """
     )
     assert out.returncode == 0, out.stderr
+    assert "REFUSED size: the site positions of the 800×800×800 lattice" in out.stdout
     assert "REFUSED size: a configuration of the 800×800×800 lattice (2,048,000,000 cation " in (
         out.stdout
     )

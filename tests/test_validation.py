@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import drxkmc
 from drxkmc import DrxkmcError
@@ -450,3 +452,58 @@ def test_two_redox_active_metals_follow_the_redox_order():
     # An override still wins.
     ox = drxkmc.Material.from_formula("Li1.2Mn0.2Ni0.2Ti0.4O2", {"Mn": 3}).oxidation_states
     assert ox["Ni"] == pytest.approx(3.0, abs=1e-9)
+
+
+# ----- fuzz: any value either works or raises a drxkmc error -----------------------------------
+
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.binary(max_size=3),
+    st.lists(st.floats(-10, 10), max_size=4),
+    st.tuples(st.integers(-3, 6), st.integers(-3, 6), st.integers(-3, 6)),
+    st.dictionaries(st.text(max_size=3), st.floats(), max_size=2),
+)
+
+
+def _small_config() -> drxkmc.Configuration:
+    return drxkmc.Configuration.random(material(), drxkmc.Lattice(2), li_content=0.6, seed=0)
+
+
+# Each takes one arbitrary value in one argument; everything else is valid and cheap.
+FUZZ_TARGETS = {
+    "Lattice size": lambda v: drxkmc.Lattice(v),
+    "Lattice a": lambda v: drxkmc.Lattice(2, a=v),
+    "Lattice geometry": lambda v: drxkmc.Lattice(2, geometry=v),
+    "formula": lambda v: drxkmc.Material.from_formula(v),
+    "oxidation_states": lambda v: drxkmc.Material.from_formula(LMT, v),
+    "model scalar": lambda v: drxkmc.BarrierModel(site_f_eV=v),
+    "model tuple": lambda v: drxkmc.BarrierModel(channel_barrier_eV=v),
+    "model frequency": lambda v: drxkmc.BarrierModel(attempt_frequency_hz=v),
+    "uniform": lambda v: drxkmc.BarrierModel.uniform(v),
+    "li_content": lambda v: drxkmc.Configuration.random(
+        material(), drxkmc.Lattice(2), li_content=v
+    ),
+    "seed": lambda v: drxkmc.Configuration.random(material(), drxkmc.Lattice(2), seed=v),
+    "temperature_K": lambda v: drxkmc.Simulation(_small_config(), temperature_K=v),
+    "max_tm": lambda v: drxkmc.percolation(_small_config(), v),
+    "criterion": lambda v: drxkmc.percolation(_small_config(), criterion=v),
+    "anneal temperature": lambda v: drxkmc.anneal(_small_config(), temperature_K=v, sweeps=0),
+    "strength_eV": lambda v: drxkmc.anneal(
+        _small_config(), temperature_K=0, sweeps=0, strength_eV=v
+    ),
+    "material": lambda v: drxkmc.percolation(_small_config(), material=v),
+}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(target=st.sampled_from(sorted(FUZZ_TARGETS)), value=ANY_VALUE)
+def test_any_value_either_works_or_raises_a_drxkmc_error(target, value):
+    try:
+        FUZZ_TARGETS[target](value)
+    except DrxkmcError as e:
+        assert e.field and e.field in str(e)
+    # Anything else (TypeError, OverflowError, a PanicException) fails the test.
