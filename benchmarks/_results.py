@@ -8,6 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
+from drxkmc._files import atomic_write
+
 OUT = Path(__file__).parent / "results"
 
 
@@ -28,7 +30,7 @@ def machine() -> str:
 def save(name: str, frame: pl.DataFrame, markdown: str, figure=None) -> None:
     """Write results/<name>.csv, .md (and .png for a matplotlib figure) and print the Markdown.
 
-    Each file is written next to its target and then renamed over it, so an interrupted run
+    Each file is written atomically (``drxkmc._files.atomic_write``), so an interrupted run
     leaves the previous results whole.
     """
     OUT.mkdir(exist_ok=True)
@@ -39,8 +41,5 @@ def save(name: str, frame: pl.DataFrame, markdown: str, figure=None) -> None:
     if figure is not None:
         writers["png"] = lambda path: figure.savefig(path, format="png", dpi=120)
     for ext, write in writers.items():
-        final = OUT / f"{name}.{ext}"
-        partial = final.with_suffix(f".{ext}.partial")
-        write(partial)
-        os.replace(partial, final)
+        atomic_write(OUT / f"{name}.{ext}", write, suffix=f".{ext}")
     print(markdown)

@@ -5,10 +5,19 @@ Build a :class:`Material` from a formula, place it on a :class:`Lattice` as a
 results come back as Polars DataFrames.
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
-from drxkmc.errors import CompositionError, DrxkmcError, InvalidParameterError, MemoryLimitError
+from drxkmc.errors import (
+    CompositionError,
+    DrxkmcError,
+    InvalidParameterError,
+    MemoryLimitError,
+    SimulationBusyError,
+)
 from drxkmc.lattice import Lattice
 from drxkmc.material import Material
 from drxkmc.model import BarrierModel
@@ -17,6 +26,11 @@ from drxkmc.replicas import run_replicas
 from drxkmc.simulation import RunResult, Simulation
 from drxkmc.sro import SROResult, anneal, sro
 from drxkmc.sweep import sweep
+
+try:
+    __version__: str = _version("drxkmc")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    from drxkmc._core import __version__
 
 __all__ = [
     "BOLTZMANN_EV_PER_K",
@@ -33,6 +47,8 @@ __all__ = [
     "RunResult",
     "SROResult",
     "Simulation",
+    "SimulationBusyError",
+    "__version__",
     "anneal",
     "arrhenius",
     "percolation",

@@ -102,6 +102,17 @@ def count(field: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+def fraction(field: str, value: Any, allow_zero: bool = False) -> float:
+    """A number in (0, 1], or [0, 1] with ``allow_zero``."""
+    what = f"must be a number in {'[' if allow_zero else '('}0, 1], got {value!r}"
+    if not is_real(value):
+        raise invalid(field, what)
+    v = float(value)
+    if not (0 <= v <= 1 if allow_zero else 0 < v <= 1):
+        raise invalid(field, what)
+    return v
+
+
 def duration(field: str, value: Any) -> float:
     """A simulated time in seconds, finite and > 0."""
     if not is_real(value):
@@ -174,6 +185,15 @@ def number_array(field: str, value: Any, *, unit: str = "", min_len: int = 1) ->
     if len(items) < min_len:
         raise invalid(field, f"needs at least {min_len} values, got {len(items)}")
     return np.asarray(items, dtype=float)
+
+
+def model(value: Any, field: str = "model"):
+    """A :class:`drxkmc.BarrierModel` (the default model for None)."""
+    from drxkmc.model import BarrierModel  # drxkmc.model itself uses these checks
+
+    if value is None:
+        return BarrierModel()
+    return instance(field, value, BarrierModel, "drxkmc.BarrierModel")
 
 
 def number_mapping(field: str, value: Any, example: str) -> dict[str, float]:

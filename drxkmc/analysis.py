@@ -30,11 +30,13 @@ class Block:
     msd_A2: np.ndarray  # Σ|R_i|² / N, Å²
     com_msd_A2: np.ndarray  # |Σ R_i|² / N, Å²
     n_li: int
-    mobile_fraction: float
+    moved_fraction: float  # Li displaced by more than one hop at the block's end
     octant_li: np.ndarray  # (lags, 8)
+    li_energy_ev: float  # mean site energy per Li over the block's samples, eV
+    hops: int = 0  # hops made in the block
 
 
-def block_from_observations(obs: dict, t0: float, half_a: float) -> Block:
+def block_from_observations(obs: dict, t0: float, half_a: float, hops: int = 0) -> Block:
     """Turn the core's raw observation columns (displacements in a/2) into a :class:`Block`."""
     n_li = int(obs["n_li"][0]) if len(obs["n_li"]) else 0
     scale = half_a**2 / max(n_li, 1)
@@ -45,8 +47,12 @@ def block_from_observations(obs: dict, t0: float, half_a: float) -> Block:
         msd_A2=obs["sum_r2"] * scale,
         com_msd_A2=com2 * scale,
         n_li=n_li,
-        mobile_fraction=float(beyond[-1]) / n_li if n_li and len(beyond) else 0.0,
+        moved_fraction=float(beyond[-1]) / n_li if n_li and len(beyond) else 0.0,
         octant_li=np.asarray(obs["octant_li"], dtype=float),
+        li_energy_ev=float(np.mean(obs["li_energy_ev"])) / max(n_li, 1)
+        if len(obs["li_energy_ev"])
+        else float("nan"),
+        hops=hops,
     )
 
 
@@ -106,6 +112,48 @@ def thermodynamic_factor(blocks: list[Block]) -> tuple[float, float]:
     return value, err
 
 
+#: The MSD exponent α (MSD ∝ τ^α over the fitted window) must be this close to 1 for a
+#: diffusivity to count as converged: below it the run has not left the sub-diffusive,
+#: trapping-dominated regime (Anand, Chen, Ceder 2023 discuss it for DRX).
+EXPONENT_TOLERANCE = 0.1
+#: A first-half / second-half difference (of D* or of the mean Li energy) larger than this many
+#: combined standard errors marks a run as not stationary.
+DRIFT_SIGMAS = 4.0
+
+
+def msd_exponent(blocks: list[Block], *, collective: bool = False, fit_from: float = 0.2) -> float:
+    """α of MSD ∝ τ^α: least-squares slope of log MSD against log τ over the fitted window
+    (lags ≥ ``fit_from`` × the block length) of the block-averaged tracer (or centre-of-mass)
+    MSD. 1 for normal diffusion; < 1 while Li are still trapped."""
+    usable = [b for b in blocks if len(b.lag_s) >= 3 and b.n_li > 0]
+    if not usable:
+        return float("nan")
+    n = min(len(b.lag_s) for b in usable)
+    lag = usable[0].lag_s[:n]
+    y = np.mean([(b.com_msd_A2 if collective else b.msd_A2)[:n] for b in usable], axis=0)
+    k = min(int(np.searchsorted(lag, fit_from * lag[-1])), n - 3)
+    lag, y = lag[k:], y[k:]
+    ok = (lag > 0) & (y > 0)
+    if ok.sum() < 3:
+        return float("nan")
+    return float(np.polyfit(np.log(lag[ok]), np.log(y[ok]), 1)[0])
+
+
+def _halves_agree(x: list[float]) -> bool:
+    """Whether the first and second half of a sequence of block values agree within
+    ``DRIFT_SIGMAS`` combined standard errors (True with fewer than 4 blocks: not testable)."""
+    x = [v for v in x if np.isfinite(v)]
+    if len(x) < 4:
+        return True
+    h = len(x) // 2
+    m1, e1 = _mean_sem(x[:h])
+    m2, e2 = _mean_sem(x[-h:])
+    err = float(np.hypot(e1, e2))
+    if err == 0:
+        return m1 == m2
+    return abs(m1 - m2) <= DRIFT_SIGMAS * err
+
+
 def diffusivity_row(
     blocks: list[Block],
     *,
@@ -114,8 +162,17 @@ def diffusivity_row(
     hops: int,
     time_s: float,
     fit_from: float = 0.2,
+    percolating_li_fraction: float = float("nan"),
 ) -> dict:
-    """One row of the ``diffusivity`` frame from the blocks of a run."""
+    """One row of the ``diffusivity`` frame from the blocks of a run.
+
+    ``msd_exponent`` is α of the tracer MSD over the fitted window; ``stationary`` says that
+    D* and the mean Li site energy of the first and second half of the blocks agree;
+    ``converged`` is both (|α − 1| ≤ ``EXPONENT_TOLERANCE`` and stationary) with at least
+    two blocks. ``mobile_fraction`` is the fraction of Li on clusters of the kinetic network
+    that span the cell (does not depend on the run length); ``moved_fraction`` the fraction
+    displaced by more than one hop within a block (depends on the block length).
+    """
     usable = [b for b in blocks if len(b.lag_s) >= 2 and b.n_li > 0]
     d_t = [_slope(b.lag_s, b.msd_A2, fit_from) / 6 * ANGSTROM2_TO_CM2 for b in usable]
     d_j = [_slope(b.lag_s, b.com_msd_A2, fit_from) / 6 * ANGSTROM2_TO_CM2 for b in usable]
@@ -132,7 +189,12 @@ def diffusivity_row(
     n_li = usable[0].n_li if usable else 0
     # Nernst–Einstein: σ = n e² D_J / kT, n the Li number density.
     ne = n_li / volume_cm3 * ELEMENTARY_CHARGE_C**2 / (BOLTZMANN_J_PER_K * temperature_K) * 1e3
-    mobile, _ = _mean_sem([b.mobile_fraction for b in usable])
+    moved, _ = _mean_sem([b.moved_fraction for b in usable])
+    alpha = msd_exponent(usable, fit_from=fit_from)
+    stationary = _halves_agree(d_t) and _halves_agree([b.li_energy_ev for b in usable])
+    converged = bool(
+        len(usable) >= 2 and abs(alpha - 1.0) <= EXPONENT_TOLERANCE and stationary and dt > 0
+    )
     return {
         "temperature_K": float(temperature_K),
         "n_li": n_li,
@@ -148,7 +210,11 @@ def diffusivity_row(
         "thermodynamic_factor_err": theta_err,
         "D_chem_cm2_s": d_chem,
         "D_chem_err_cm2_s": d_chem_err,
-        "mobile_fraction": mobile,
+        "mobile_fraction": float(percolating_li_fraction),
+        "moved_fraction": moved,
+        "msd_exponent": alpha,
+        "stationary": bool(stationary),
+        "converged": converged,
         "hops": int(hops),
         "time_s": float(time_s),
         "blocks": len(usable),

@@ -8,6 +8,7 @@ import time
 
 import polars as pl
 
+from drxkmc import __version__
 from drxkmc import _validate as check
 from drxkmc.configuration import Configuration
 from drxkmc.errors import DrxkmcError
@@ -73,6 +74,7 @@ def format_diffusivity(row: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drxkmc", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="Li diffusivity of Li1.2Mn0.4Ti0.4O2 at 300 K")
     p.add_argument("--formula", default="Li1.2Mn0.4Ti0.4O2")

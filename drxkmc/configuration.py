@@ -25,6 +25,17 @@ _FIRST_TM_CODE = 2
 COUNT_TOLERANCE_SITES = 1.0
 COUNT_TOLERANCE_FRACTION = 0.02
 
+#: Time scale (s) of the kinetic network that decides which sites exchange Li: a path counts
+#: when it fires at least once in this time, E_KRA < kT·ln(ν·τ). Default one hour, the
+#: duration of a C/1 charge (an assumption; GITT pulses and slower rates are longer). At 300 K
+#: with the default barriers this opens 0-TM and 1-TM paths and keeps 2-TM paths closed.
+DEFAULT_TIMESCALE_S = 3600.0
+#: Metropolis sweeps (attempted Li–vacancy swaps per site) of the equilibrium sampling. Li
+#: interact only through site energies, so a swap anywhere in a cluster is a valid move and a
+#: few tens of sweeps decorrelate the arrangement; tests/test_equilibrium.py checks the result
+#: against exact canonical and Fermi–Dirac occupancies.
+DEFAULT_SWEEPS = 100
+
 
 def _largest_remainder(amounts: Sequence[float], total: int) -> list[int]:
     """Integers proportional to ``amounts`` that add up exactly to ``total``."""
@@ -62,15 +73,24 @@ class Configuration:
         *,
         li_content: float | None = None,
         seed: int = 0,
+        delithiation: str = "electrochemical",
+        model=None,
+        temperature_K: float = 300.0,
     ) -> Configuration:
         """Random cation and anion disorder at the material's composition.
 
         ``material`` is a :class:`Material` or a formula. ``li_content`` is the Li per formula
-        unit present (default: the formula's, i.e. fully lithiated), between 0 and the formula's
-        Li plus its cation vacancies; fewer Li leaves Li vacancies, as after charging. Counts
-        are rounded so that the totals are exact (largest remainder); a ``li_content`` above 0
-        that rounds to no Li at all on this lattice is an error.
+        unit present (default: the formula's, i.e. fully lithiated, as synthesised), between 0
+        and the formula's Li plus its cation vacancies; a value above 0 that rounds to no Li at
+        all on this lattice is an error. Another value than the formula's changes the Li count
+        as an electrode would (``delithiation="electrochemical"``, see :meth:`with_li_content`,
+        with ``model`` and ``temperature_K``): only Li that the kinetic network connects to the
+        rest of the crystal leave, least-bound first, in equilibrium.
+        ``delithiation="random"`` removes Li at random instead, including Li that no path
+        connects: not what a cathode does, kept for comparisons. Counts are rounded so that the
+        totals are exact (largest remainder).
         """
+        check.choice("delithiation", delithiation, ("electrochemical", "random"))
         material = as_material(material)
         check.instance("lattice", lattice, Lattice, "drxkmc.Lattice")
         li_max = material.li + material.cation_vacancies
@@ -95,8 +115,21 @@ class Configuration:
         if n_li + n_tm_total > lattice.n_cations:
             n_li = lattice.n_cations - n_tm_total
         _, n_f, n_cl = _largest_remainder(list(material.anions.values()), lattice.n_anions)
-        inner = _core.Configuration.random(lattice._l, n_li, tm_counts, list(tms), n_f, n_cl, seed)
-        return cls(inner, material)
+        electrochemical = delithiation == "electrochemical" and li_content is not None
+        if electrochemical:
+            temperature_K = check.temperature("temperature_K", temperature_K)
+            model = check.model(model)
+        n_start = int(round(material.li * n_fu)) if electrochemical else n_li
+        n_start = min(n_start, lattice.n_cations - n_tm_total)
+        inner = _core.Configuration.random(
+            lattice._l, n_start, tm_counts, list(tms), n_f, n_cl, seed
+        )
+        config = cls(inner, material)
+        if electrochemical and n_start != n_li:
+            config = config._equilibrium(
+                model, temperature_K, DEFAULT_TIMESCALE_S, n_li, DEFAULT_SWEEPS, seed
+            )[0]
+        return config
 
     @classmethod
     def from_species(
@@ -216,6 +249,74 @@ class Configuration:
         """Tetrahedra shared by nearest-neighbour Li pairs, by TM count of their spectators."""
         n0, n1, n2 = self._c.li_pair_channel_counts()
         return {"0-TM": n0, "1-TM": n1, "2-TM": n2}
+
+    # ----- equilibrium and electrochemistry ---------------------------------------------------
+
+    def equilibrated(
+        self,
+        model=None,
+        *,
+        temperature_K: float = 300.0,
+        timescale_s: float = DEFAULT_TIMESCALE_S,
+        seed: int = 0,
+        sweeps: int = DEFAULT_SWEEPS,
+    ) -> Configuration:
+        """The Li arrangement drawn from the model's equilibrium at ``temperature_K``, with
+        the same Li count in every cluster of the kinetic network (paths that fire within
+        ``timescale_s``; clusters connected to the crystal's network exchange Li as one
+        reservoir). Li interact only through site energies, so this is the canonical
+        distribution of independent fermions, sampled by Metropolis swaps. A
+        :class:`~drxkmc.Simulation` starts from this by default."""
+        model = check.model(model)
+        return self._equilibrium(
+            model,
+            check.temperature("temperature_K", temperature_K),
+            check.number("timescale_s", timescale_s, unit="s", positive=True),
+            None,
+            check.count("sweeps", sweeps),
+            check.seed(seed),
+        )[0]
+
+    def with_li_content(
+        self,
+        li_content: float,
+        model=None,
+        *,
+        temperature_K: float = 300.0,
+        timescale_s: float = DEFAULT_TIMESCALE_S,
+        seed: int = 0,
+        sweeps: int = DEFAULT_SWEEPS,
+    ) -> Configuration:
+        """Electrochemical (de)lithiation to ``li_content`` Li per formula unit.
+
+        Li leave or enter only through clusters of the kinetic network (paths that fire
+        within ``timescale_s``) that wrap the periodic cell, or reach a surface of a slab;
+        together those clusters are one reservoir in equilibrium at a Li chemical potential.
+        Removal takes the least-bound Li first; the reservoir is then sampled from the
+        canonical distribution at ``temperature_K``. Li on other clusters stay. A count that
+        the accessible network cannot reach raises an error naming ``li_content`` with the
+        reachable range."""
+        if self.material is None:
+            raise invalid("li_content", "needs the configuration's material (formula units)")
+        li = check.number("li_content", li_content)
+        n_fu = self.lattice.n_cations / self.material.cation_sites
+        if not np.isfinite(li) or li < 0:
+            raise invalid("li_content", f"must be a finite number >= 0, got {li_content!r}")
+        return self._equilibrium(
+            check.model(model),
+            check.temperature("temperature_K", temperature_K),
+            check.number("timescale_s", timescale_s, unit="s", positive=True),
+            int(round(li * n_fu)),
+            check.count("sweeps", sweeps),
+            check.seed(seed),
+        )[0]
+
+    def _equilibrium(self, model, temperature_K, timescale_s, target_li, sweeps, seed):
+        """(new configuration, core report dict) of the core's equilibrium sampling."""
+        inner, info = _core.equilibrate(
+            self._c, model._core_dict(), temperature_K, timescale_s, target_li, sweeps, seed
+        )
+        return Configuration(inner, self.material), info
 
     # ----- short-range order and structure I/O (implemented in drxkmc.sro / drxkmc.io) ----
 

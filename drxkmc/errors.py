@@ -6,13 +6,20 @@ whichever is tightest) is refused before anything is allocated, with ``.field ==
 a message giving the estimate.
 """
 
-from drxkmc._core import CompositionError, DrxkmcError, InvalidParameterError, MemoryLimitError
+from drxkmc._core import (
+    CompositionError,
+    DrxkmcError,
+    InvalidParameterError,
+    MemoryLimitError,
+    SimulationBusyError,
+)
 
 __all__ = [
     "DrxkmcError",
     "InvalidParameterError",
     "CompositionError",
     "MemoryLimitError",
+    "SimulationBusyError",
     "invalid",
 ]
 

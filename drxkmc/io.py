@@ -20,13 +20,13 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from drxkmc import _validate as check
+from drxkmc._files import atomic_write
 from drxkmc.configuration import VACANCY, Configuration
 from drxkmc.errors import invalid
 from drxkmc.lattice import A_RANGE_ANGSTROM, Lattice
@@ -399,8 +399,8 @@ def from_file(
 def to_file(config: Configuration, path: str | os.PathLike, format: str | None = None) -> None:
     """Write ``config`` to a CIF (pymatgen; P1, every site listed), extended XYZ or any format
     ASE writes (``format`` as ASE names it; default: from the extension). The file is written
-    to a temporary file in the same folder and moved into place, so an interrupted or failed
-    write never leaves a half-written file."""
+    atomically with the user's umask (:func:`drxkmc._files.atomic_write`), so an interrupted or
+    failed write never leaves a half-written file."""
     if not isinstance(config, Configuration):
         raise invalid("config", f"must be a drxkmc.Configuration, got {type(config).__name__}")
     try:
@@ -428,20 +428,11 @@ def to_file(config: Configuration, path: str | os.PathLike, format: str | None =
         def write(tmp: str) -> None:
             ase_io.write(tmp, atoms, format=fmt or None)
 
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=f".tmp{p.suffix}")
-    os.close(fd)
     try:
-        try:
-            write(tmp)
-        except Exception as e:
-            if type(e).__name__ == "UnknownFileTypeError":  # ASE: no writer for this format
-                field = "format" if format is not None else "path"
-                raise invalid(field, f"ASE cannot write {fmt or p.suffix!r} files: {e}") from None
-            raise
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        # The temporary name keeps the extension, from which ASE infers the format.
+        atomic_write(p, write, suffix=p.suffix)
+    except Exception as e:
+        if type(e).__name__ == "UnknownFileTypeError":  # ASE: no writer for this format
+            field = "format" if format is not None else "path"
+            raise invalid(field, f"ASE cannot write {fmt or p.suffix!r} files: {e}") from None
         raise

@@ -330,6 +330,7 @@ def percolation_sweep(
     lattice: Lattice,
     *,
     li_contents: Iterable[float] | None = None,
+    delithiation: str = "electrochemical",
     max_tm: int = 0,
     barrier_cutoff_eV: float | None = None,
     model: BarrierModel | None = None,
@@ -341,7 +342,8 @@ def percolation_sweep(
 
     ``material`` is one composition or a sequence of them (Material objects or formula
     strings), e.g. a Li-excess series ``Li{x}Mn{2-x}O2`` or a fluorination series; for each,
-    ``li_contents`` (Li per f.u. present, default the formula's) sets the state of charge.
+    ``li_contents`` (Li per f.u. present, default the formula's) sets the state of charge,
+    reached by ``delithiation`` (see :meth:`Configuration.random`).
     Each (material, Li content) point is analysed on ``Configuration.random`` for every seed.
 
     Returns one row per point, in input order: ``formula``, ``li_per_fu`` (the formula's Li
@@ -375,7 +377,9 @@ def percolation_sweep(
     rows = []
     for point, (m, li) in enumerate(points):
         for seed in seeds:
-            config = Configuration.random(m, lattice, li_content=li, seed=seed)
+            config = Configuration.random(
+                m, lattice, li_content=li, seed=seed, delithiation=delithiation
+            )
             r = percolation(
                 config,
                 max_tm=k if cut is None else 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,18 +14,47 @@ import polars as pl
 
 from drxkmc import _core
 from drxkmc import _validate as check
+from drxkmc._files import atomic_write
 from drxkmc._validate import count as _check_count
 from drxkmc._validate import duration as _check_time
-from drxkmc.analysis import Block, block_from_observations, diffusivity_row, msd_frame
-from drxkmc.configuration import Configuration, check_material
+from drxkmc._validate import fraction as _check_fraction
+from drxkmc.analysis import (
+    EXPONENT_TOLERANCE,
+    Block,
+    block_from_observations,
+    diffusivity_row,
+    msd_frame,
+)
+from drxkmc.configuration import (
+    _LI_CODE as LI_CODE,
+)
+from drxkmc.configuration import (
+    DEFAULT_SWEEPS,
+    DEFAULT_TIMESCALE_S,
+    Configuration,
+    check_material,
+)
 from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
-from drxkmc.material import as_material
+from drxkmc.material import Material, as_material
 from drxkmc.model import BarrierModel
 
 #: Hops per call into the core: between calls Python shows progress and sees Ctrl-C.
 HOPS_PER_CHUNK = 2_000_000
 _U64_MAX = 2**64 - 1
+#: Measured hops of the first try of ``run(precision=...)`` per Li, and at least this many.
+INITIAL_HOPS_PER_LI = 50
+INITIAL_HOPS = 200_000
+#: Default cap on the measured hops of ``run(precision=...)``.
+DEFAULT_MAX_HOPS = 200_000_000
+#: Blocks of ``run(precision=...)`` grow this much each time the MSD is still sub-linear.
+BLOCK_GROWTH = 4.0
+#: Default time-scale separation S of the rattling acceleration: capped paths are still crossed
+#: at least this many times as often as the critical ones. Chosen from the plain-vs-accelerated
+#: comparisons in tests/test_acceleration.py (agreement within their errors at S = 100 and up).
+DEFAULT_ACCELERATION = 100.0
+#: Quantities ``run(precision=...)`` can target, with their frame column.
+TARGETS = {"D_tracer": "D_tracer_cm2_s", "D_jump": "D_jump_cm2_s", "D_chem": "D_chem_cm2_s"}
 
 
 @dataclass
@@ -59,13 +88,61 @@ class Simulation:
         *,
         temperature_K: float = 300.0,
         seed: int = 0,
+        equilibrate: bool = True,
+        timescale_s: float = DEFAULT_TIMESCALE_S,
+        acceleration: float | None = DEFAULT_ACCELERATION,
     ):
+        """``equilibrate`` (default) first draws the Li arrangement from the model's own
+        equilibrium at ``temperature_K`` (:meth:`Configuration.equilibrated`, clusters of the
+        kinetic network on ``timescale_s``), so that the run starts stationary; False starts
+        from ``config`` as given.
+
+        ``acceleration`` = S caps the equilibrium flux of every hop path at S times the
+        structure's critical flux g* (critical-path analysis; see ``docs/design.md``): hops
+        that only rattle inside quasi-equilibrated groups are slowed, paths that carry
+        transport are untouched, detailed balance holds, and long-time diffusivities are those
+        of plain kMC up to corrections that vanish as S grows (tested against plain kMC).
+        ``None`` runs plain kMC. The cap is set for the starting Li count and stays fixed."""
         check.instance("config", config, Configuration, "drxkmc.Configuration")
-        model = BarrierModel() if model is None else model
-        check.instance("model", model, BarrierModel, "drxkmc.BarrierModel")
+        model = check.model(model)
+        equilibrate = check.flag("equilibrate", equilibrate)
         self.material = config.material
         temperature_K = check.temperature("temperature_K", temperature_K)
-        self._kmc = _core.Kmc(config._c, model._core_dict(), temperature_K, check.seed(seed))
+        timescale_s = check.number("timescale_s", timescale_s, unit="s", positive=True)
+        seed = check.seed(seed)
+        # The engine validates model and temperature before the (longer) equilibrium sampling.
+        self._kmc = _core.Kmc(config._c, model._core_dict(), temperature_K, seed)
+        if acceleration is not None:
+            acceleration = check.number("acceleration", acceleration, minimum=1.0)
+        start = config
+        if equilibrate:
+            start = config._equilibrium(
+                model, temperature_K, timescale_s, None, DEFAULT_SWEEPS, seed
+            )[0]
+            self._kmc = _core.Kmc(start._c, model._core_dict(), temperature_K, seed)
+        self.timescale_s = timescale_s
+        if acceleration is not None:
+            critical = _core.critical_flux(start._c, model._core_dict(), temperature_K)
+            if critical is not None:
+                flux, mu = critical
+                self._kmc.set_rate_cap(acceleration * flux, mu)
+
+    @property
+    def flux_cap_per_s(self) -> float:
+        """The cap on the equilibrium flux of every path (``acceleration`` × g*), s⁻¹; inf when
+        the run is plain kMC."""
+        return self._kmc.rate_cap[0]
+
+    @property
+    def percolating_li_fraction(self) -> float:
+        """Li on clusters of the kinetic network (paths firing within ``timescale_s``) that
+        span the cell, over all Li: the Li that can carry long-range transport. It does not
+        depend on how long a run is."""
+        k = self._kmc
+        cut = _core.kinetic_cutoff_ev(k.model(), k.temperature_k, self.timescale_s)
+        cfg = _core.Configuration.from_species(k.lattice, k.cations(), k.anions(), k.tm_names)
+        p = _core.percolation_analysis(cfg, barrier_cutoff_ev=cut, model=k.model())
+        return p["n_accessible_li"] / p["n_li"] if p["n_li"] else float("nan")
 
     @property
     def model(self) -> BarrierModel:
@@ -111,7 +188,7 @@ class Simulation:
 
     def li_occupancy(self) -> np.ndarray:
         """Boolean mask of the cation sites holding Li now."""
-        return self._kmc.cations() == 1
+        return self._kmc.cations() == LI_CODE
 
     def site_energies_eV(self) -> np.ndarray:
         """Site energy of a Li on every cation site, eV."""
@@ -161,81 +238,121 @@ class Simulation:
         *,
         hops: int | None = None,
         time_s: float | None = None,
+        precision: float | None = None,
+        target: str = "D_tracer",
+        max_hops: int = DEFAULT_MAX_HOPS,
         blocks: int = 10,
         samples_per_block: int = 20,
-        warmup_hops: int = 0,
+        warmup_fraction: float = 0.1,
+        warmup_hops: int | None = None,
         progress: bool | None = None,
     ) -> RunResult:
-        """Measure diffusivities.
+        """Measure diffusivities. Give exactly one of:
 
-        Give the length as ``time_s`` (simulated seconds) or as ``hops``: the run then lasts
-        ``hops / rate`` seconds, with the hop rate measured over the warm-up (or the current
-        total rate without one), so it makes about ``hops`` hops; the ``hops`` column says how
-        many it made. The
-        run is split into ``blocks`` blocks, each observed at ``samples_per_block`` regular
-        lags; each block gives one estimate, and uncertainties are standard errors over blocks.
-        ``warmup_hops`` hops are run first without measuring. Ctrl-C stops after the current
-        chunk and returns what the completed blocks measured (``interrupted=True``).
+        - ``hops``: the measuring part makes ``hops`` hops (to within one block), whatever
+          the rates do. The hop rate is measured first, then blocks of fixed simulated length
+          run until the count is reached;
+        - ``time_s``: the measuring part lasts ``time_s`` simulated seconds;
+        - ``precision``: run until the relative standard error of ``target`` (``"D_tracer"``,
+          ``"D_jump"`` or ``"D_chem"``) is at most ``precision`` *and* the run is converged
+          (MSD exponent within ±0.1 of 1 over the fitted window, stationary); the blocks
+          grow longer while the MSD is sub-linear and more are added while the error is too
+          large, up to ``max_hops`` hops in all, after which the result is returned with a
+          :class:`ConvergenceWarning`.
+
+        Each block gives one estimate; uncertainties are standard errors over blocks. Before
+        measuring, a warm-up of ``warmup_fraction`` of the measuring time (at least the hops
+        needed to measure the rate) is run (``warmup_hops`` adds a fixed number of hops before
+        it). The diffusivity frame says whether the result converged (``converged``,
+        ``msd_exponent``, ``stationary``); an unconverged result warns. Ctrl-C stops after the
+        current chunk and returns what the completed blocks measured (``interrupted=True``).
         """
-        blocks = _check_count("blocks", blocks, minimum=1)
+        blocks = _check_count("blocks", blocks, minimum=2)
         samples_per_block = _check_count("samples_per_block", samples_per_block, minimum=2)
-        warmup_hops = _check_count("warmup_hops", warmup_hops, minimum=0)
-        if (hops is None) == (time_s is None):
-            raise invalid("hops", "give exactly one of hops or time_s")
+        max_hops = _check_count("max_hops", max_hops)
+        warmup_fraction = _check_fraction("warmup_fraction", warmup_fraction, allow_zero=True)
+        if warmup_hops is not None:
+            warmup_hops = _check_count("warmup_hops", warmup_hops, minimum=0)
+        given = [
+            name
+            for name, v in (("hops", hops), ("time_s", time_s), ("precision", precision))
+            if v is not None
+        ]
+        if len(given) != 1:
+            raise invalid("hops", "give exactly one of hops, time_s or precision")
         if hops is not None:
-            _check_count("hops", hops)
+            hops = _check_count("hops", hops)
+        elif time_s is not None:
+            time_s = _check_time("time_s", time_s)
         else:
-            _check_time("time_s", time_s)
+            precision = _check_fraction("precision", precision)
+            if target not in TARGETS:
+                raise invalid("target", f"must be one of {', '.join(TARGETS)}, got {target!r}")
         self._require_events()
-        rate = self.total_rate_per_s
-        if warmup_hops:
-            h0, t0 = self.hops, self.time_s
-            self.advance(hops=warmup_hops)
-            if self.time_s > t0:
-                # The hop rate the run will see: measured over the warm-up, since relaxation
-                # (e.g. Li settling into F traps) lowers it below the initial total rate.
-                rate = (self.hops - h0) / (self.time_s - t0)
-        total = float(time_s) if time_s is not None else hops / rate
-        block_time = total / blocks
         if progress is None:
             progress = sys.stderr.isatty()
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=blocks, unit="block", desc="kMC", leave=False)
-        half_a = self.lattice.a / 2
-        measured: list[Block] = []
-        hops0, t_start = self.hops, self.time_s
-        interrupted = False
+        run = _Measurement(self, blocks, samples_per_block, progress)
         try:
-            for _ in range(blocks):
-                self._kmc.reset_displacements()
-                t0 = self.time_s
-                lags = block_time * np.arange(1, samples_per_block + 1) / samples_per_block
-                obs = self._run_until(t0 + block_time, t0 + lags)
-                measured.append(block_from_observations(obs, t0, half_a))
-                if bar is not None:
-                    bar.update(1)
+            if warmup_hops:
+                self.advance(hops=warmup_hops)
+            # Warm-up: a fraction of the measuring time, at most one block (the start is in
+            # equilibrium by default; this guards against what remains of a relaxation).
+            if time_s is not None:
+                self._run_until(
+                    self.time_s + min(warmup_fraction * time_s, time_s / blocks), np.empty(0)
+                )
+                run.measure(time_s / blocks, blocks=blocks)
+            else:
+                n_plan = hops if hops is not None else _initial_hops(self._n_li())
+                rate = self._hop_rate(_calibration_hops(n_plan, self._n_li()))
+                planned = n_plan / rate
+                self._run_until(
+                    self.time_s + min(warmup_fraction * planned, planned / blocks), np.empty(0)
+                )
+                if hops is not None:
+                    run.measure(planned / blocks, hops=hops)
+                else:
+                    run.to_precision(planned / blocks, precision, TARGETS[target], max_hops)
         except KeyboardInterrupt:
-            interrupted = True
+            run.interrupted = True
         finally:
-            if bar is not None:
-                bar.close()
-        row = diffusivity_row(
-            measured,
-            temperature_K=self.temperature_K,
-            volume_cm3=self.lattice.volume_cm3,
-            hops=self.hops - hops0,
-            time_s=self.time_s - t_start,
-        )
-        return RunResult(pl.DataFrame([row]), msd_frame(measured), measured, interrupted)
+            run.close()
+        result = run.result()
+        row = result.diffusivity.row(0, named=True)
+        if not run.interrupted and not row["converged"]:
+            warnings.warn(
+                f"the diffusivity has not converged (MSD exponent {row['msd_exponent']:.2f}, "
+                f"stationary={row['stationary']}, {row['blocks']} blocks, {row['hops']} hops): "
+                "run longer, e.g. run(precision=0.05)",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        elif precision is not None and not run.interrupted:
+            rel = _relative_error(row, TARGETS[target])
+            if not rel <= precision:
+                warnings.warn(
+                    f"max_hops={max_hops} reached with a relative error of {rel:.1%} on "
+                    f"{target} (asked {precision:.1%})",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+        return result
+
+    def _n_li(self) -> int:
+        return int(np.count_nonzero(self._kmc.cations() == LI_CODE))
+
+    def _hop_rate(self, n: int) -> float:
+        """Hops per simulated second over the next ``n`` hops (which are run)."""
+        h0, t0 = self.hops, self.time_s
+        self.advance(hops=n)
+        dt = self.time_s - t0
+        return (self.hops - h0) / dt if dt > 0 else self.total_rate_per_s
 
     def _require_events(self) -> None:
         if self.total_rate_per_s > 0:
             return
         cations = self._kmc.cations()
-        n_li = int(np.count_nonzero(cations == 1))
+        n_li = int(np.count_nonzero(cations == LI_CODE))
         if n_li == 0:
             raise invalid("config", "holds no Li, so nothing can hop; raise li_content")
         if not np.any(cations == 0):
@@ -275,32 +392,181 @@ class Simulation:
     # ----- checkpoints -------------------------------------------------------------------
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Write the exact state (generator included) to ``path``, atomically."""
-        path = Path(path)
-        data = self._kmc.checkpoint()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the exact state (generator included) and the material to ``path``.
+
+        The file has a header, a format version and a checksum, so a damaged file is refused
+        on loading; it is written atomically with the user's umask
+        (:func:`drxkmc._files.atomic_write`). Raises
+        :class:`~drxkmc.errors.SimulationBusyError` while another thread runs the simulation.
+        """
+        atomic_write(Path(path), self._checkpoint_bytes())
 
     @classmethod
     def load_checkpoint(cls, path: str | os.PathLike, material=None) -> Simulation:
-        """Resume a run saved by :meth:`save_checkpoint`; it continues bit-identically."""
+        """Resume a run saved by :meth:`save_checkpoint`; it continues bit-identically.
+
+        ``material`` defaults to the one saved with the run. A file that is not a complete,
+        undamaged drxkmc checkpoint raises :class:`drxkmc.InvalidParameterError` with
+        ``.field == "checkpoint"``.
+        """
         return cls._from_checkpoint_bytes(Path(path).read_bytes(), material)
+
+    def _checkpoint_bytes(self) -> bytes:
+        composition = None if self.material is None else self.material._c
+        return self._kmc.checkpoint(composition)
 
     @classmethod
     def _from_checkpoint_bytes(cls, data: bytes, material=None) -> Simulation:
         sim = cls.__new__(cls)
-        sim._kmc = _core.Kmc.from_checkpoint(data)
+        sim._kmc, saved = _core.Kmc.from_checkpoint(bytes(data))
         sim.material = None
         if material is not None:
-            sim.material = check_material(sim.configuration(), as_material(material))
+            material = check_material(sim.configuration(), as_material(material))
+        elif saved is not None:
+            material = Material(saved, dict(saved.oxidation_overrides))
+        sim.material = material
+        sim.timescale_s = DEFAULT_TIMESCALE_S
         return sim
 
     def __reduce__(self):
         # Pickling is an exact checkpoint: a simulation sent to a worker continues identically.
-        return (Simulation._from_checkpoint_bytes, (self._kmc.checkpoint(), self.material))
+        return (Simulation._from_checkpoint_bytes, (self._checkpoint_bytes(),))
+
+
+class ConvergenceWarning(UserWarning):
+    """A diffusivity was returned that has not converged (see the frame's ``converged``)."""
+
+
+def _initial_hops(n_li: int) -> int:
+    return max(INITIAL_HOPS, INITIAL_HOPS_PER_LI * n_li)
+
+
+def _calibration_hops(n: int, n_li: int) -> int:
+    """Hops used to measure the hop rate before a run of ``n`` hops (also warm-up)."""
+    return int(min(max(n // 100, 10 * n_li, 10_000), 200_000))
+
+
+def _relative_error(row: dict, column: str) -> float:
+    err = row[column.replace("_cm2_s", "_err_cm2_s")]
+    value = row[column]
+    return abs(err / value) if value else float("inf")
+
+
+class _Measurement:
+    """The measuring part of :meth:`Simulation.run`: blocks of equal simulated length."""
+
+    def __init__(self, sim: Simulation, blocks: int, samples: int, progress: bool):
+        self.sim = sim
+        self.min_blocks = blocks
+        self.samples = samples
+        self.blocks: list[Block] = []
+        self.block_hops: list[int] = []
+        self.interrupted = False
+        self.percolating: float | None = None
+        self.hops0, self.t0 = sim.hops, sim.time_s
+        self.bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(unit="block", desc="kMC", leave=False)
+
+    def restart(self) -> None:
+        """Discard the blocks so far (they become warm-up)."""
+        self.blocks, self.block_hops = [], []
+        self.hops0, self.t0 = self.sim.hops, self.sim.time_s
+
+    def block(self, block_time: float) -> None:
+        sim = self.sim
+        sim._kmc.reset_displacements()
+        t0, h0 = sim.time_s, sim.hops
+        lags = block_time * np.arange(1, self.samples + 1) / self.samples
+        obs = sim._run_until(t0 + block_time, t0 + lags)
+        self.blocks.append(block_from_observations(obs, t0, sim.lattice.a / 2, sim.hops - h0))
+        self.block_hops.append(sim.hops - h0)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def measure(self, block_time: float, *, blocks: int | None = None, hops: int | None = None):
+        """``blocks`` blocks, or blocks until ``hops`` hops are done (to within one block).
+        When the first blocks' hop rate is off by more than 2x from the plan (the rate
+        changed since it was measured), the block length is re-planned from it and those
+        blocks become warm-up."""
+        self.restart()
+        if blocks is not None:
+            for _ in range(blocks):
+                self.block(block_time)
+            return
+        assert hops is not None
+        planned = hops / self.min_blocks
+        # Judge the rate over enough blocks to hold ~1000 hops, so Poisson noise cannot
+        # trigger a re-plan.
+        probe = int(min(self.min_blocks, max(1, np.ceil(1000 / max(planned, 1)))))
+        for _ in range(3):
+            for _ in range(probe):
+                self.block(block_time)
+            got = sum(self.block_hops) / probe
+            if 0.5 * planned <= got <= 2 * planned or got == 0:
+                break
+            block_time *= planned / got
+            self.restart()
+        while sum(self.block_hops) + 0.5 * np.mean(self.block_hops) < hops:
+            self.block(block_time)
+
+    def to_precision(self, block_time: float, precision: float, column: str, max_hops: int):
+        self.restart()
+        for _ in range(self.min_blocks):
+            self.block(block_time)
+        while True:
+            row = self.row()
+            done = sum(self.block_hops)
+            if done >= max_hops:
+                return
+            alpha_ok = abs(row["msd_exponent"] - 1) <= EXPONENT_TOLERANCE
+            if not alpha_ok and row["msd_exponent"] < 1:
+                # Sub-linear: the blocks are shorter than the trapping times. Longer blocks;
+                # what ran so far is warm-up.
+                if done * BLOCK_GROWTH > max_hops:
+                    return
+                block_time *= BLOCK_GROWTH
+                self.restart()
+                for _ in range(self.min_blocks):
+                    self.block(block_time)
+                continue
+            rel = _relative_error(row, column)
+            if row["converged"] and rel <= precision:
+                return
+            # Standard errors fall as 1/√blocks: aim 20% past the target.
+            n = len(self.blocks)
+            want = (
+                int(np.ceil(n * min((1.2 * rel / precision) ** 2, 4.0)))
+                if np.isfinite(rel)
+                else 2 * n
+            )
+            per_block = done / n
+            want = min(max(want, n + 1), n + int((max_hops - done) / max(per_block, 1)))
+            if want <= n:
+                return
+            for _ in range(want - n):
+                self.block(block_time)
+
+    def row(self) -> dict:
+        sim = self.sim
+        if self.percolating is None:
+            self.percolating = sim.percolating_li_fraction
+        return diffusivity_row(
+            self.blocks,
+            temperature_K=sim.temperature_K,
+            volume_cm3=sim.lattice.volume_cm3,
+            hops=sim.hops - self.hops0,
+            time_s=sim.time_s - self.t0,
+            percolating_li_fraction=self.percolating,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def result(self) -> RunResult:
+        return RunResult(
+            pl.DataFrame([self.row()]), msd_frame(self.blocks), self.blocks, self.interrupted
+        )

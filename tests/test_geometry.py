@@ -140,7 +140,9 @@ def _single_li_sim(lat, site=0, barrier=0.3, temperature=300.0, tm_sites=(), ani
         cations[s] = "Mn"
     cfg = drxkmc.Configuration.from_species(lat, cations, anions)
     model = drxkmc.BarrierModel.uniform(barrier)
-    return drxkmc.Simulation(cfg, model, temperature_K=temperature, seed=0), model
+    return drxkmc.Simulation(
+        cfg, model, temperature_K=temperature, seed=0, equilibrate=False
+    ), model
 
 
 def test_single_li_in_empty_lattice_has_24_paths():

@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent(
     sim = drxkmc.Simulation(config, temperature_K=400, seed=1)
     # Ctrl-C (SIGINT to this process) once the run is under way.
     threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    result = sim.run(hops=10**11, blocks=10**5, progress=False)
+    result = sim.run(hops=10**11, blocks=10**6, progress=False)
     print(json.dumps({
         "interrupted": result.interrupted,
         "blocks": result.diffusivity["blocks"][0],
@@ -37,6 +37,6 @@ def test_ctrl_c_keeps_completed_blocks():
     assert res["interrupted"] is True
     # Some blocks finished before the interrupt, far fewer than requested, and the result
     # reports exactly the hops the simulation made.
-    assert 0 < res["blocks"] < 10**5
-    assert res["hops"] == res["sim_hops"] > 0
+    assert 0 < res["blocks"] < 10**6
+    assert 0 < res["hops"] <= res["sim_hops"]  # measuring hops; calibration and warm-up came first
     assert res["d"] > 0

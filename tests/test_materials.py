@@ -25,7 +25,11 @@ FORMULAS = [
 
 def config_of(formula: str, li_content=None, seed=1, size=3) -> drxkmc.Configuration:
     m = drxkmc.Material.from_formula(formula)
-    return drxkmc.Configuration.random(m, drxkmc.Lattice(size), li_content=li_content, seed=seed)
+    # Random delithiation: any Li count, quickly (the structure is what matters here).
+    lattice = drxkmc.Lattice(size)
+    return drxkmc.Configuration.random(
+        m, lattice, li_content=li_content, seed=seed, delithiation="random"
+    )
 
 
 def read_back(config, reader: str, tmp_path, **kwargs):

@@ -79,7 +79,9 @@ def test_engine_percolation_and_annealer_are_refused_when_the_configuration_fits
     # engine (~41 bytes/site, 1.3 GB), the percolation analysis and the annealer do not.
     out = run_child(
         """
-        config = drxkmc.Configuration.random(material, drxkmc.Lattice(200), li_content=0.6)
+        config = drxkmc.Configuration.random(
+            material, drxkmc.Lattice(200), li_content=0.6, delithiation="random"
+        )
         print("CONFIG", config.lattice.n_cations)
         refused(lambda: drxkmc.Simulation(config))
         refused(lambda: drxkmc.percolation(config))
@@ -105,4 +107,7 @@ def test_demo_with_a_too_large_size_reports_instead_of_aborting():
         """
     )
     assert out.returncode == 2, (out.returncode, out.stderr)  # not 134 (abort)
-    assert "drxkmc: error: size: a kMC engine for the 200×200×200 lattice" in out.stderr
+    # The first step that does not fit is refused (today the equilibrium sampling of the
+    # electrochemical delithiation, before the engine).
+    assert out.stderr.startswith("drxkmc: error: size: "), out.stderr
+    assert "of the 200×200×200 lattice (32,000,000 cation sites) needs about" in out.stderr

@@ -228,7 +228,9 @@ def test_sweep_curve_rises_through_the_threshold():
 
 def test_sweep_over_li_content_scales_per_fu_amounts():
     m = drxkmc.Material.from_formula("Li1.3Mn0.7O2")
-    df = drxkmc.percolation_sweep(m, drxkmc.Lattice(10), li_contents=[1.3, 0.65], seeds=range(4))
+    df = drxkmc.percolation_sweep(
+        m, drxkmc.Lattice(10), li_contents=[1.3, 0.65], seeds=range(4), delithiation="random"
+    )
     assert df["li_content"].to_list() == [1.3, 0.65]
     # Random Li removal keeps the accessible fraction but halves the accessible Li per f.u.
     f = df["accessible_li_fraction_mean"].to_numpy()

@@ -77,8 +77,11 @@ def test_time_strictly_increases_over_successive_runs(args, lengths):
         times.append(sim.time_s)
         hops.append(sim.hops)
         row = res.diffusivity.row(0, named=True)
-        assert row["time_s"] == times[-1] - times[-2]
-        assert row["hops"] == hops[-1] - hops[-2]
+        # The measuring part (after the rate calibration and warm-up) is what the row reports,
+        # and it makes the hops asked for, to within one block.
+        assert 0 < row["time_s"] <= times[-1] - times[-2]
+        assert row["hops"] == sum(b.hops for b in res.blocks) <= hops[-1] - hops[-2]
+        assert abs(row["hops"] - n) <= max(b.hops for b in res.blocks)
         sim.advance(hops=n)
         times.append(sim.time_s)
         hops.append(sim.hops)

@@ -529,6 +529,11 @@ impl Composition {
         &self.formula
     }
 
+    /// The oxidation states given to [`Composition::parse`] (not those it derived).
+    pub fn oxidation_overrides(&self) -> &[(String, f64)] {
+        &self.overrides
+    }
+
     /// Li per formula unit.
     pub fn li(&self) -> f64 {
         self.species.iter().filter(|s| s.is_li()).map(|s| s.amount).sum()

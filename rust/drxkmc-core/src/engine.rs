@@ -20,19 +20,21 @@
 //! runs with the total of the bounds. This thinning keeps the dynamics exact: every hop
 //! happens at its exact rate.
 
+use crate::checkpoint::in_checkpoint;
+pub use crate::checkpoint::Checkpoint;
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
 use crate::lattice::{
     offset_index, opposite, padded, shared_neighbour_masks, Geometry, Lattice, TiledOrder, NN_DIRECTIONS, N_PATHS,
-    OCTAHEDRON_ANIONS, PATHS,
+    PATHS,
 };
 use crate::memory::{self, prefetch, HugeBuf, Zeroable};
 use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K, N_CLASSES};
+use crate::random::{unit, unit_open0};
+use crate::site_energy::site_energies;
 use crate::tree::{pick, SumTree};
-use rand::{Rng, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use serde::{Deserialize, Serialize};
 
 /// Inner tree nodes are recomputed from the leaves every this many hops of the global hop
 /// counter (not per call), so that results do not depend on how a run is chunked.
@@ -251,6 +253,8 @@ pub struct Observation {
     pub n_beyond_one_hop: u64,
     /// Li in each octant of the box (index x_hi + 2 y_hi + 4 z_hi).
     pub octant_li: [u64; 8],
+    /// Σ of the site energies of the Li, eV: a stationarity trace.
+    pub sum_li_energy_ev: f64,
 }
 
 /// One possible hop: from cation `from` to cation `to` through tetrahedron side `path`.
@@ -274,26 +278,6 @@ pub enum Stop {
     Hops,
     /// No hop is possible (no Li has an empty neighbour).
     NoEvents,
-}
-
-/// The exact, resumable state of a run (everything but what is derived from it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub config: Configuration,
-    pub model: BarrierModel,
-    pub temperature_k: f64,
-    /// Li displacements in cation-index order.
-    pub disp: Vec<[i32; 3]>,
-    pub rng: Xoshiro256PlusPlus,
-    pub time_s: f64,
-    pub hops: u64,
-    /// The inner nodes of the sum tree (over the engine's site order), kept so a resumed run
-    /// is bit-identical.
-    pub tree_inner: Vec<Vec<f64>>,
-    /// The unit of the stored escape rates, s⁻¹ (a power of two).
-    pub rate_unit: f64,
-    /// The tree total at the last exact recomputation of the inner sums.
-    pub tree_rebuilt_total: f64,
 }
 
 pub struct Kmc {
@@ -322,18 +306,10 @@ pub struct Kmc {
     rng: Xoshiro256PlusPlus,
     time_s: f64,
     hops: u64,
-}
-
-/// Uniform in (0, 1].
-#[inline(always)]
-fn unit_open0(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    ((rng.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64)
-}
-
-/// Uniform in [0, 1).
-#[inline(always)]
-fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    /// Cap G on the equilibrium flux of every path, s⁻¹ (see `acceleration`); ∞ when off.
+    rate_cap: f64,
+    /// exp((E_ref − μ)/kT) of the μ the flux is computed at.
+    cap_z: f64,
 }
 
 /// Grid coordinates of every cation (`anions` false) or anion, in the order of its dense
@@ -393,8 +369,10 @@ impl Kmc {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             time_s: 0.0,
             hops: 0,
+            rate_cap: f64::INFINITY,
+            cap_z: 1.0,
         };
-        kmc.init_sites(config.grid())?;
+        kmc.init_sites(config)?;
         kmc.refresh_all(None);
         Ok(kmc)
     }
@@ -413,19 +391,21 @@ impl Kmc {
         n * (std::mem::size_of::<Site>() + std::mem::size_of::<Disp>() + 16) + SumTree::memory_estimate(n) + tables
     }
 
-    /// Resume exactly from a checkpoint.
+    /// Resume exactly from a checkpoint. Every field is validated first
+    /// (`checkpoint::validate`); every error names the field `checkpoint`.
     pub fn from_checkpoint(cp: Checkpoint) -> Result<Self> {
-        let mut kmc = Kmc::new(&cp.config, &cp.model, cp.temperature_k, 0)?;
-        if cp.disp.len() != kmc.disp.len() {
-            return Err(Error::invalid("checkpoint", "displacements do not match the lattice"));
+        crate::checkpoint::validate(&cp)?;
+        let mut kmc = Kmc::new(&cp.config, &cp.model, cp.temperature_k, 0).map_err(in_checkpoint)?;
+        if cp.rate_cap_per_s.is_finite() {
+            kmc.set_rate_cap(cp.rate_cap_per_s, cp.rate_cap_mu_ev).map_err(in_checkpoint)?;
         }
         for (p, r) in sublattice_points(&kmc.lattice, false).zip(&cp.disp) {
             kmc.disp[kmc.order.index(padded(p)) >> 1] = Disp::pack(*r);
         }
-        if !(cp.rate_unit > 0.0 && cp.rate_unit.is_finite() && cp.rate_unit.log2().fract() == 0.0) {
-            return Err(Error::invalid("checkpoint", "rate unit must be a positive power of two"));
-        }
         kmc.refresh_all(Some(cp.rate_unit));
+        if kmc.rate_unit != cp.rate_unit {
+            return Err(Error::invalid("checkpoint", "rate unit does not fit the escape rates of the state"));
+        }
         kmc.rng = cp.rng;
         kmc.time_s = cp.time_s;
         kmc.hops = cp.hops;
@@ -439,7 +419,7 @@ impl Kmc {
                 .iter()
                 .zip(&exact)
                 .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6 * scale));
-        if !close || !kmc.tree.set_inner(cp.tree_inner) || !(cp.tree_rebuilt_total >= 0.0) {
+        if !close || !kmc.tree.set_inner(cp.tree_inner) {
             return Err(Error::invalid("checkpoint", "rate tree does not match the lattice"));
         }
         kmc.rebuilt_total = cp.tree_rebuilt_total;
@@ -460,6 +440,8 @@ impl Kmc {
             tree_inner: self.tree.inner(),
             rate_unit: self.rate_unit,
             tree_rebuilt_total: self.rebuilt_total,
+            rate_cap_per_s: self.rate_cap,
+            rate_cap_mu_ev: self.rate_cap().1,
         }
     }
 
@@ -474,6 +456,29 @@ impl Kmc {
             + std::mem::size_of_val(&*self.kra_rate)
     }
 
+    /// Cap the equilibrium flux of every path at `flux_cap_per_s` (s⁻¹; ∞ turns the cap off),
+    /// with occupancies at the Li chemical potential `mu_ev`, and recompute every rate. See
+    /// `acceleration` for when this leaves diffusion unchanged.
+    pub fn set_rate_cap(&mut self, flux_cap_per_s: f64, mu_ev: f64) -> Result<()> {
+        if !(flux_cap_per_s > 0.0) {
+            return Err(Error::invalid("acceleration", format!("flux cap must be > 0 s⁻¹, got {flux_cap_per_s}")));
+        }
+        let z = ((self.energy_ref_ev - mu_ev) / (BOLTZMANN_EV_PER_K * self.temperature_k)).exp();
+        if flux_cap_per_s.is_finite() && !(z > 0.0 && z.is_finite()) {
+            return Err(Error::invalid("acceleration", format!("mu_eV {mu_ev} is out of range for the cap")));
+        }
+        self.rate_cap = flux_cap_per_s;
+        self.cap_z = if flux_cap_per_s.is_finite() { z } else { 1.0 };
+        self.refresh_all(None);
+        Ok(())
+    }
+
+    /// The cap on the equilibrium flux of every path, s⁻¹ (∞: off), and the μ (eV) it uses.
+    pub fn rate_cap(&self) -> (f64, f64) {
+        let kt = BOLTZMANN_EV_PER_K * self.temperature_k;
+        (self.rate_cap, self.energy_ref_ev - kt * self.cap_z.ln())
+    }
+
     // ----- set-up --------------------------------------------------------------------------
 
     /// Site-order index pair of every cation, in cation-index order.
@@ -481,39 +486,11 @@ impl Kmc {
         sublattice_points(&self.lattice, false).map(|p| self.order.index(padded(p)) >> 1)
     }
 
-    /// Li site energy of every cation site from the public-order grid, eV (TM sites get the
-    /// value a Li would have there).
-    fn raw_site_energies(&self, grid: &[u8]) -> Result<Vec<f64>> {
-        let m = &self.model;
-        let l = &self.lattice;
-        let mut noise = Xoshiro256PlusPlus::seed_from_u64(m.site_energy_seed);
-        let energies = sublattice_points(l, false).map(|p| {
-            let blk = l.block(p);
-            let mut e = 0.0;
-            for o in OCTAHEDRON_ANIONS {
-                match grid[offset_index(&blk, o)] {
-                    species::F => e += m.site_f_ev,
-                    species::CL => e += m.site_cl_ev,
-                    _ => {}
-                }
-            }
-            for d in NN_DIRECTIONS {
-                if species::is_tm(grid[offset_index(&blk, d)]) {
-                    e += m.site_tm_ev;
-                }
-            }
-            // Draw for every site whatever sigma is, so the same seed gives the same
-            // pattern of disorder at any width.
-            let xi: f64 = StandardNormal.sample(&mut noise);
-            e + m.site_disorder_ev * xi
-        });
-        memory::try_collect(l.n_cations(), energies, "size")
-    }
-
     /// Fill the site records from the public-order grid: species, tetrahedron classes (by TM
     /// count and anion corners) and Li weights.
-    fn init_sites(&mut self, grid: &[u8]) -> Result<()> {
+    fn init_sites(&mut self, config: &Configuration) -> Result<()> {
         let l = self.lattice;
+        let grid = config.grid();
         for g in 0..l.n_grid() {
             let p = l.grid_coords(g);
             let blk = l.block(p);
@@ -545,7 +522,7 @@ impl Kmc {
             let code = self.site(b.centre()).cation;
             self.set_cation(&b, code);
         }
-        let e = self.raw_site_energies(grid)?;
+        let e = site_energies(config, &self.model);
         let (lo, hi) = e.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         self.energy_ref_ev = 0.5 * (lo + hi);
         let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;
@@ -601,9 +578,20 @@ impl Kmc {
         self.kra_rate[class as usize][n_li as usize & 3]
     }
 
-    /// Total rate of all hops out of the Li at padded coordinates q, s⁻¹.
+    /// The largest KRA rate k a path between sites of weights w_a, w_b keeps under the cap:
+    /// its equilibrium flux k·f_A(1 − f_B)·w_b/w_a = k·z·w_a·w_b/((w_a² + z)(w_b² + z)), with
+    /// f = w²/(w² + z) the Fermi–Dirac occupancy, is capped at `rate_cap`; both directions
+    /// are scaled alike (see `acceleration`).
+    #[inline(always)]
+    fn kra_limit(&self, w_a: f64, w_b: f64) -> f64 {
+        let z = self.cap_z;
+        self.rate_cap * (w_a + z / w_a) * (w_b + z / w_b) / z
+    }
+
+    /// Total rate of all hops out of the Li at padded coordinates q, s⁻¹ (with the rate cap
+    /// when CAP).
     #[inline]
-    fn escape_rate(&self, q: [usize; 3]) -> f64 {
+    fn escape_rate<const CAP: bool>(&self, q: [usize; 3]) -> f64 {
         let b = Hood::new(&self.order, q);
         let me = self.site(b.centre());
         let mut sum = 0.0;
@@ -611,10 +599,26 @@ impl Kmc {
         while vacant != 0 {
             let d = vacant.trailing_zeros() as usize;
             vacant &= vacant - 1;
-            let s = self.path_rate(&b, me.li, 2 * d) + self.path_rate(&b, me.li, 2 * d + 1);
-            sum += s * self.site(b.nn(d)).weight as f64;
+            let (k1, k2) = (self.path_rate(&b, me.li, 2 * d), self.path_rate(&b, me.li, 2 * d + 1));
+            let w = self.site(b.nn(d)).weight as f64;
+            let s = if CAP {
+                let lim = self.kra_limit(me.weight as f64, w);
+                k1.min(lim) + k2.min(lim)
+            } else {
+                k1 + k2
+            };
+            sum += s * w;
         }
         sum / me.weight as f64
+    }
+
+    /// `escape_rate` with or without the cap, as set.
+    fn escape_rate_now(&self, q: [usize; 3]) -> f64 {
+        if self.rate_cap.is_finite() {
+            self.escape_rate::<true>(q)
+        } else {
+            self.escape_rate::<false>(q)
+        }
     }
 
     /// Recompute every stored escape rate and the tree, in units of `unit` or, if None (or if
@@ -638,7 +642,7 @@ impl Kmc {
     /// The escape rate of the site at padded coordinates q if it holds Li, else 0, s⁻¹.
     fn li_escape_rate(&self, q: [usize; 3]) -> f64 {
         if self.site(self.order.index(q)).cation == species::LI {
-            self.escape_rate(q)
+            self.escape_rate_now(q)
         } else {
             0.0
         }
@@ -670,9 +674,9 @@ impl Kmc {
     /// Recompute the escape rate of the Li at site-order index g, the neighbour in direction d
     /// of the site at padded coordinates q.
     #[inline(always)]
-    fn refresh_li(&mut self, g: usize, q: [usize; 3], d: usize) {
+    fn refresh_li<const CAP: bool>(&mut self, g: usize, q: [usize; 3], d: usize) {
         let o = NN_DIRECTIONS[d % 12];
-        let r = self.escape_rate([0, 1, 2].map(|i| q[i].wrapping_add_signed(o[i] as isize)));
+        let r = self.escape_rate::<CAP>([0, 1, 2].map(|i| q[i].wrapping_add_signed(o[i] as isize)));
         self.store_rate(g >> 1, r);
     }
 
@@ -732,7 +736,7 @@ impl Kmc {
     /// Choose and perform one step: false if it was a null event (the chosen Li's exact rate
     /// fell short of its stored bound; see the module doc). The clock is advanced by the caller.
     #[inline]
-    fn hop(&mut self) -> bool {
+    fn hop<const CAP: bool>(&mut self) -> bool {
         let u = unit(&mut self.rng);
         let mut c = self.select_li(u * self.tree.total());
         if self.sites[c].rate <= 0.0 {
@@ -753,8 +757,10 @@ impl Kmc {
             let d = vacant.trailing_zeros() as usize;
             vacant &= vacant - 1;
             let w = self.site(ba.nn(d)).weight as f64;
+            let lim = if CAP { self.kra_limit(me.weight as f64, w) } else { f64::INFINITY };
             for path in [2 * d, 2 * d + 1] {
-                let r = self.path_rate(&ba, me.li, path) * w;
+                let k = self.path_rate(&ba, me.li, path);
+                let r = if CAP { k.min(lim) } else { k } * w;
                 rates[path] = r;
                 total += r;
             }
@@ -801,13 +807,13 @@ impl Kmc {
         while li != 0 {
             let k = li.trailing_zeros() as usize;
             li &= li - 1;
-            self.refresh_li(ba.nn(k), qa, k);
+            self.refresh_li::<CAP>(ba.nn(k), qa, k);
         }
         let mut li = self.site(gb).li & !SHARED_MASKS[dir];
         while li != 0 {
             let k = li.trailing_zeros() as usize;
             li &= li - 1;
-            self.refresh_li(bb.nn(k), qb, k);
+            self.refresh_li::<CAP>(bb.nn(k), qb, k);
         }
         self.hops += 1;
         if self.hops % REBUILD_EVERY_HOPS == 0 {
@@ -830,6 +836,7 @@ impl Kmc {
         let mut samples = sample_times_s.iter().copied().skip_while(|&t| t < t0).peekable();
         let mut out = Vec::new();
         let mut done = 0u64;
+        let capped = self.rate_cap.is_finite();
         let stop = loop {
             if done >= max_hops {
                 break Stop::Hops;
@@ -867,7 +874,7 @@ impl Kmc {
                 self.time_s = t_end_s.max(self.time_s);
                 break Stop::Time;
             }
-            done += self.hop() as u64;
+            done += if capped { self.hop::<true>() } else { self.hop::<false>() } as u64;
             self.time_s = t_next;
         };
         Ok((stop, out))
@@ -878,11 +885,14 @@ impl Kmc {
     fn observe_at(&self, time_s: f64) -> Observation {
         let mut o = Observation { time_s, hops: self.hops, ..Default::default() };
         let [nx, ny, nz] = self.lattice.dims();
+        let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;
+        let mut sum_ln_weight = 0.0;
         for p in sublattice_points(&self.lattice, false) {
             let c = self.order.index(padded(p)) >> 1;
             if self.sites[c].cation != species::LI {
                 continue;
             }
+            sum_ln_weight += (self.sites[c].weight as f64).ln();
             let r = self.disp[c].unpack();
             let r2 = (r[0] as i64).pow(2) + (r[1] as i64).pow(2) + (r[2] as i64).pow(2);
             o.n_li += 1;
@@ -895,6 +905,8 @@ impl Kmc {
             let octant = (2 * p[0] >= nx) as usize + 2 * (2 * p[1] >= ny) as usize + 4 * (2 * p[2] >= nz) as usize;
             o.octant_li[octant] += 1;
         }
+        // w = exp(−(E − E_ref)/2kT) per Li.
+        o.sum_li_energy_ev = o.n_li as f64 * self.energy_ref_ev - two_kt * sum_ln_weight;
         o
     }
 
@@ -950,7 +962,7 @@ impl Kmc {
             .map(|p| {
                 let q = padded(p);
                 if self.site(self.order.index(q)).cation == species::LI {
-                    self.escape_rate(q)
+                    self.escape_rate_now(q)
                 } else {
                     0.0
                 }
@@ -980,14 +992,19 @@ impl Kmc {
                 let class = self.site(cube).cubes[cube & 1];
                 let [s1, s2] = PATH_SPECTATORS[path & 31];
                 let n_li = (((me.li >> s1) & 1) + ((me.li >> s2) & 1)) as usize;
-                let ratio = self.site(b.nn(dir)).weight as f64 / me.weight as f64;
+                let (w_a, w_b) = (me.weight as f64, self.site(b.nn(dir)).weight as f64);
+                let ratio = w_b / w_a;
+                let k = self.table.rate(class, n_li);
+                // Under the rate cap the KRA rate is lowered, i.e. E_KRA raised by kT·ln(k/k_eff).
+                let k_eff = k.min(self.kra_limit(w_a, w_b));
+                let raised = if k_eff < k { kt * (k / k_eff).ln() } else { 0.0 };
                 out.push(Event {
                     from,
                     to: Lattice::sublattice_index(offset_index(&blk, NN_DIRECTIONS[dir])),
                     path,
                     n_tm: KraTable::n_tm(class),
-                    barrier_ev: self.table.barrier(class, n_li) - kt * ratio.ln(),
-                    rate_per_s: self.table.rate(class, n_li) * ratio,
+                    barrier_ev: self.table.barrier(class, n_li) + raised - kt * ratio.ln(),
+                    rate_per_s: k_eff * ratio,
                 });
             }
         }

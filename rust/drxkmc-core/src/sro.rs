@@ -33,7 +33,8 @@ use crate::error::{Error, Result};
 use crate::lattice::{offset_index, Lattice, NN_DIRECTIONS, OCTAHEDRON_ANIONS};
 use crate::memory::{describe_lattice, require_available, try_filled};
 use crate::model::BOLTZMANN_EV_PER_K;
-use rand::{Rng, SeedableRng};
+use crate::random::{below, unit as uniform};
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::collections::HashMap;
 
@@ -301,18 +302,6 @@ impl SpeciesLists {
         self.pos[di] = pj;
         self.pos[dj] = pi;
     }
-}
-
-/// Uniform integer in 0..n (n > 0), by multiply-shift (bias below n / 2⁶⁴).
-#[inline(always)]
-fn below(rng: &mut Xoshiro256PlusPlus, n: u64) -> u64 {
-    ((rng.next_u64() as u128 * n as u128) >> 64) as u64
-}
-
-/// Uniform f64 in [0, 1).
-#[inline(always)]
-fn uniform(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Grid coordinates of grid index `g`, in u32 arithmetic (grid indices are < 2³²; cheaper

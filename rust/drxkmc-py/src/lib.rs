@@ -1,6 +1,7 @@
 //! Thin pyo3 layer over drxkmc-core: converts arguments, maps errors to Python exceptions,
 //! releases the GIL during runs. No physics here.
 
+use drxkmc_core::checkpoint;
 use drxkmc_core::composition::Composition;
 use drxkmc_core::config::Configuration;
 use drxkmc_core::engine::{Kmc, Stop};
@@ -12,6 +13,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 pyo3::create_exception!(_core, DrxkmcError, PyValueError, "Base class of every drxkmc input error.");
 pyo3::create_exception!(_core, InvalidParameterError, DrxkmcError, "A parameter is out of range, NaN or inconsistent.");
@@ -20,6 +22,12 @@ pyo3::create_exception!(
     CompositionError,
     DrxkmcError,
     "A formula cannot be parsed or is not a valid composition."
+);
+pyo3::create_exception!(
+    _core,
+    SimulationBusyError,
+    DrxkmcError,
+    "The simulation is in use by another thread (running, or being read or saved)."
 );
 
 /// `MemoryLimitError(DrxkmcError, MemoryError)`, made with `type()`: `create_exception!`
@@ -115,6 +123,11 @@ impl PyComposition {
     #[getter]
     fn oxidation_states(&self) -> Vec<(String, f64)> {
         self.0.oxidation_states()
+    }
+    /// The oxidation states given at construction (not those derived from charge balance).
+    #[getter]
+    fn oxidation_overrides(&self) -> Vec<(String, f64)> {
+        self.0.oxidation_overrides().to_vec()
     }
     #[getter]
     fn molar_mass_g_mol(&self) -> f64 {
@@ -344,29 +357,58 @@ pub(crate) fn model_from_dict(d: &Bound<'_, PyDict>) -> PyResult<BarrierModel> {
 
 // ----- kMC engine ----------------------------------------------------------------------------
 
-#[pyclass(name = "Kmc", module = "drxkmc._core")]
-struct PyKmc(Kmc);
+/// The engine behind a lock: a call made while another thread holds it (a run with the GIL
+/// released, a read, a save) raises `SimulationBusyError` at once instead of waiting or
+/// failing inside pyo3.
+#[pyclass(name = "Kmc", module = "drxkmc._core", frozen)]
+struct PyKmc(Mutex<Kmc>);
+
+fn busy() -> PyErr {
+    let err = SimulationBusyError::new_err(
+        "simulation: is busy: another thread is running, reading or saving it; wait for that call \
+         to return (or give each thread its own Simulation)",
+    );
+    Python::attach(|py| {
+        let _ = err.value(py).setattr("field", "simulation");
+    });
+    err
+}
+
+impl PyKmc {
+    fn engine(&self) -> PyResult<MutexGuard<'_, Kmc>> {
+        match self.0.try_lock() {
+            Ok(kmc) => Ok(kmc),
+            Err(TryLockError::WouldBlock) => Err(busy()),
+            Err(TryLockError::Poisoned(_)) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the simulation was interrupted by an internal error and may be inconsistent; \
+                 resume from its last checkpoint",
+            )),
+        }
+    }
+}
 
 #[pymethods]
 impl PyKmc {
     #[new]
     fn new(config: &PyConfiguration, model: &Bound<'_, PyDict>, temperature_k: f64, seed: u64) -> PyResult<Self> {
         let model = model_from_dict(model)?;
-        Ok(PyKmc(Kmc::new(&config.0, &model, temperature_k, seed).py()?))
+        Ok(PyKmc(Mutex::new(Kmc::new(&config.0, &model, temperature_k, seed).py()?)))
     }
 
     /// Run until the clock reaches `t_end_s` or `max_hops` hops are done, observing at
     /// `sample_times_s`. The GIL is released meanwhile. Returns (stop, observations dict).
     fn run<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         t_end_s: f64,
         max_hops: u64,
         sample_times_s: PyReadonlyArray1<'_, f64>,
     ) -> PyResult<(&'static str, Bound<'py, PyDict>)> {
         let times = sample_times_s.as_slice()?.to_vec();
-        let kmc = &mut self.0;
+        let mut guard = self.engine()?;
+        let kmc: &mut Kmc = &mut guard;
         let (stop, obs) = py.detach(|| kmc.run(t_end_s, max_hops, &times)).py()?;
+        drop(guard);
         let d = PyDict::new(py);
         d.set_item("time_s", obs.iter().map(|o| o.time_s).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("hops", obs.iter().map(|o| o.hops).collect::<Vec<_>>().into_pyarray(py))?;
@@ -375,6 +417,7 @@ impl PyKmc {
         for (k, axis) in ["sum_rx", "sum_ry", "sum_rz"].iter().enumerate() {
             d.set_item(*axis, obs.iter().map(|o| o.sum_r[k]).collect::<Vec<_>>().into_pyarray(py))?;
         }
+        d.set_item("li_energy_ev", obs.iter().map(|o| o.sum_li_energy_ev).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("n_beyond_one_hop", obs.iter().map(|o| o.n_beyond_one_hop).collect::<Vec<_>>().into_pyarray(py))?;
         let mut oct = Array2::<u64>::zeros((obs.len(), 8));
         for (i, o) in obs.iter().enumerate() {
@@ -391,70 +434,82 @@ impl PyKmc {
         Ok((stop, d))
     }
 
-    fn reset_displacements(&mut self) {
-        self.0.reset_displacements();
+    fn reset_displacements(&self) -> PyResult<()> {
+        self.engine()?.reset_displacements();
+        Ok(())
     }
     #[getter]
-    fn time_s(&self) -> f64 {
-        self.0.time_s()
+    fn time_s(&self) -> PyResult<f64> {
+        Ok(self.engine()?.time_s())
     }
     #[getter]
-    fn hops(&self) -> u64 {
-        self.0.hops()
+    fn hops(&self) -> PyResult<u64> {
+        Ok(self.engine()?.hops())
     }
     #[getter]
-    fn temperature_k(&self) -> f64 {
-        self.0.temperature_k()
+    fn temperature_k(&self) -> PyResult<f64> {
+        Ok(self.engine()?.temperature_k())
     }
     #[getter]
-    fn tm_names(&self) -> Vec<String> {
-        self.0.tm_names().to_vec()
+    fn tm_names(&self) -> PyResult<Vec<String>> {
+        Ok(self.engine()?.tm_names().to_vec())
     }
     #[getter]
-    fn lattice(&self) -> PyLattice {
-        PyLattice(*self.0.lattice())
+    fn lattice(&self) -> PyResult<PyLattice> {
+        Ok(PyLattice(*self.engine()?.lattice()))
     }
     fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        model_to_dict(py, self.0.model())
+        model_to_dict(py, self.engine()?.model())
+    }
+    /// Cap the equilibrium flux of every path at `flux_cap_per_s` (s⁻¹; inf: off) with
+    /// occupancies at μ = `mu_ev`.
+    fn set_rate_cap(&self, flux_cap_per_s: f64, mu_ev: f64) -> PyResult<()> {
+        self.engine()?.set_rate_cap(flux_cap_per_s, mu_ev).py()
+    }
+    /// (flux cap s⁻¹, μ eV).
+    #[getter]
+    fn rate_cap(&self) -> PyResult<(f64, f64)> {
+        Ok(self.engine()?.rate_cap())
     }
     /// Bytes allocated by the engine's per-site buffers.
     #[getter]
-    fn memory_bytes(&self) -> usize {
-        self.0.memory_bytes()
+    fn memory_bytes(&self) -> PyResult<usize> {
+        Ok(self.engine()?.memory_bytes())
     }
     /// Total escape rate, s⁻¹: the sum of the stored f32 upper bounds, ≤ 2⁻²³ above exact.
     #[getter]
-    fn total_rate(&self) -> f64 {
-        self.0.total_rate()
+    fn total_rate(&self) -> PyResult<f64> {
+        Ok(self.engine()?.total_rate())
     }
-    fn cations<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
-        self.0.cations().into_pyarray(py)
+    fn cations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        Ok(self.engine()?.cations().into_pyarray(py))
     }
-    fn anions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
-        self.0.anions().into_pyarray(py)
+    fn anions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<u8>>> {
+        Ok(self.engine()?.anions().into_pyarray(py))
     }
     /// Displacement (Å) of the Li on each cation site since the last reset, shape (n, 3).
-    fn displacements<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
-        let half_a = self.0.lattice().a() / 2.0;
-        let d = self.0.displacements();
+    fn displacements<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let kmc = self.engine()?;
+        let half_a = kmc.lattice().a() / 2.0;
+        let d = kmc.displacements();
         let mut out = Array2::<f64>::zeros((d.len(), 3));
         for (i, r) in d.iter().enumerate() {
             for k in 0..3 {
                 out[[i, k]] = r[k] as f64 * half_a;
             }
         }
-        out.into_pyarray(py)
+        Ok(out.into_pyarray(py))
     }
-    fn site_energies<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.0.site_energies().into_pyarray(py)
+    fn site_energies<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        Ok(self.engine()?.site_energies().into_pyarray(py))
     }
     /// Exact escape rate of every cation site (0 where there is no Li), s⁻¹.
-    fn escape_rates<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.0.escape_rates().into_pyarray(py)
+    fn escape_rates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        Ok(self.engine()?.escape_rates().into_pyarray(py))
     }
     /// Every current event as columns.
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let ev = self.0.events();
+        let ev = self.engine()?.events();
         let d = PyDict::new(py);
         d.set_item("from_site", ev.iter().map(|e| e.from as u64).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("to_site", ev.iter().map(|e| e.to as u64).collect::<Vec<_>>().into_pyarray(py))?;
@@ -465,17 +520,26 @@ impl PyKmc {
         d.set_item("rate_per_s", ev.iter().map(|e| e.rate_per_s).collect::<Vec<_>>().into_pyarray(py))?;
         Ok(d)
     }
-    /// Exact state as bytes (MessagePack); `Kmc.from_checkpoint` resumes bit-identically.
-    fn checkpoint<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = rmp_serde::to_vec(&self.0.checkpoint())
-            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("checkpoint failed: {e}")))?;
+    /// The exact state as a checkpoint file's bytes (`drxkmc_core::checkpoint`), with the
+    /// material if given; `Kmc.from_checkpoint` resumes bit-identically.
+    #[pyo3(signature = (material=None))]
+    fn checkpoint<'py>(&self, py: Python<'py>, material: Option<&PyComposition>) -> PyResult<Bound<'py, PyBytes>> {
+        let state = self.engine()?.checkpoint();
+        let material = material.map(|m| &m.0);
+        let bytes = py.detach(|| checkpoint::encode(&state, material)).py()?;
         Ok(PyBytes::new(py, &bytes))
     }
+    /// Resume from checkpoint bytes: (engine, material or None). Every field is validated;
+    /// errors name the field `checkpoint`.
     #[staticmethod]
-    fn from_checkpoint(data: &[u8]) -> PyResult<Self> {
-        let cp = rmp_serde::from_slice(data)
-            .map_err(|e| to_py(Error::invalid("checkpoint", format!("is not a drxkmc checkpoint: {e}"))))?;
-        Ok(PyKmc(Kmc::from_checkpoint(cp).py()?))
+    fn from_checkpoint(py: Python<'_>, data: &[u8]) -> PyResult<(Self, Option<PyComposition>)> {
+        let (kmc, material) = py
+            .detach(|| {
+                let (state, material) = checkpoint::decode(data)?;
+                Ok::<_, Error>((Kmc::from_checkpoint(state)?, material))
+            })
+            .py()?;
+        Ok((PyKmc(Mutex::new(kmc)), material.map(PyComposition)))
     }
 }
 
@@ -509,18 +573,22 @@ fn path_centres<'py>(py: Python<'py>) -> Bound<'py, PyArray2<i64>> {
     out.into_pyarray(py)
 }
 
+mod equilibrium;
 mod percolation;
 mod sro;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    equilibrium::register(m)?;
     percolation::register(m)?;
     sro::register(m)?;
     m.add("DrxkmcError", py.get_type::<DrxkmcError>())?;
     m.add("InvalidParameterError", py.get_type::<InvalidParameterError>())?;
     m.add("CompositionError", py.get_type::<CompositionError>())?;
     m.add("MemoryLimitError", memory_limit_error(py)?)?;
+    m.add("SimulationBusyError", py.get_type::<SimulationBusyError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<PyComposition>()?;
     m.add_class::<PyLattice>()?;
     m.add_class::<PyConfiguration>()?;
