@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import drxkmc
 from drxkmc import DrxkmcError
+from drxkmc.electrochem import extractable_capacity, state_of_charge_sweep, voltage_curve
 from drxkmc.io import from_ase, from_file, from_pymatgen, to_file
 from drxkmc.plot import plot_cluster_slice
 from drxkmc.sro import energy
@@ -192,6 +193,62 @@ CASES = [
     ("run warmup negative", lambda c, s, t: s.run(hops=100, warmup_hops=-1), "warmup_hops"),
     ("advance hops None", lambda c, s, t: s.advance(hops=None), "hops"),
     ("advance time negative", lambda c, s, t: s.advance(time_s=-1.0), "time_s"),
+    (
+        "Simulation equilibrate",
+        lambda c, s, t: drxkmc.Simulation(c, equilibrate="yes"),
+        "equilibrate",
+    ),
+    (
+        "Simulation timescale text",
+        lambda c, s, t: drxkmc.Simulation(c, timescale_s="1h"),
+        "timescale_s",
+    ),
+    (
+        "Simulation acceleration < 1",
+        lambda c, s, t: drxkmc.Simulation(c, acceleration=0.5),
+        "acceleration",
+    ),
+    (
+        "Simulation acceleration text",
+        lambda c, s, t: drxkmc.Simulation(c, acceleration="x"),
+        "acceleration",
+    ),
+    ("run precision text", lambda c, s, t: s.run(precision="0.1"), "precision"),
+    ("run target", lambda c, s, t: s.run(precision=0.1, target=3), "target"),
+    ("run max_hops text", lambda c, s, t: s.run(hops=100, max_hops="x"), "max_hops"),
+    ("run warmup_fraction", lambda c, s, t: s.run(hops=100, warmup_fraction=2), "warmup_fraction"),
+    # electrochemistry
+    (
+        "random delithiation",
+        lambda c, s, t: drxkmc.Configuration.random(material(), lattice(), delithiation="chemical"),
+        "delithiation",
+    ),
+    (
+        "equilibrated temperature",
+        lambda c, s, t: c.equilibrated(temperature_K="300"),
+        "temperature_K",
+    ),
+    ("equilibrated sweeps", lambda c, s, t: c.equilibrated(sweeps=0), "sweeps"),
+    ("equilibrated timescale", lambda c, s, t: c.equilibrated(timescale_s=-1.0), "timescale_s"),
+    ("equilibrated model", lambda c, s, t: c.equilibrated("model"), "model"),
+    ("with_li_content text", lambda c, s, t: c.with_li_content("0.5"), "li_content"),
+    ("voltage_curve n_points", lambda c, s, t: voltage_curve(c, n_points=1.5), "n_points"),
+    (
+        "voltage_curve reference",
+        lambda c, s, t: voltage_curve(c, reference_voltage_V="3.5"),
+        "reference_voltage_V",
+    ),
+    (
+        "extractable_capacity cutoff",
+        lambda c, s, t: extractable_capacity(c, cutoff_V="4.5"),
+        "cutoff_V",
+    ),
+    (
+        "soc sweep li_contents",
+        lambda c, s, t: state_of_charge_sweep(c, li_contents="0.5"),
+        "li_contents",
+    ),
+    ("soc sweep seed", lambda c, s, t: state_of_charge_sweep(c, [0.5], seed=-1), "seed"),
     # arrhenius
     (
         "arrhenius temperatures text",
