@@ -122,21 +122,28 @@ DRIFT_SIGMAS = 4.0
 
 
 def msd_exponent(blocks: list[Block], *, collective: bool = False, fit_from: float = 0.2) -> float:
-    """α of MSD ∝ τ^α: least-squares slope of log MSD against log τ over the fitted window
-    (lags ≥ ``fit_from`` × the block length) of the block-averaged tracer (or centre-of-mass)
-    MSD. 1 for normal diffusion; < 1 while Li are still trapped."""
+    """Local exponent α of the MSD growth over the fitted window, MSD − const ∝ τ^α: from the
+    block-averaged slopes s₁, s₂ of the tracer (or centre-of-mass) MSD over the two halves of
+    the window [f·τ, τ] (f = ``fit_from``), α = 1 + ln(s₂/s₁)/ln(m₂/m₁) with m the midpoints of
+    the halves. A constant offset, such as the plateau of Li rattling in pockets, cancels; α is
+    1 in the linear (diffusive) regime and < 1 while Li are still trapped on the time scale of
+    the block (sub-diffusion)."""
     usable = [b for b in blocks if len(b.lag_s) >= 3 and b.n_li > 0]
     if not usable:
         return float("nan")
     n = min(len(b.lag_s) for b in usable)
     lag = usable[0].lag_s[:n]
     y = np.mean([(b.com_msd_A2 if collective else b.msd_A2)[:n] for b in usable], axis=0)
-    k = min(int(np.searchsorted(lag, fit_from * lag[-1])), n - 3)
-    lag, y = lag[k:], y[k:]
-    ok = (lag > 0) & (y > 0)
-    if ok.sum() < 3:
+    # Window ends: the first lag at or after f·τ, the middle, and the last lag.
+    i0 = min(int(np.searchsorted(lag, fit_from * lag[-1])), n - 3)
+    i1 = min(max(int(np.searchsorted(lag, 0.5 * (lag[i0] + lag[-1]))), i0 + 1), n - 2)
+    i2 = n - 1
+    s1 = (y[i1] - y[i0]) / (lag[i1] - lag[i0])
+    s2 = (y[i2] - y[i1]) / (lag[i2] - lag[i1])
+    m1, m2 = 0.5 * (lag[i0] + lag[i1]), 0.5 * (lag[i1] + lag[i2])
+    if not (s1 > 0 and s2 > 0 and m2 > m1 > 0):
         return float("nan")
-    return float(np.polyfit(np.log(lag[ok]), np.log(y[ok]), 1)[0])
+    return float(1 + np.log(s2 / s1) / np.log(m2 / m1))
 
 
 def _halves_agree(x: list[float]) -> bool:
