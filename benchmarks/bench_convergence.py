@@ -52,7 +52,7 @@ def _row(label: str, how: str, wall: float, d: dict) -> dict:
 def run_system(label, formula, li, temperature, disorder, cells, args) -> list[dict]:
     material = drxkmc.Material.from_formula(formula)
     lattice = drxkmc.Lattice(cells)
-    model = drxkmc.BarrierModel(site_disorder_ev=disorder)
+    model = drxkmc.BarrierModel(site_disorder_eV=disorder)
     rows = []
     config = drxkmc.Configuration.random(material, lattice, li_content=li, seed=1)
     start = time.perf_counter()

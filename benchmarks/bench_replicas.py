@@ -33,7 +33,7 @@ def main() -> None:
     material = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4")
     lattice = drxkmc.Lattice(args.cells)
     config = drxkmc.Configuration.random(material, lattice, li_content=0.6, seed=1)
-    model = drxkmc.BarrierModel(site_disorder_ev=0.05)
+    model = drxkmc.BarrierModel(site_disorder_eV=0.05)
     seeds = list(range(1, cores + 1))
     run = {"hops": args.hops, "warmup_hops": 200_000, "blocks": 5}
 

@@ -61,7 +61,7 @@ def measure(cells: int, hops: int, repeats: int, seed: int = 1) -> dict:
     material = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4")
     lattice = drxkmc.Lattice(cells)
     config = drxkmc.Configuration.random(material, lattice, li_content=0.6, seed=seed)
-    model = drxkmc.BarrierModel(site_disorder_ev=0.05)
+    model = drxkmc.BarrierModel(site_disorder_eV=0.05)
     gc.collect()
     before = rss_bytes()
     sim = drxkmc.Simulation(config, model, temperature_K=300, seed=seed)

@@ -15,6 +15,7 @@ from drxkmc.errors import (
     CompositionError,
     DrxkmcError,
     InvalidParameterError,
+    MemoryLimitError,
     SimulationBusyError,
 )
 from drxkmc.lattice import Lattice
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidParameterError",
     "Lattice",
     "Material",
+    "MemoryLimitError",
     "PercolationResult",
     "RunResult",
     "SROResult",

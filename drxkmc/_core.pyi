@@ -10,6 +10,8 @@ __all__ = [
     "InvalidParameterError",
     "CompositionError",
     "SimulationBusyError",
+    "MemoryLimitError",
+    "LATTICE_PARAMETER_RANGE_A",
     "__version__",
     "Composition",
     "supported_cations",
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 BOLTZMANN_EV_PER_K: float
+LATTICE_PARAMETER_RANGE_A: tuple[float, float]
 __version__: str
 
 class DrxkmcError(ValueError):
@@ -48,6 +51,7 @@ class DrxkmcError(ValueError):
 
 class InvalidParameterError(DrxkmcError): ...
 class CompositionError(DrxkmcError): ...
+class MemoryLimitError(DrxkmcError, MemoryError): ...
 class SimulationBusyError(DrxkmcError): ...
 
 @final

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from drxkmc import _validate as check
 from drxkmc.analysis import arrhenius_fit
 from drxkmc.configuration import Configuration
 from drxkmc.errors import invalid
@@ -51,11 +52,13 @@ def arrhenius(
     Every temperature starts from ``config`` with its own seed (``seed + i``). The fit is
     weighted by the block standard errors.
     """
-    temps = np.asarray(temperatures_K, dtype=float)
-    if temps.ndim != 1 or len(temps) < 2:
-        raise invalid("temperatures_K", "needs at least two temperatures")
-    if not np.all(np.isfinite(temps)) or np.any(temps <= 0):
-        raise invalid("temperatures_K", f"must all be finite and > 0, got {temps.tolist()}")
+    temps = check.number_array("temperatures_K", temperatures_K, unit="K", min_len=2)
+    if np.any(temps <= 0):
+        raise invalid("temperatures_K", f"must all be > 0 K, got {temps.tolist()}")
+    check.count("hops", hops)
+    check.count("warmup_hops", warmup_hops, minimum=0)
+    check.count("blocks", blocks)
+    check.seed(check.seed(seed) + len(temps) - 1)
     model = BarrierModel() if model is None else model
     # Build every simulation first, so bad input fails before any work starts.
     sims = [Simulation(config, model, temperature_K=t, seed=seed + i) for i, t in enumerate(temps)]

@@ -9,6 +9,7 @@ import time
 import polars as pl
 
 from drxkmc import __version__
+from drxkmc import _validate as check
 from drxkmc.configuration import Configuration
 from drxkmc.errors import DrxkmcError
 from drxkmc.lattice import Lattice
@@ -18,17 +19,21 @@ from drxkmc.simulation import Simulation
 
 
 def demo(args: argparse.Namespace) -> int:
+    # The warm-up is a tenth of the run: check the run length first, so a bad --hops is
+    # reported as such (not as a bad warm-up).
+    hops = check.count("hops", args.hops)
     material = Material.from_formula(args.formula)
     lattice = Lattice(args.size)
     config = Configuration.random(material, lattice, li_content=args.li_content, seed=args.seed)
     sim = Simulation(config, BarrierModel(), temperature_K=args.temperature, seed=args.seed)
+    sim._require_events()  # say why nothing can hop before announcing the run
     print(
         f"drxkmc demo: Li diffusion in {material.formula} at Li{args.li_content:g} per formula "
         f"unit, {args.temperature:g} K, {lattice.n_cations} cation sites (random cation "
         f"disorder, default barrier model)"
     )
     start = time.perf_counter()
-    result = sim.run(hops=args.hops, warmup_hops=args.hops // 10, progress=None)
+    result = sim.run(hops=hops, warmup_hops=hops // 10, progress=None)
     wall = time.perf_counter() - start
     print(format_diffusivity(result.diffusivity.row(0, named=True)))
     print(f"{sim.hops:,} hops in {wall:.2f} s of wall time ({sim.hops / wall:,.0f} hops/s)")

@@ -8,9 +8,10 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _core
-from drxkmc.errors import invalid
+from drxkmc import _validate as check
+from drxkmc.errors import CompositionError, invalid
 from drxkmc.lattice import Lattice
-from drxkmc.material import Material
+from drxkmc.material import Material, as_material
 
 #: Symbol of an empty site (cation or anion vacancy).
 VACANCY = "Va"
@@ -18,6 +19,11 @@ VACANCY = "Va"
 ANION_SYMBOLS = ("O", "F", "Cl", VACANCY)
 _LI_CODE = 1
 _FIRST_TM_CODE = 2
+#: A structure matches a material when each species count is within this many sites of the
+#: formula's, plus this fraction of it: room for the rounding of a formula to a finite cell
+#: (and of a published formula to a few digits), but not for another composition.
+COUNT_TOLERANCE_SITES = 1.0
+COUNT_TOLERANCE_FRACTION = 0.02
 
 #: Time scale (s) of the kinetic network that decides which sites exchange Li: a path counts
 #: when it fires at least once in this time, E_KRA < kT·ln(ν·τ). Default one hour, the
@@ -47,12 +53,17 @@ def _largest_remainder(amounts: Sequence[float], total: int) -> list[int]:
 class Configuration:
     """Site occupancy of a :class:`Lattice` (cations: Li, TMs, vacancies; anions: O, F, Cl)."""
 
-    #: Set only on the result of :func:`drxkmc.anneal`: one row per sweep (see there).
-    anneal_trace: pl.DataFrame
+    #: The material of the configuration (formula, oxidation states, capacities): given, or
+    #: inferred from the species counts when they form a charge-balanced formula; None if
+    #: neither.
+    material: Material | None
+    #: Set by :func:`drxkmc.anneal` on the configuration it returns: one row per sweep.
+    anneal_trace: pl.DataFrame | None
 
     def __init__(self, inner: _core.Configuration, material: Material | None = None):
         self._c = inner
         self.material = material
+        self.anneal_trace = None
 
     @classmethod
     def random(
@@ -68,32 +79,37 @@ class Configuration:
     ) -> Configuration:
         """Random cation and anion disorder at the material's composition.
 
-        ``li_content`` is the Li per formula unit present (default: the formula's, i.e. fully
-        lithiated, as synthesised). Another value changes the Li count as an electrode would
-        (``delithiation="electrochemical"``, see :meth:`with_li_content`, with ``model`` and
-        ``temperature_K``): only Li that the kinetic network connects to the rest of the
-        crystal leave, least-bound first, in equilibrium. ``delithiation="random"`` removes Li
-        at random instead, including Li that no path connects: not what a cathode does, kept
-        for comparisons. Counts are rounded so that the totals are exact (largest remainder).
+        ``material`` is a :class:`Material` or a formula. ``li_content`` is the Li per formula
+        unit present (default: the formula's, i.e. fully lithiated, as synthesised), between 0
+        and the formula's Li plus its cation vacancies; a value above 0 that rounds to no Li at
+        all on this lattice is an error. Another value than the formula's changes the Li count
+        as an electrode would (``delithiation="electrochemical"``, see :meth:`with_li_content`,
+        with ``model`` and ``temperature_K``): only Li that the kinetic network connects to the
+        rest of the crystal leave, least-bound first, in equilibrium.
+        ``delithiation="random"`` removes Li at random instead, including Li that no path
+        connects: not what a cathode does, kept for comparisons. Counts are rounded so that the
+        totals are exact (largest remainder).
         """
-        if delithiation not in ("electrochemical", "random"):
-            raise invalid(
-                "delithiation", f"must be 'electrochemical' or 'random', got {delithiation!r}"
-            )
-        if not isinstance(material, Material):
-            raise invalid("material", f"must be a drxkmc.Material, got {type(material).__name__}")
-        if not isinstance(lattice, Lattice):
-            raise invalid("lattice", f"must be a drxkmc.Lattice, got {type(lattice).__name__}")
-        li = material.li if li_content is None else _as_float("li_content", li_content)
+        check.choice("delithiation", delithiation, ("electrochemical", "random"))
+        material = as_material(material)
+        check.instance("lattice", lattice, Lattice, "drxkmc.Lattice")
         li_max = material.li + material.cation_vacancies
-        if not np.isfinite(li) or li < 0 or li > li_max + 1e-9:
+        li = material.li if li_content is None else check.number("li_content", li_content)
+        if li < 0 or li > li_max + 1e-9:
             raise invalid(
                 "li_content", f"must be between 0 and {li_max:g} Li per formula unit, got {li}"
             )
-        seed = _check_seed(seed)
+        seed = check.seed(seed)
         n_fu = lattice.n_cations / material.cation_sites
         tms = material.transition_metals
         n_li = int(round(li * n_fu))
+        if li > 0 and n_li == 0:
+            raise invalid(
+                "li_content",
+                f"{li:g} Li per formula unit is {li * n_fu:.3g} Li on this lattice of "
+                f"{n_fu:g} formula units, which rounds to no Li at all; use at least "
+                f"{0.5 / n_fu:.3g}, or a larger lattice",
+            )
         n_tm_total = int(round(sum(tms.values()) * n_fu))
         tm_counts = _largest_remainder(list(tms.values()), n_tm_total)
         if n_li + n_tm_total > lattice.n_cations:
@@ -101,8 +117,8 @@ class Configuration:
         _, n_f, n_cl = _largest_remainder(list(material.anions.values()), lattice.n_anions)
         electrochemical = delithiation == "electrochemical" and li_content is not None
         if electrochemical:
-            temperature_K = _as_float("temperature_K", temperature_K)
-            model = _check_model(model)
+            temperature_K = check.temperature("temperature_K", temperature_K)
+            model = check.model(model)
         n_start = int(round(material.li * n_fu)) if electrochemical else n_li
         n_start = min(n_start, lattice.n_cations - n_tm_total)
         inner = _core.Configuration.random(
@@ -125,7 +141,21 @@ class Configuration:
     ) -> Configuration:
         """Explicit species per site, in the order of ``lattice.cation_positions()`` and
         ``lattice.anion_positions()``: element symbols, ``"Va"`` for a vacancy. Anions default
-        to all O."""
+        to all O.
+
+        ``material`` (a :class:`Material` or a formula) must match the species: the same
+        metals, and every metal, F and Cl (O and O vacancies together) within
+        ``COUNT_TOLERANCE_SITES`` sites + ``COUNT_TOLERANCE_FRACTION`` of the formula's count;
+        Li may be anything up to the free cation sites (any state of charge). Without one, the
+        material is inferred from the species counts when they form a charge-balanced formula
+        (:func:`infer_material`)."""
+        check.instance("lattice", lattice, Lattice, "drxkmc.Lattice")
+        if material is not None:
+            material = as_material(material)
+        if isinstance(cations, (str, bytes)):
+            raise invalid("cations", f"must be a sequence of element symbols, got {cations!r}")
+        if isinstance(anions, (str, bytes)):
+            raise invalid("anions", f"must be a sequence of element symbols, got {anions!r}")
         cat = np.asarray(cations, dtype=str)
         if cat.shape != (lattice.n_cations,):
             raise invalid(
@@ -159,7 +189,11 @@ class Configuration:
         inner = _core.Configuration.from_species(
             lattice._l, np.ascontiguousarray(cat_codes, dtype=np.uint8), an_codes, symbols
         )
-        return cls(inner, material)
+        config = cls(inner)
+        config.material = (
+            infer_material(config) if material is None else check_material(config, material)
+        )
+        return config
 
     @property
     def lattice(self) -> Lattice:
@@ -234,14 +268,14 @@ class Configuration:
         reservoir). Li interact only through site energies, so this is the canonical
         distribution of independent fermions, sampled by Metropolis swaps. A
         :class:`~drxkmc.Simulation` starts from this by default."""
-        model = _check_model(model)
+        model = check.model(model)
         return self._equilibrium(
             model,
-            _as_float("temperature_K", temperature_K),
-            _as_float("timescale_s", timescale_s),
+            check.temperature("temperature_K", temperature_K),
+            check.number("timescale_s", timescale_s, unit="s", positive=True),
             None,
-            _check_sweeps(sweeps),
-            _check_seed(seed),
+            check.count("sweeps", sweeps),
+            check.seed(seed),
         )[0]
 
     def with_li_content(
@@ -265,23 +299,23 @@ class Configuration:
         reachable range."""
         if self.material is None:
             raise invalid("li_content", "needs the configuration's material (formula units)")
-        li = _as_float("li_content", li_content)
+        li = check.number("li_content", li_content)
         n_fu = self.lattice.n_cations / self.material.cation_sites
         if not np.isfinite(li) or li < 0:
             raise invalid("li_content", f"must be a finite number >= 0, got {li_content!r}")
         return self._equilibrium(
-            _check_model(model),
-            _as_float("temperature_K", temperature_K),
-            _as_float("timescale_s", timescale_s),
+            check.model(model),
+            check.temperature("temperature_K", temperature_K),
+            check.number("timescale_s", timescale_s, unit="s", positive=True),
             int(round(li * n_fu)),
-            _check_sweeps(sweeps),
-            _check_seed(seed),
+            check.count("sweeps", sweeps),
+            check.seed(seed),
         )[0]
 
     def _equilibrium(self, model, temperature_K, timescale_s, target_li, sweeps, seed):
         """(new configuration, core report dict) of the core's equilibrium sampling."""
         inner, info = _core.equilibrate(
-            self._c, model.as_dict(), temperature_K, timescale_s, target_li, sweeps, seed
+            self._c, model._core_dict(), temperature_K, timescale_s, target_li, sweeps, seed
         )
         return Configuration(inner, self.material), info
 
@@ -341,30 +375,66 @@ def _from_codes(lattice, cations, anions, tm_names, material) -> Configuration:
     return Configuration(inner, material)
 
 
-def _as_float(field: str, value) -> float:
+# ----- the material of a structure ---------------------------------------------------------
+
+
+def species_counts(config: Configuration) -> tuple[dict[str, int], dict[str, int]]:
+    """(cation counts: Li and each TM; anion counts: O, F, Cl, Va) of ``config``."""
+    cat = np.bincount(config._c.cations(), minlength=_FIRST_TM_CODE + len(config.tm_names))
+    an = np.bincount(config._c.anions(), minlength=len(ANION_SYMBOLS))
+    cations = {"Li": int(cat[_LI_CODE])}
+    cations |= {name: int(cat[_FIRST_TM_CODE + k]) for k, name in enumerate(config.tm_names)}
+    return cations, {s: int(n) for s, n in zip(ANION_SYMBOLS, an)}
+
+
+def composition_formula(config: Configuration) -> str:
+    """The formula of ``config``'s species, two anion sites per formula unit (as ``…O2``)."""
+    cations, anions = species_counts(config)
+    scale = 2.0 / config.lattice.n_anions
+    parts = [*cations.items(), *((s, anions[s]) for s in ("O", "F", "Cl"))]
+    return "".join(f"{s}{n * scale:.8g}" for s, n in parts if n > 0)
+
+
+def infer_material(config: Configuration) -> Material | None:
+    """The material whose formula is ``config``'s own composition, when that formula is a
+    charge-balanced rocksalt (a delithiated structure is not: its as-made Li content is
+    unknown) and has no O vacancies; otherwise None."""
+    _, anions = species_counts(config)
+    if anions[VACANCY]:
+        return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise invalid(field, f"must be a number, got {value!r}") from None
+        return Material.from_formula(composition_formula(config))
+    except CompositionError:
+        return None
 
 
-def _check_model(model):
-    from drxkmc.model import BarrierModel
-
-    if model is None:
-        return BarrierModel()
-    if not isinstance(model, BarrierModel):
-        raise invalid("model", f"must be a drxkmc.BarrierModel, got {type(model).__name__}")
-    return model
-
-
-def _check_sweeps(sweeps) -> int:
-    if isinstance(sweeps, bool) or not isinstance(sweeps, (int, np.integer)) or sweeps < 1:
-        raise invalid("sweeps", f"must be an integer >= 1, got {sweeps!r}")
-    return int(sweeps)
-
-
-def _check_seed(seed: int) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise invalid("seed", f"must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
+def check_material(config: Configuration, material: Material, field: str = "material"):
+    """``material`` if ``config``'s species match it (see :meth:`Configuration.from_species`),
+    else an error about ``field`` that says what differs."""
+    cations, anions = species_counts(config)
+    n_fu = config.lattice.n_cations / material.cation_sites
+    tms = material.transition_metals
+    present = [s for s in config.tm_names if cations[s] > 0]
+    foreign = [s for s in present if s not in tms]
+    if foreign:
+        raise invalid(
+            field,
+            f"{material.formula} has no {', '.join(foreign)}, which the structure holds "
+            f"(its metals: {', '.join(present) or 'none'})",
+        )
+    expected = {s: a * n_fu for s, a in tms.items()}
+    actual = {s: cations.get(s, 0) for s in tms}
+    for s in ("F", "Cl"):
+        expected[s] = material.anions[s] * n_fu
+        actual[s] = anions[s]
+    expected["O"] = material.anions["O"] * n_fu
+    actual["O"] = anions["O"] + anions[VACANCY]  # O lost from the structure leaves vacancies
+    for s, want in expected.items():
+        if abs(actual[s] - want) > COUNT_TOLERANCE_SITES + COUNT_TOLERANCE_FRACTION * want:
+            raise invalid(
+                field,
+                f"{material.formula} does not match the structure: it needs {want:.4g} {s} on "
+                f"the {config.lattice.n_cations} cation sites ({n_fu:g} formula units), the "
+                f"structure has {actual[s]}",
+            )
+    return material

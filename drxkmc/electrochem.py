@@ -20,13 +20,8 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _core
-from drxkmc.configuration import (
-    DEFAULT_TIMESCALE_S,
-    Configuration,
-    _as_float,
-    _check_model,
-    _check_seed,
-)
+from drxkmc import _validate as check
+from drxkmc.configuration import DEFAULT_TIMESCALE_S, Configuration
 from drxkmc.errors import invalid
 from drxkmc.material import Material
 
@@ -37,8 +32,7 @@ DEFAULT_REFERENCE_VOLTAGE_V = 3.5
 
 
 def _check_config(config) -> Configuration:
-    if not isinstance(config, Configuration):
-        raise invalid("config", f"must be a drxkmc.Configuration, got {type(config).__name__}")
+    check.instance("config", config, Configuration, "drxkmc.Configuration")
     if config.material is None:
         raise invalid("config", "needs its material (formula units) for Li per formula unit")
     return config
@@ -70,18 +64,15 @@ def voltage_curve(
     ``capacity_mAh_g`` (charge passed from the as-made state). ``n_points`` potentials span the
     site energies ±12 kT, i.e. the whole curve. Exact (no sampling)."""
     config = _check_config(config)
-    model = _check_model(model)
-    temperature_K = _as_float("temperature_K", temperature_K)
-    timescale_s = _as_float("timescale_s", timescale_s)
-    v0 = _as_float("reference_voltage_V", reference_voltage_V)
-    if not np.isfinite(v0):
-        raise invalid("reference_voltage_V", f"must be finite, got {reference_voltage_V!r}")
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
-        raise invalid("n_points", f"must be an integer >= 2, got {n_points!r}")
-    energies = _core.site_energies(config._c, model.as_dict())
+    model = check.model(model)
+    temperature_K = check.temperature("temperature_K", temperature_K)
+    timescale_s = check.number("timescale_s", timescale_s, unit="s", positive=True)
+    v0 = check.number("reference_voltage_V", reference_voltage_V, unit="V")
+    n_points = check.count("n_points", n_points, minimum=2)
+    energies = _core.site_energies(config._c, model._core_dict())
     kt = _core.BOLTZMANN_EV_PER_K * temperature_K
     mus = np.linspace(energies.min() - 12 * kt, energies.max() + 12 * kt, int(n_points))
-    n = _core.li_at_potentials(config._c, model.as_dict(), temperature_K, timescale_s, mus)
+    n = _core.li_at_potentials(config._c, model._core_dict(), temperature_K, timescale_s, mus)
     x = n / _per_fu(config)
     q = (config.n_li / _per_fu(config) - x) * _material(config)._c.capacity_per_electron_mah_g
     order = np.argsort(q, kind="stable")
@@ -107,16 +98,14 @@ def extractable_capacity(
     """Capacity (mAh/g) charged from ``config`` up to the voltage ``cutoff_V`` in equilibrium:
     the mean number of accessible Li whose sites empty at μ = reference − e·cutoff."""
     config = _check_config(config)
-    model = _check_model(model)
-    cut = _as_float("cutoff_V", cutoff_V)
-    if not np.isfinite(cut):
-        raise invalid("cutoff_V", f"must be finite, got {cutoff_V!r}")
-    mu = _as_float("reference_voltage_V", reference_voltage_V) - cut
+    model = check.model(model)
+    cut = check.number("cutoff_V", cutoff_V, unit="V")
+    mu = check.number("reference_voltage_V", reference_voltage_V, unit="V") - cut
     n = _core.li_at_potentials(
         config._c,
-        model.as_dict(),
-        _as_float("temperature_K", temperature_K),
-        _as_float("timescale_s", timescale_s),
+        model._core_dict(),
+        check.temperature("temperature_K", temperature_K),
+        check.number("timescale_s", timescale_s, unit="s", positive=True),
         np.array([mu]),
     )[0]
     return float(
@@ -146,22 +135,18 @@ def state_of_charge_sweep(
     from drxkmc.simulation import Simulation
 
     config = _check_config(config)
-    model = _check_model(model)
-    seed = _check_seed(seed)
-    temperature_K = _as_float("temperature_K", temperature_K)
-    if isinstance(li_contents, (str, bytes)) or not isinstance(li_contents, Iterable):
-        raise invalid("li_contents", f"must be a list of numbers, got {li_contents!r}")
-    xs = [_as_float("li_contents", x) for x in li_contents]
-    if not xs:
-        raise invalid("li_contents", "needs at least one Li content")
-    v0 = _as_float("reference_voltage_V", reference_voltage_V)
+    model = check.model(model)
+    seed = check.seed(seed)
+    temperature_K = check.temperature("temperature_K", temperature_K)
+    xs = check.number_array("li_contents", li_contents, min_len=1).tolist()
+    v0 = check.number("reference_voltage_V", reference_voltage_V, unit="V")
     rows = []
     for x in xs:
         inner, info = _core.equilibrate(
             config._c,
-            model.as_dict(),
+            model._core_dict(),
             temperature_K,
-            _as_float("timescale_s", timescale_s),
+            check.number("timescale_s", timescale_s, unit="s", positive=True),
             int(round(x * _per_fu(config))),
             100,
             seed,

@@ -1,9 +1,16 @@
-"""Exceptions raised by drxkmc. Every input error carries ``.field``, the argument to fix."""
+"""Exceptions raised by drxkmc. Every input error carries ``.field``, the argument to fix.
+
+:class:`MemoryLimitError` is both a :class:`DrxkmcError` and a :class:`MemoryError`: a lattice
+too large for the memory available (the address-space limit, free RAM or the cgroup limit,
+whichever is tightest) is refused before anything is allocated, with ``.field == "size"`` and
+a message giving the estimate.
+"""
 
 from drxkmc._core import (
     CompositionError,
     DrxkmcError,
     InvalidParameterError,
+    MemoryLimitError,
     SimulationBusyError,
 )
 
@@ -11,6 +18,7 @@ __all__ = [
     "DrxkmcError",
     "InvalidParameterError",
     "CompositionError",
+    "MemoryLimitError",
     "SimulationBusyError",
     "invalid",
 ]

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from drxkmc import _validate as check
 from drxkmc._files import atomic_write
 from drxkmc.configuration import VACANCY, Configuration
 from drxkmc.errors import invalid
-from drxkmc.lattice import Lattice
-from drxkmc.material import Material
+from drxkmc.lattice import A_RANGE_ANGSTROM, Lattice
+from drxkmc.material import Material, as_material
 
 __all__ = ["from_ase", "from_file", "from_pymatgen", "to_ase", "to_file", "to_pymatgen"]
 
@@ -53,29 +54,13 @@ def _require(module: str, package: str):
         ) from e
 
 
-def _check_tolerance(tolerance) -> float:
-    try:
-        tol = float(tolerance)
-    except (TypeError, ValueError):
-        raise invalid("tolerance", f"must be a distance in Å, got {tolerance!r}") from None
-    if not math.isfinite(tol) or tol <= 0 or tol >= 1.5:
-        raise invalid("tolerance", f"must be a distance in Å between 0 and 1.5, got {tolerance!r}")
-    return tol
-
-
-def _check_geometry(geometry) -> str:
-    if geometry not in ("bulk", "slab"):
-        raise invalid("geometry", f"must be 'bulk' or 'slab', got {geometry!r}")
-    return geometry
-
-
 # ----- mapping onto the rocksalt grid ----------------------------------------------------------
 
 
 def _grid_axis(frac: np.ndarray, length: float, tol: float) -> tuple[int, np.ndarray] | None:
     """Smallest cell count L along one axis for which every fractional coordinate × 2L lies
     within ``tol`` Å of an integer after one rigid shift; returns (L, integer coordinates)."""
-    l_max = max(1, int(length / 3.0) + 1)  # a ≥ 3 Å: grid spacing a/2 ≥ 1.5 Å
+    l_max = max(1, int(length / A_RANGE_ANGSTROM[0]) + 1)  # the smallest accepted a
     for cells in range(1, l_max + 1):
         g = frac * 2 * cells
         # Rigid shift: the circular mean of the positions modulo one grid spacing.
@@ -93,7 +78,7 @@ def _grid_failure(
 ) -> str:
     """Why no grid fits along one axis: the best grid by median deviation and its worst atom."""
     best = None
-    for cells in range(1, max(1, int(length / 3.0) + 1) + 1):
+    for cells in range(1, max(1, int(length / A_RANGE_ANGSTROM[0]) + 1) + 1):
         g = frac * 2 * cells
         dev = (g - np.round(g - np.median(g - np.round(g)))) - np.median(g - np.round(g))
         dist = np.abs(dev) * length / (2 * cells)
@@ -122,10 +107,10 @@ def _from_arrays(
 ) -> Configuration:
     """Map atoms (fractional coordinates in ``cell``, rows = lattice vectors, Å) onto a
     rocksalt supercell. ``field`` names the user's argument in errors."""
-    tol = _check_tolerance(tolerance)
-    geometry = _check_geometry(geometry)
-    if material is not None and not isinstance(material, Material):
-        raise invalid("material", f"must be a drxkmc.Material, got {type(material).__name__}")
+    tol = check.number("tolerance", tolerance, unit="Å", positive=True, maximum=1.5)
+    geometry = check.choice("geometry", geometry, ("bulk", "slab"))
+    if material is not None:
+        material = as_material(material)
     cell = np.asarray(cell, dtype=float)
     if cell.shape != (3, 3) or not np.all(np.isfinite(cell)):
         raise invalid(field, "needs a 3x3 cell")
@@ -195,6 +180,13 @@ def _from_arrays(
             f"(tolerance={tol} Å)",
         )
     a = round(a, 8)
+    lo, hi = A_RANGE_ANGSTROM
+    if not lo <= a <= hi:
+        raise invalid(
+            field,
+            f"is not a rocksalt supercell: its atoms sit on a grid of a = {a:.4f} Å, outside "
+            f"the {lo:g}-{hi:g} Å of rocksalt compounds",
+        )
     lattice = Lattice(size, a, geometry)
     n_anions = int(is_anion.sum())
     if n_anions < lattice.n_anions / 2:
@@ -253,8 +245,10 @@ def from_pymatgen(
 ) -> Configuration:
     """A :class:`Configuration` from an ordered pymatgen ``Structure`` (oxidation-state
     decorations are ignored; absent atoms are vacancies). ``tolerance``: largest distance (Å)
-    of an atom from its rocksalt site. ``material`` is attached to the result (and orders its
-    TMs). ``geometry`` defaults to "slab" for a lattice periodic in x and y only, else "bulk"."""
+    of an atom from its rocksalt site. ``material`` (a :class:`Material` or a formula) must
+    match the structure's species and counts; without it the material is inferred from them
+    where they form a charge-balanced formula (see :meth:`Configuration.from_species`).
+    ``geometry`` defaults to "slab" for a lattice periodic in x and y only, else "bulk"."""
     _require("pymatgen.core", "pymatgen")
     from pymatgen.core import Structure
 

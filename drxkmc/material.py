@@ -7,15 +7,21 @@ from collections.abc import Mapping
 import polars as pl
 
 from drxkmc import _core
+from drxkmc import _validate as check
+from drxkmc.errors import DrxkmcError, invalid
 
 
 class Material:
     """A rocksalt composition such as ``Li1.2Mn0.4Ti0.4O1.6F0.4``.
 
     Oxidation states default to fixed values for fixed-valence ions (Li⁺, Ti⁴⁺, Nb⁵⁺, O²⁻, F⁻,
-    Cl⁻, …); a single redox-active TM gets the state that balances charge. Override any with
-    ``oxidation_states={"Mn": 3}``. Parsing and charge balance are checked by the Rust core and
-    raise :class:`drxkmc.CompositionError` naming the field.
+    Cl⁻, …); a single redox-active TM gets the state that balances charge. Several redox-active
+    TMs start at the bottom of their ranges and are oxidised in the order their couples are
+    charged (V, Mo, Mn, Fe, Ru, Cr, Co, Rh, Ni, Cu: lowest voltage first) until the charge
+    balances, so ``Li1.2Mn0.2Ni0.2Ti0.4O2`` is Ni²⁺/Mn⁴⁺ (sources in
+    ``rust/drxkmc-core/src/composition.rs``). Override any with ``oxidation_states={"Mn": 3}``.
+    Parsing and charge balance are checked by the Rust core and raise
+    :class:`drxkmc.CompositionError` naming the field.
     """
 
     def __init__(self, composition: _core.Composition, overrides: dict | None = None):
@@ -26,7 +32,8 @@ class Material:
     def from_formula(
         cls, formula: str, oxidation_states: Mapping[str, float] | None = None
     ) -> Material:
-        overrides = dict(oxidation_states or {})
+        check.instance("formula", formula, str, "chemical formula such as 'Li1.2Mn0.4Ti0.4O2'")
+        overrides = check.number_mapping("oxidation_states", oxidation_states, "{'Mn': 3}")
         return cls(_core.Composition(formula, list(overrides.items())), overrides)
 
     def __reduce__(self):
@@ -100,3 +107,18 @@ class Material:
 
     def __repr__(self) -> str:
         return f"Material({self.formula!r})"
+
+
+def as_material(value, field: str = "material") -> Material:
+    """``value`` as a :class:`Material`: a Material, or a formula string parsed into one
+    (a bad formula raises the same error class, about ``field``)."""
+    if isinstance(value, Material):
+        return value
+    if isinstance(value, str):
+        try:
+            return Material.from_formula(value)
+        except DrxkmcError as e:
+            err = type(e)(f"{field}: {value!r} is not a valid formula ({e})")
+            err.field = field
+            raise err from None
+    raise invalid(field, f"must be a drxkmc.Material or a formula, got {type(value).__name__}")

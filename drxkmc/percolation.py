@@ -30,7 +30,6 @@ winding numbers, no size heuristics); ≈10^7 cation sites take a few seconds on
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,12 +37,13 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _core
-from drxkmc.configuration import Configuration, _check_seed
+from drxkmc import _validate as check
+from drxkmc.configuration import Configuration, check_material
 from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
-from drxkmc.material import Material
+from drxkmc.material import Material, as_material
 from drxkmc.model import BarrierModel
-from drxkmc.plot import axes_or_new
+from drxkmc.plot import plot_cluster_slice, plot_percolation_curve
 
 __all__ = [
     "PercolationResult",
@@ -168,29 +168,9 @@ class PercolationResult:
 # ----- argument checks ---------------------------------------------------------------------
 
 
-def _check_max_tm(max_tm) -> int:
-    if isinstance(max_tm, bool) or not isinstance(max_tm, numbers.Integral):
-        raise invalid("max_tm", f"must be the integer 0, 1 or 2, got {max_tm!r}")
-    if not 0 <= int(max_tm) <= 2:
-        raise invalid(
-            "max_tm",
-            f"must be 0, 1 or 2 (TM spectators allowed in an open tetrahedron), got {max_tm}",
-        )
-    return int(max_tm)
-
-
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise invalid(name, f"must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise invalid(name, f"must be a finite number > 0, got {value}")
-    return value
-
-
 def _check_rule(max_tm, barrier_cutoff_eV, model, temperature_K):
     """(max_tm or None, cutoff or None, model or None, temperature or None), all checked."""
-    k = _check_max_tm(max_tm)
+    k = check.integer("max_tm", max_tm, minimum=0, maximum=2)
     if barrier_cutoff_eV is None:
         if model is not None:
             raise invalid("model", "is only used with barrier_cutoff_eV (the k-TM rule)")
@@ -202,17 +182,15 @@ def _check_rule(max_tm, barrier_cutoff_eV, model, temperature_K):
             "max_tm",
             "cannot be combined with barrier_cutoff_eV: the barrier rule replaces the k-TM rule",
         )
-    cut = _check_positive("barrier_cutoff_eV", barrier_cutoff_eV)
+    cut = check.number("barrier_cutoff_eV", barrier_cutoff_eV, unit="eV", positive=True)
     model = BarrierModel() if model is None else model
-    if not isinstance(model, BarrierModel):
-        raise invalid("model", f"must be a drxkmc.BarrierModel, got {type(model).__name__}")
-    temp = None if temperature_K is None else _check_positive("temperature_K", temperature_K)
+    check.instance("model", model, BarrierModel, "drxkmc.BarrierModel")
+    temp = None if temperature_K is None else check.temperature("temperature_K", temperature_K)
     return None, cut, model, temp
 
 
 def _check_criterion(criterion, lattice: Lattice) -> str:
-    if criterion not in _CRITERIA:
-        raise invalid("criterion", f"must be one of {_CRITERIA}, got {criterion!r}")
+    check.choice("criterion", criterion, _CRITERIA)
     if criterion == "surface" and lattice.geometry != "slab":
         raise invalid(
             "criterion",
@@ -252,25 +230,26 @@ def percolation(
         the periodic box along some axis; in a slab x or y) or ``"surface"`` (slab only: the
         cluster reaches the first or last cation plane).
     material
-        Formula for per-f.u. amounts and capacities (default: ``config.material``).
+        Formula for per-f.u. amounts and capacities (default: ``config.material``); it must
+        match the configuration's species (see :meth:`Configuration.from_species`).
 
     Every argument is checked before the analysis; bad values raise
     :class:`drxkmc.InvalidParameterError` naming the field.
     """
-    if not isinstance(config, Configuration):
-        raise invalid("config", f"must be a drxkmc.Configuration, got {type(config).__name__}")
+    check.instance("config", config, Configuration, "drxkmc.Configuration")
     k, cut, model, temp = _check_rule(max_tm, barrier_cutoff_eV, model, temperature_K)
     lattice = config.lattice
     criterion = _check_criterion(criterion, lattice)
-    material = config.material if material is None else material
-    if material is not None and not isinstance(material, Material):
-        raise invalid("material", f"must be a drxkmc.Material, got {type(material).__name__}")
+    if material is None:
+        material = config.material
+    else:
+        material = check_material(config, as_material(material))
 
     if cut is None:
         raw = _core.percolation_analysis(config._c, k, None, None, criterion)
         rule = f"{k}-TM"
     else:
-        raw = _core.percolation_analysis(config._c, 0, cut, model.as_dict(), criterion)
+        raw = _core.percolation_analysis(config._c, 0, cut, model._core_dict(), criterion)
         rule = f"E_KRA < {cut:g} eV"
     return _result(raw, lattice, material, rule, k, cut, model, temp)
 
@@ -377,17 +356,13 @@ def percolation_sweep(
     ``per_seed=True`` one row per seed instead.
     """
     materials = _materials(material)
-    if not isinstance(lattice, Lattice):
-        raise invalid("lattice", f"must be a drxkmc.Lattice, got {type(lattice).__name__}")
+    check.instance("lattice", lattice, Lattice, "drxkmc.Lattice")
     k, cut, model, _ = _check_rule(max_tm, barrier_cutoff_eV, model, None)
     criterion = _check_criterion(criterion, lattice)
-    seeds = [_check_seed(s) for s in seeds]
-    if not seeds:
-        raise invalid("seeds", "needs at least one seed")
+    seeds = check.seeds(seeds)
+    per_seed = check.flag("per_seed", per_seed)
     if li_contents is not None:
-        li_contents = [float(x) for x in li_contents]
-        if not li_contents:
-            raise invalid("li_contents", "needs at least one value (or None)")
+        li_contents = check.number_array("li_contents", li_contents).tolist()
     points = []
     for m in materials:
         for li in [m.li] if li_contents is None else li_contents:
@@ -449,97 +424,11 @@ def percolation_sweep(
 
 def _materials(material) -> list[Material]:
     items = [material] if isinstance(material, (Material, str)) else material
-    try:
-        items = list(items)
-    except TypeError:
+    if isinstance(items, (bytes, dict)) or not isinstance(items, Iterable):
         raise invalid(
             "material", f"must be a Material, a formula or a sequence of them, got {material!r}"
-        ) from None
+        )
+    items = list(items)
     if not items:
         raise invalid("material", "needs at least one composition")
-    out = []
-    for m in items:
-        if isinstance(m, str):
-            m = Material.from_formula(m)
-        if not isinstance(m, Material):
-            raise invalid("material", f"must be a Material or a formula, got {m!r}")
-        out.append(m)
-    return out
-
-
-# ----- plots (matplotlib imported only when plotting) --------------------------------------
-
-
-def plot_percolation_curve(
-    frame: pl.DataFrame,
-    x: str = "li_per_fu",
-    y: str = "accessible_li_fraction",
-    ax=None,
-    label: str | None = None,
-):
-    """Mean ± standard deviation of ``y`` against ``x`` from :func:`percolation_sweep`."""
-    ax = axes_or_new(ax)
-    xs = frame[x].to_numpy()
-    mean = frame[f"{y}_mean"].to_numpy()
-    std = frame[f"{y}_std"].fill_null(0.0).to_numpy()
-    ax.errorbar(xs, mean, yerr=std, fmt="o-", capsize=2, label=label)
-    ax.set_xlabel({"li_per_fu": "Li per formula unit x", "li_content": "Li content"}.get(x, x))
-    ax.set_ylabel(y.replace("_", " "))
-    if y.endswith("fraction"):
-        ax.set_ylim(-0.02, 1.02)
-    if label is not None:
-        ax.legend(frameon=False)
-    return ax
-
-
-def plot_cluster_slice(result: PercolationResult, z: int = 0, ax=None):
-    """One cation plane (grid plane ``z``, units of a/2) coloured by cluster.
-
-    Accessible clusters get a colour each (cycled), non-accessible Li and vacancies light grey, TM sites
-    dark grey; anion positions are left blank.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    lat = result.lattice
-    dx, dy, dz = (2 * s for s in lat.size)
-    if isinstance(z, bool) or not isinstance(z, numbers.Integral) or not 0 <= z < dz:
-        raise invalid("z", f"must be a cation plane index in [0, {dz}), got {z!r}")
-    z = int(z)
-    per_plane = dx * dy // 2
-    c = np.arange(z * per_plane, (z + 1) * per_plane)
-    g = 2 * c
-    x, y = g % dx, (g // dx) % dy
-    odd = (x + y + z) % 2 == 1
-    g = g + odd
-    x, y = g % dx, (g // dx) % dy
-    labels = result.labels[c]
-    accessible = result.clusters["accessible"].to_numpy()
-
-    img = np.ones((dy, dx, 4))  # anion points: white
-    tm = labels < 0
-    acc = np.zeros(labels.shape, dtype=bool)
-    acc[~tm] = accessible[labels[~tm]]
-    cmap = plt.get_cmap("tab20")
-    img[y[tm], x[tm]] = (0.25, 0.25, 0.25, 1.0)
-    closed = ~tm & ~acc
-    img[y[closed], x[closed]] = (0.8, 0.8, 0.8, 1.0)
-    img[y[acc], x[acc]] = cmap(labels[acc] % 20)
-
-    ax = axes_or_new(ax)
-    ax.imshow(img, origin="lower", interpolation="nearest")
-    ax.set_xlabel("x (a/2)")
-    ax.set_ylabel("y (a/2)")
-    ax.set_title(f"{result.rule} clusters, cation plane z = {z}")
-    ax.legend(
-        handles=[
-            Patch(color=(0.25, 0.25, 0.25), label="TM"),
-            Patch(color=(0.8, 0.8, 0.8), label="Li/vacancy, not accessible"),
-            Patch(color=cmap(0), label="accessible (one colour per cluster)"),
-        ],
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
-        fontsize="small",
-    )
-    return ax
+    return [as_material(m) for m in items]

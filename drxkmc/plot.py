@@ -57,3 +57,77 @@ def plot_arrhenius(result, ax=None):
     ax.set_ylabel("D (cm²/s)")
     ax.legend(frameon=False, fontsize="small")
     return ax
+
+
+def plot_percolation_curve(
+    frame,
+    x: str = "li_per_fu",
+    y: str = "accessible_li_fraction",
+    ax=None,
+    label: str | None = None,
+):
+    """Mean ± standard deviation of ``y`` against ``x`` from
+    :func:`drxkmc.percolation_sweep`."""
+    ax = axes_or_new(ax)
+    xs = frame[x].to_numpy()
+    mean = frame[f"{y}_mean"].to_numpy()
+    std = frame[f"{y}_std"].fill_null(0.0).to_numpy()
+    ax.errorbar(xs, mean, yerr=std, fmt="o-", capsize=2, label=label)
+    ax.set_xlabel({"li_per_fu": "Li per formula unit x", "li_content": "Li content"}.get(x, x))
+    ax.set_ylabel(y.replace("_", " "))
+    if y.endswith("fraction"):
+        ax.set_ylim(-0.02, 1.02)
+    if label is not None:
+        ax.legend(frameon=False)
+    return ax
+
+
+def plot_cluster_slice(result, z: int = 0, ax=None):
+    """One cation plane of a :class:`drxkmc.PercolationResult` coloured by cluster: grid
+    plane ``z`` (units of a/2, from 0), the sites placed by their positions.
+
+    Accessible clusters get a colour each (cycled), non-accessible Li and vacancies light grey,
+    TM sites dark grey; anion positions are left blank.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from drxkmc import _validate as check
+
+    lat = result.lattice
+    dx, dy, dz = (2 * s for s in lat.size)
+    z = check.integer("z", z, minimum=0, maximum=dz - 1)
+    # Grid coordinates (units of a/2) of every cation site, from its position.
+    grid = np.rint(lat.cation_positions() / (lat.a / 2)).astype(np.int64)
+    in_plane = grid[:, 2] == z
+    x, y = grid[in_plane, 0], grid[in_plane, 1]
+    labels = result.labels[in_plane]
+    accessible = result.clusters["accessible"].to_numpy()
+
+    img = np.ones((dy, dx, 4))  # anion points: white
+    tm = labels < 0
+    acc = np.zeros(labels.shape, dtype=bool)
+    acc[~tm] = accessible[labels[~tm]]
+    cmap = plt.get_cmap("tab20")
+    img[y[tm], x[tm]] = (0.25, 0.25, 0.25, 1.0)
+    closed = ~tm & ~acc
+    img[y[closed], x[closed]] = (0.8, 0.8, 0.8, 1.0)
+    img[y[acc], x[acc]] = cmap(labels[acc] % 20)
+
+    ax = axes_or_new(ax)
+    ax.imshow(img, origin="lower", interpolation="nearest")
+    ax.set_xlabel("x (a/2)")
+    ax.set_ylabel("y (a/2)")
+    ax.set_title(f"{result.rule} clusters, cation plane z = {z}")
+    ax.legend(
+        handles=[
+            Patch(color=(0.25, 0.25, 0.25), label="TM"),
+            Patch(color=(0.8, 0.8, 0.8), label="Li/vacancy, not accessible"),
+            Patch(color=cmap(0), label="accessible (one colour per cluster)"),
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+        fontsize="small",
+    )
+    return ax

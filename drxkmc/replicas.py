@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
-from drxkmc.configuration import Configuration, _check_seed
-from drxkmc.errors import DrxkmcError, invalid
+from drxkmc import _validate as check
+from drxkmc.configuration import Configuration
+from drxkmc.errors import invalid
 from drxkmc.model import BarrierModel
-from drxkmc.simulation import Simulation, _check_count
+from drxkmc.simulation import Simulation
 
 #: Keyword arguments of :meth:`Simulation.run` that replicas pass through.
 RUN_ARGUMENTS = ("blocks", "samples_per_block", "warmup_hops", "progress")
@@ -56,24 +57,10 @@ def run_replicas(
     >>> frame = run_replicas(config, temperature_K=300, seeds=range(4), hops=1_000_000)
     >>> frame.filter(pl.col("replica") == "mean")["D_tracer_cm2_s"]
     """
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
-        raise invalid("seeds", f"must be a list of integer seeds, got {seeds!r}")
-    seeds = list(seeds)
-    if not seeds:
-        raise invalid("seeds", "needs at least one seed")
-    for i, s in enumerate(seeds):
-        try:
-            _check_seed(s)
-        except DrxkmcError:
-            raise invalid(
-                "seeds", f"entry {i} must be an integer in [0, 2**64), got {s!r}"
-            ) from None
-    seeds = [int(s) for s in seeds]
-    hops = _check_count("hops", hops)
+    seeds = check.seeds(seeds)
+    hops = check.count("hops", hops)
     workers = (
-        min(len(seeds), os.cpu_count() or 1)
-        if workers is None
-        else _check_count("workers", workers)
+        min(len(seeds), os.cpu_count() or 1) if workers is None else check.count("workers", workers)
     )
     for name in run_kwargs:
         if name not in RUN_ARGUMENTS:
@@ -82,7 +69,7 @@ def run_replicas(
             )
     for name, minimum in (("blocks", 1), ("samples_per_block", 2), ("warmup_hops", 0)):
         if name in run_kwargs:
-            run_kwargs[name] = _check_count(name, run_kwargs[name], minimum=minimum)
+            run_kwargs[name] = check.count(name, run_kwargs[name], minimum=minimum)
     run_kwargs.setdefault("progress", False)
     # The first replica is built here, before any thread starts: it checks config, model and
     # temperature (and that some Li can hop) at once.

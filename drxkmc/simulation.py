@@ -13,7 +13,11 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _core
+from drxkmc import _validate as check
 from drxkmc._files import atomic_write
+from drxkmc._validate import count as _check_count
+from drxkmc._validate import duration as _check_time
+from drxkmc._validate import fraction as _check_fraction
 from drxkmc.analysis import (
     EXPONENT_TOLERANCE,
     Block,
@@ -28,12 +32,11 @@ from drxkmc.configuration import (
     DEFAULT_SWEEPS,
     DEFAULT_TIMESCALE_S,
     Configuration,
-    _as_float,
-    _check_seed,
+    check_material,
 )
 from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
-from drxkmc.material import Material
+from drxkmc.material import Material, as_material
 from drxkmc.model import BarrierModel
 
 #: Hops per call into the core: between calls Python shows progress and sees Ctrl-C.
@@ -104,34 +107,26 @@ class Simulation:
         transport are untouched, detailed balance holds, and long-time diffusivities are those
         of plain kMC up to corrections that vanish as S grows (tested against plain kMC).
         ``None`` runs plain kMC. The cap is set for the starting Li count and stays fixed."""
-        if not isinstance(config, Configuration):
-            raise invalid("config", f"must be a drxkmc.Configuration, got {type(config).__name__}")
-        model = BarrierModel() if model is None else model
-        if not isinstance(model, BarrierModel):
-            raise invalid("model", f"must be a drxkmc.BarrierModel, got {type(model).__name__}")
-        if not isinstance(equilibrate, bool):
-            raise invalid("equilibrate", f"must be True or False, got {equilibrate!r}")
+        check.instance("config", config, Configuration, "drxkmc.Configuration")
+        model = check.model(model)
+        equilibrate = check.flag("equilibrate", equilibrate)
         self.material = config.material
-        temperature_K = _as_float("temperature_K", temperature_K)
-        timescale_s = _as_float("timescale_s", timescale_s)
-        seed = _check_seed(seed)
+        temperature_K = check.temperature("temperature_K", temperature_K)
+        timescale_s = check.number("timescale_s", timescale_s, unit="s", positive=True)
+        seed = check.seed(seed)
         # The engine validates model and temperature before the (longer) equilibrium sampling.
-        self._kmc = _core.Kmc(config._c, model.as_dict(), temperature_K, seed)
+        self._kmc = _core.Kmc(config._c, model._core_dict(), temperature_K, seed)
         if acceleration is not None:
-            acceleration = _as_float("acceleration", acceleration)
-            if not acceleration >= 1 or not np.isfinite(acceleration):
-                raise invalid(
-                    "acceleration", f"must be a number >= 1 or None, got {acceleration!r}"
-                )
+            acceleration = check.number("acceleration", acceleration, minimum=1.0)
         start = config
         if equilibrate:
             start = config._equilibrium(
                 model, temperature_K, timescale_s, None, DEFAULT_SWEEPS, seed
             )[0]
-            self._kmc = _core.Kmc(start._c, model.as_dict(), temperature_K, seed)
+            self._kmc = _core.Kmc(start._c, model._core_dict(), temperature_K, seed)
         self.timescale_s = timescale_s
         if acceleration is not None:
-            critical = _core.critical_flux(start._c, model.as_dict(), temperature_K)
+            critical = _core.critical_flux(start._c, model._core_dict(), temperature_K)
             if critical is not None:
                 flux, mu = critical
                 self._kmc.set_rate_cap(acceleration * flux, mu)
@@ -155,7 +150,7 @@ class Simulation:
 
     @property
     def model(self) -> BarrierModel:
-        return BarrierModel.from_dict(self._kmc.model())
+        return BarrierModel._from_core(self._kmc.model())
 
     @property
     def temperature_K(self) -> float:
@@ -359,11 +354,29 @@ class Simulation:
         return (self.hops - h0) / dt if dt > 0 else self.total_rate_per_s
 
     def _require_events(self) -> None:
-        if self.total_rate_per_s <= 0:
+        if self.total_rate_per_s > 0:
+            return
+        cations = self._kmc.cations()
+        n_li = int(np.count_nonzero(cations == LI_CODE))
+        if n_li == 0:
+            raise invalid("config", "holds no Li, so nothing can hop; raise li_content")
+        if not np.any(cations == 0):
             raise invalid(
                 "config",
-                "no Li has an empty neighbour to hop into; lower li_content to make vacancies",
+                "has no empty cation site for Li to hop into; lower li_content to make vacancies",
             )
+        if len(self.events()) == 0:
+            raise invalid(
+                "config",
+                "no Li has an empty neighbour to hop into (every vacancy is surrounded by "
+                "transition metals); lower li_content or use another configuration",
+            )
+        raise invalid(
+            "model",
+            f"every possible hop has a zero rate at {self.temperature_K:g} K: the barriers are "
+            f"too high for this temperature (channel_barrier_eV = "
+            f"{self.model.channel_barrier_eV}); lower them or raise temperature_K",
+        )
 
     def _run_until(
         self, t_end: float, sample_times: np.ndarray, max_hops: int | None = None
@@ -418,7 +431,10 @@ class Simulation:
     def _from_checkpoint_bytes(cls, data: bytes, material=None) -> Simulation:
         sim = cls.__new__(cls)
         sim._kmc, saved = _core.Kmc.from_checkpoint(bytes(data))
-        if material is None and saved is not None:
+        sim.material = None
+        if material is not None:
+            material = check_material(sim.configuration(), as_material(material))
+        elif saved is not None:
             material = Material(saved, dict(saved.oxidation_overrides))
         sim.material = material
         sim.timescale_s = DEFAULT_TIMESCALE_S
@@ -613,36 +629,3 @@ class _Measurement:
         return RunResult(
             pl.DataFrame([self.row()]), msd_frame(self.blocks), self.blocks, self.interrupted
         )
-
-
-def _check_count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise invalid(name, f"must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_fraction(name: str, value, allow_zero: bool = False) -> float:
-    what = f"must be a number in {'[' if allow_zero else '('}0, 1], got {value!r}"
-    if isinstance(value, (str, bytes, bool)) or value is None:
-        raise invalid(name, what)
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise invalid(name, what) from None
-    if not (0 <= v <= 1 if allow_zero else 0 < v <= 1):
-        raise invalid(name, what)
-    return v
-
-
-def _check_time(name: str, value) -> float:
-    if isinstance(value, (str, bytes)):
-        raise invalid(name, f"must be a number of seconds, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise invalid(name, f"must be a number of seconds, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise invalid(name, f"must be a finite number > 0, got {value!r}")
-    return v

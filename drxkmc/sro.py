@@ -36,7 +36,8 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _core
-from drxkmc.configuration import Configuration, _check_seed
+from drxkmc import _validate as check
+from drxkmc.configuration import Configuration, composition_formula
 from drxkmc.errors import CompositionError, invalid
 from drxkmc.material import Material
 
@@ -55,17 +56,6 @@ DEFAULT_STRENGTH_EV = 0.01
 _ATTEMPTS_PER_CHUNK = 4_000_000
 
 # ----- charges ---------------------------------------------------------------------------------
-
-
-def _composition_formula(config: Configuration) -> str:
-    """A formula of the configuration's composition, two anion sites per formula unit."""
-    cat = config._c.cations()
-    an = config._c.anions()
-    scale = 2.0 / len(an)
-    parts = [("Li", int(np.count_nonzero(cat == 1)))]
-    parts += [(name, int(np.count_nonzero(cat == 2 + k))) for k, name in enumerate(config.tm_names)]
-    parts += [(s, int(np.count_nonzero(an == k))) for k, s in enumerate(("O", "F", "Cl"))]
-    return "".join(f"{s}{n * scale:.8g}" for s, n in parts if n > 0)
 
 
 @overload
@@ -92,30 +82,18 @@ def _cation_charges(
     if config.material is not None:
         states.update(config.material.oxidation_states)
     if oxidation_states is not None:
-        if not isinstance(oxidation_states, Mapping):
-            raise invalid(
-                "oxidation_states",
-                f"must be a mapping such as {{'Mn': 3}}, got {oxidation_states!r}",
-            )
+        given = check.number_mapping("oxidation_states", oxidation_states, "{'Mn': 3}")
         known = {"Li", *config.tm_names}
-        for symbol, value in oxidation_states.items():
+        for symbol, v in given.items():
             if symbol not in known:
                 raise invalid(
                     "oxidation_states",
                     f"{symbol!r} is not a cation of this configuration (Li, {', '.join(config.tm_names)})",
                 )
-            try:
-                v = float(value)
-            except (TypeError, ValueError):
-                raise invalid(
-                    "oxidation_states", f"{symbol}: must be a number, got {value!r}"
-                ) from None
-            if not math.isfinite(v):
-                raise invalid("oxidation_states", f"{symbol}: must be finite, got {value!r}")
             states[symbol] = v
     missing = [s for s in ("Li", *config.tm_names) if s not in states]
     if missing:
-        formula = _composition_formula(config)
+        formula = composition_formula(config)
         try:
             inferred = Material.from_formula(formula).oxidation_states
         except CompositionError as e:
@@ -159,32 +137,10 @@ def _pair_terms(pair_terms) -> list[tuple[str, str, float]]:
         a, b, e = item
         if not isinstance(a, str) or not isinstance(b, str):
             raise invalid("pair_terms", f"species must be element symbols, got {item!r}")
-        if isinstance(e, bool) or not isinstance(e, (int, float, np.integer, np.floating)):
+        if not check.is_real(e) or not math.isfinite(float(e)):
             raise invalid("pair_terms", f"energy of ({a}, {b}) must be a number of eV, got {e!r}")
         out.append((a, b, float(e)))
     return out
-
-
-def _check_config(config) -> Configuration:
-    if not isinstance(config, Configuration):
-        raise invalid("config", f"must be a drxkmc.Configuration, got {type(config).__name__}")
-    return config
-
-
-def _check_temperature(field: str, t) -> float:
-    try:
-        value = float(t)
-    except (TypeError, ValueError):
-        raise invalid(field, f"must be a temperature in K, got {t!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise invalid(field, f"must be a finite temperature >= 0 K, got {t!r}")
-    return value
-
-
-def _check_sweeps(field: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise invalid(field, f"must be an integer number of sweeps >= 0, got {n!r}")
-    return int(n)
 
 
 # ----- annealing -------------------------------------------------------------------------------
@@ -214,13 +170,13 @@ def anneal(
     states come from ``oxidation_states`` ({"Mn": 3}), else the configuration's Material, else
     its own composition. The same ``seed`` gives the same result.
 
-    The returned configuration carries ``.anneal_trace``, a Polars frame with one row for the
+    The returned configuration's ``anneal_trace`` attribute is a Polars frame with one row for the
     start (sweep 0) and one per sweep: ``sweep``, ``temperature_K``, ``energy_eV``,
     ``electroneutrality_eV``, ``pair_eV``, ``charge_deviation_rms_e`` (rms of Q − 6|q| over the
     anions, independent of J), ``cation_acceptance`` and ``anion_acceptance`` (accepted /
     attempted swaps in that sweep; null when none were attempted).
     """
-    config = _check_config(config)
+    check.instance("config", config, Configuration, "drxkmc.Configuration")
     if schedule is not None:
         if temperature_K is not None:
             raise invalid(
@@ -237,22 +193,26 @@ def anneal(
                     "schedule", f"each stage must be (temperature_K, sweeps), got {stage!r}"
                 )
             stages.append(
-                (_check_temperature("schedule", stage[0]), _check_sweeps("schedule", stage[1]))
+                (
+                    check.temperature("schedule", stage[0], allow_zero=True),
+                    check.count("schedule", stage[1], minimum=0),
+                )
             )
     else:
         if temperature_K is None:
             raise invalid("temperature_K", "give the annealing temperature (K) or a schedule")
         stages = [
-            (_check_temperature("temperature_K", temperature_K), _check_sweeps("sweeps", sweeps))
+            (
+                check.temperature("temperature_K", temperature_K, allow_zero=True),
+                check.count("sweeps", sweeps, minimum=0),
+            )
         ]
-    try:
-        strength = float(strength_eV)
-    except (TypeError, ValueError):
-        raise invalid("strength_eV", f"must be a number (eV/e²), got {strength_eV!r}") from None
+    strength = check.number("strength_eV", strength_eV, unit="eV/e²")
     terms = _pair_terms(pair_terms)
-    if not isinstance(anions, (bool, np.bool_)):
-        raise invalid("anions", f"must be True or False, got {anions!r}")
-    seed = _check_seed(seed)
+    anions = check.flag("anions", anions)
+    seed = check.seed(seed)
+    if progress is not None:
+        progress = check.flag("progress", progress)
     charges = _cation_charges(config, oxidation_states)
     annealer = _core.Annealer(config._c, charges, strength, terms, bool(anions), seed)
 
@@ -311,11 +271,8 @@ def energy(
 ) -> dict[str, float]:
     """Energy of ``config`` under the annealing Hamiltonian (same arguments as :func:`anneal`):
     ``energy_eV``, ``electroneutrality_eV``, ``pair_eV`` and ``charge_deviation_rms_e``."""
-    config = _check_config(config)
-    try:
-        strength = float(strength_eV)
-    except (TypeError, ValueError):
-        raise invalid("strength_eV", f"must be a number (eV/e²), got {strength_eV!r}") from None
+    check.instance("config", config, Configuration, "drxkmc.Configuration")
+    strength = check.number("strength_eV", strength_eV, unit="eV/e²")
     charges = _cation_charges(config, oxidation_states)
     en, pair, rms = _core.sro_energy(config._c, charges, strength, _pair_terms(pair_terms))
     return {
@@ -388,7 +345,7 @@ class SROResult:
 
 def sro(config: Configuration, *, oxidation_states: Mapping[str, float] | None = None) -> SROResult:
     """Measure the short-range order of ``config`` (see :class:`SROResult`)."""
-    config = _check_config(config)
+    check.instance("config", config, Configuration, "drxkmc.Configuration")
     wc = pl.DataFrame(_core.sro_warren_cowley(config._c))
     tet = pl.DataFrame(_core.sro_tetrahedra(config._c))
     tet = tet.with_columns((pl.col("count") / pl.col("count").sum()).alias("fraction"))

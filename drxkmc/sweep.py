@@ -9,12 +9,14 @@ before anything is submitted, so a typo fails at once instead of hours into a cl
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
+from drxkmc import _validate as check
 from drxkmc.configuration import Configuration
 from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
@@ -55,9 +57,10 @@ def diffusivity_point(
 ) -> pl.DataFrame:
     """One sweep point: random configuration of ``formula`` → diffusivity frame.
 
-    Extra keyword arguments are barrier-model fields (e.g. ``site_disorder_ev=0.05``), so they
+    Extra keyword arguments are barrier-model fields (e.g. ``site_disorder_eV=0.05``), so they
     can be swept like any other parameter.
     """
+    check.text("formula", formula, "a chemical formula")
     model = (model or BarrierModel()).replace(**model_fields) if model_fields else model
     config = Configuration.random(
         Material.from_formula(formula), Lattice(size, a=a), li_content=li_content, seed=seed
@@ -67,16 +70,25 @@ def diffusivity_point(
 
 
 def _check_point(point: dict) -> None:
-    """Validate a diffusivity point cheaply (no kMC): build what it would build."""
-    model_fields = {k: v for k, v in point.items() if k in BarrierModel.__dataclass_fields__}
+    """Validate a diffusivity point cheaply (no kMC): check what it would build."""
+    known = set(inspect.signature(diffusivity_point).parameters) - {"model_fields"}
+    for name in point:
+        if name not in known and name not in BarrierModel.field_names():
+            raise invalid(name, "is neither an argument of a diffusivity point nor a model field")
+    model_fields = {k: v for k, v in point.items() if k in BarrierModel.field_names()}
     base = point.get("model") or BarrierModel()
+    check.instance("model", base, BarrierModel, "drxkmc.BarrierModel")
     base.replace(**model_fields)
     material = Material.from_formula(point["formula"])
     lattice = Lattice(point.get("size", 8), a=point.get("a", 4.15))
     li = point.get("li_content")
     li_max = material.li + material.cation_vacancies
-    if li is not None and not 0 <= li <= li_max + 1e-9:
-        raise invalid("li_content", f"must be between 0 and {li_max:g}, got {li}")
+    if li is not None:
+        check.number("li_content", li, minimum=0.0, maximum=li_max)
+    check.temperature("temperature_K", point.get("temperature_K", 300.0))
+    check.count("hops", point.get("hops", 1))
+    check.count("warmup_hops", point.get("warmup_hops", 0), minimum=0)
+    check.seed(point.get("seed", 0))
     if lattice.n_cations > 10**8:
         raise invalid("size", "too large for a sweep point")
 

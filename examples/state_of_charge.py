@@ -33,7 +33,11 @@ with warnings.catch_warnings():
     )
 print(
     soc.select(
-        "li_per_fu", "voltage_V", "D_tracer_cm2_s", "D_chem_cm2_s", "thermodynamic_factor",
+        "li_per_fu",
+        "voltage_V",
+        "D_tracer_cm2_s",
+        "D_chem_cm2_s",
+        "thermodynamic_factor",
         "converged",
     )
 )
@@ -44,8 +48,11 @@ ax_v.set_xlabel("Li per formula unit")
 ax_v.set_ylabel("V vs Li/Li⁺ (V)")
 for column, label in (("D_tracer_cm2_s", "D*"), ("D_chem_cm2_s", "D_chem")):
     ax_d.errorbar(
-        soc["li_per_fu"], soc[column], yerr=soc[column.replace("_cm2_s", "_err_cm2_s")],
-        fmt="o-", label=label,
+        soc["li_per_fu"],
+        soc[column],
+        yerr=soc[column.replace("_cm2_s", "_err_cm2_s")],
+        fmt="o-",
+        label=label,
     )
 ax_d.set_yscale("log")
 ax_d.set_xlabel("Li per formula unit")

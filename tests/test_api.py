@@ -151,20 +151,20 @@ def test_barrier_model_api():
     # Trends of docs/design.md#barriers-kra-and-detailed-balance: 0-TM < 1-TM < 2-TM, 2-TM
     # effectively closed, ν = 1e13 s⁻¹, reference height a/√3 for a = 4.15 Å, taller
     # tetrahedra lower the barrier.
-    e0, e1, e2 = m.channel_barrier_ev
+    e0, e1, e2 = m.channel_barrier_eV
     assert e0 < e1 < e2 and e2 >= 1.0
     assert m.attempt_frequency_hz == 1e13
-    assert m.reference_height_angstrom == pytest.approx(4.15 / math.sqrt(3), abs=0.01)
-    assert all(s < 0 for s in m.height_slope_ev_per_angstrom)
+    assert m.reference_height_A == pytest.approx(4.15 / math.sqrt(3), abs=0.01)
+    assert all(s < 0 for s in m.height_slope_eV_per_A)
     u = drxkmc.BarrierModel.uniform(0.42)
-    assert u.channel_barrier_ev == (0.42, 0.42, 0.42)
-    assert u.spectator_li_ev == 0 and u.site_f_ev == 0 and u.site_tm_ev == 0
-    assert set(u.height_slope_ev_per_angstrom) == {0.0}
-    r = m.replace(site_f_ev=-0.2)
-    assert r.site_f_ev == -0.2 and m.site_f_ev != -0.2
+    assert u.channel_barrier_eV == (0.42, 0.42, 0.42)
+    assert u.spectator_li_eV == 0 and u.site_f_eV == 0 and u.site_tm_eV == 0
+    assert set(u.height_slope_eV_per_A) == {0.0}
+    r = m.replace(site_f_eV=-0.2)
+    assert r.site_f_eV == -0.2 and m.site_f_eV != -0.2
     assert set(m.as_dict()) == {f for f in m.__dataclass_fields__}
     with pytest.raises(AttributeError):
-        m.site_f_ev = 0.0  # frozen
+        m.site_f_eV = 0.0  # frozen
 
 
 def test_barrier_model_crosses_the_boundary_whole():
@@ -183,11 +183,14 @@ def test_barrier_model_crosses_the_boundary_whole():
     cfg = lattice_gas(drxkmc.Lattice(2), 10, seed=0)
     sim = drxkmc.Simulation(cfg, model, temperature_K=300.0, seed=1)
     assert sim.model == model
-    assert list(sim._kmc.model()) == [f.name for f in dataclasses.fields(drxkmc.BarrierModel)]
+    # The core's dict has one key per dataclass field, in order (the core spells units in
+    # lower case; the Python names end in _eV / _A).
+    core_keys = [drxkmc.model._FROM_CORE[k] for k in sim._kmc.model()]
+    assert core_keys == [f.name for f in dataclasses.fields(drxkmc.BarrierModel)]
     # Per-channel and per-anion fields take any iterable of numbers, e.g. a numpy array.
     as_array = drxkmc.Simulation(
         cfg,
-        model.replace(channel_barrier_ev=np.array(model.channel_barrier_ev)),
+        model.replace(channel_barrier_eV=np.array(model.channel_barrier_eV)),
         temperature_K=300.0,
         seed=1,
     )

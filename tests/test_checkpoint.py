@@ -37,7 +37,7 @@ def original() -> tuple[bytes, drxkmc.Material]:
     """A checkpoint of an oxyfluoride run (with an oxidation-state override) mid-way."""
     mat = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4", oxidation_states={"Ti": 4})
     cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(3), li_content=0.8, seed=2)
-    sim = drxkmc.Simulation(cfg, drxkmc.BarrierModel(site_disorder_ev=0.02), seed=5)
+    sim = drxkmc.Simulation(cfg, drxkmc.BarrierModel(site_disorder_eV=0.02), seed=5)
     sim.advance(hops=400)
     return sim._checkpoint_bytes(), mat
 

@@ -54,7 +54,7 @@ def test_run_hops_makes_the_hops_asked_for_in_a_relaxing_system(disorder, temper
     cfg = drxkmc.Configuration.random(
         mat, drxkmc.Lattice(5), li_content=0.7, seed=seed, delithiation="random"
     )
-    model = drxkmc.BarrierModel(site_disorder_ev=disorder, site_energy_seed=seed)
+    model = drxkmc.BarrierModel(site_disorder_eV=disorder, site_energy_seed=seed)
     sim = drxkmc.Simulation(
         cfg, model, temperature_K=temperature, seed=seed, equilibrate=False, acceleration=None
     )
@@ -78,9 +78,9 @@ def test_equilibrium_start_has_the_exact_canonical_occupancy():
     n_li = lat.n_cations // 2
     cations = np.array(["Li"] * n_li + ["Va"] * (lat.n_cations - n_li))
     cfg = drxkmc.Configuration.from_species(lat, cations, anions)
-    model = drxkmc.BarrierModel.uniform(0.3).replace(site_f_ev=-0.04)
+    model = drxkmc.BarrierModel.uniform(0.3).replace(site_f_eV=-0.04)
     temperature = 300.0
-    energies = drxkmc._core.site_energies(cfg._c, model.as_dict())
+    energies = drxkmc._core.site_energies(cfg._c, model._core_dict())
     classes, inverse, mult = np.unique(
         np.round(energies, 9), return_inverse=True, return_counts=True
     )
@@ -112,7 +112,7 @@ def test_equilibrium_start_has_the_grand_canonical_thermodynamic_factor():
     n_li = lat.n_cations // 2
     cations = np.array(["Li"] * n_li + ["Va"] * (lat.n_cations - n_li))
     cfg = drxkmc.Configuration.from_species(lat, cations)
-    model = drxkmc.BarrierModel.uniform(0.3).replace(site_disorder_ev=sigma, site_energy_seed=2)
+    model = drxkmc.BarrierModel.uniform(0.3).replace(site_disorder_eV=sigma, site_energy_seed=2)
     pos = lat.cation_positions()
     box = lat.a * np.asarray(lat.size)
     octant = ((pos >= box / 2) * [1, 2, 4]).sum(axis=1)
@@ -149,7 +149,7 @@ def test_ideal_lattice_gas_voltage_is_nernstian():
 
 
 def _accessible_mask(cfg, model, temperature_K):
-    cut = drxkmc._core.kinetic_cutoff_ev(model.as_dict(), temperature_K, 3600.0)
+    cut = drxkmc._core.kinetic_cutoff_ev(model._core_dict(), temperature_K, 3600.0)
     p = drxkmc.percolation(cfg, barrier_cutoff_eV=cut, model=model)
     return p.accessible_sites()
 
@@ -181,8 +181,8 @@ def test_extractable_capacity_counts_the_li_above_the_cutoff_site_energy():
     # every path is open at 20 K, Gaussian site energies.
     mat = drxkmc.Material.from_formula("LiF")
     cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(6), seed=3)
-    model = drxkmc.BarrierModel.uniform(0.02).replace(site_disorder_ev=0.05)
-    energies = drxkmc._core.site_energies(cfg._c, model.as_dict())
+    model = drxkmc.BarrierModel.uniform(0.02).replace(site_disorder_eV=0.05)
+    energies = drxkmc._core.site_energies(cfg._c, model._core_dict())
     temperature = 20.0
     per_e = mat._c.capacity_per_electron_mah_g
     n_fu = cfg.lattice.n_cations / mat.cation_sites
@@ -221,7 +221,7 @@ def test_unconverged_runs_warn_and_say_so():
     # Deep F traps at room temperature and a very short run: sub-diffusive.
     mat = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4")
     cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(6), li_content=0.6, seed=1)
-    sim = drxkmc.Simulation(cfg, drxkmc.BarrierModel(site_disorder_ev=0.05), seed=1)
+    sim = drxkmc.Simulation(cfg, drxkmc.BarrierModel(site_disorder_eV=0.05), seed=1)
     with pytest.warns(ConvergenceWarning, match="not converged"):
         res = sim.run(hops=20_000, progress=False)
     row = res.diffusivity.row(0, named=True)
@@ -233,7 +233,7 @@ def test_converged_run_agrees_with_a_ten_times_longer_run():
     # must agree, within 3 stated σ, with the same system run ten times longer.
     mat = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O2")
     cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(5), li_content=0.9, seed=4)
-    model = drxkmc.BarrierModel(site_disorder_ev=0.03)
+    model = drxkmc.BarrierModel(site_disorder_eV=0.03)
     sim = drxkmc.Simulation(cfg, model, temperature_K=700.0, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
@@ -268,7 +268,7 @@ def test_accelerated_kmc_matches_plain_kmc_over_the_same_time(
     # diffusive regime D* and D_J must be those of plain kMC (mean over the seeds).
     mat = drxkmc.Material.from_formula(formula)
     cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(6), li_content=li, seed=2)
-    model = drxkmc.BarrierModel(site_disorder_ev=disorder)
+    model = drxkmc.BarrierModel(site_disorder_eV=disorder)
     rows: dict = {None: [], 100.0: []}
     for acc in rows:
         for seed in seeds:
@@ -297,7 +297,7 @@ def test_acceleration_keeps_detailed_balance_of_every_event():
     # with the Li on B must still have the ratio exp(−(E_B − E_A)/kT).
     mat = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4")
     cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(4), li_content=0.7, seed=5)
-    model = drxkmc.BarrierModel(site_disorder_ev=0.05)
+    model = drxkmc.BarrierModel(site_disorder_eV=0.05)
     sim = drxkmc.Simulation(cfg, model, temperature_K=300.0, seed=1, acceleration=2.0)
     plain = drxkmc.Simulation(
         sim.configuration(), model, temperature_K=300.0, equilibrate=False, acceleration=None

@@ -40,7 +40,7 @@ def _raised_errors() -> list[DrxkmcError]:
             lambda: drxkmc.Material.from_formula("Li1.2Xx0.4O2"), "formula", CompositionError
         ),
         raises_field(lambda: drxkmc.Lattice(3, a=-1.0), "a"),
-        raises_field(lambda: drxkmc.BarrierModel(site_f_ev="lots"), "site_f_ev"),
+        raises_field(lambda: drxkmc.BarrierModel(site_f_eV="lots"), "site_f_eV"),
         drxkmc.errors.invalid("temperature_K", "must be > 0"),
     ]
 
@@ -148,9 +148,9 @@ def test_bad_geometry():
 
 
 def test_negative_barrier():
-    raises_field(lambda: drxkmc.BarrierModel.uniform(-0.1), "channel_barrier_ev")
+    raises_field(lambda: drxkmc.BarrierModel.uniform(-0.1), "channel_barrier_eV")
     raises_field(
-        lambda: drxkmc.BarrierModel(channel_barrier_ev=(0.25, -0.5, 1.2)), "channel_barrier_ev"
+        lambda: drxkmc.BarrierModel(channel_barrier_eV=(0.25, -0.5, 1.2)), "channel_barrier_eV"
     )
 
 
@@ -160,20 +160,20 @@ def test_negative_barrier():
         ("attempt_frequency_hz", NAN),
         ("attempt_frequency_hz", 0.0),
         ("attempt_frequency_hz", INF),
-        ("channel_barrier_ev", (0.25, NAN, 1.2)),
-        ("height_slope_ev_per_angstrom", (NAN, -1.5, -1.5)),
-        ("reference_height_angstrom", NAN),
-        ("anion_height_shift_angstrom", (0.0, NAN, 0.0, 0.0)),
-        ("anion_corner_ev", (0.0, 0.0, INF, 0.0)),
-        ("spectator_li_ev", NAN),
-        ("site_f_ev", NAN),
-        ("site_cl_ev", NAN),
-        ("site_tm_ev", NAN),
-        ("site_disorder_ev", NAN),
-        ("site_disorder_ev", -0.1),
+        ("channel_barrier_eV", (0.25, NAN, 1.2)),
+        ("height_slope_eV_per_A", (NAN, -1.5, -1.5)),
+        ("reference_height_A", NAN),
+        ("anion_height_shift_A", (0.0, NAN, 0.0, 0.0)),
+        ("anion_corner_eV", (0.0, 0.0, INF, 0.0)),
+        ("spectator_li_eV", NAN),
+        ("site_f_eV", NAN),
+        ("site_cl_eV", NAN),
+        ("site_tm_eV", NAN),
+        ("site_disorder_eV", NAN),
+        ("site_disorder_eV", -0.1),
         ("site_energy_seed", -1),
-        ("channel_barrier_ev", (0.25, 0.55)),  # wrong length
-        ("site_f_ev", "lots"),  # not a number
+        ("channel_barrier_eV", (0.25, 0.55)),  # wrong length
+        ("site_f_eV", "lots"),  # not a number
     ],
 )
 def test_bad_model_parameter(name, value):
@@ -249,7 +249,7 @@ def test_bad_temperatures_in_arrhenius(cfg):
 
 def test_bad_simulation_arguments(cfg):
     raises_field(lambda: drxkmc.Simulation(None), "config")
-    raises_field(lambda: drxkmc.Simulation(cfg, model={"site_f_ev": 0.0}), "model")
+    raises_field(lambda: drxkmc.Simulation(cfg, model={"site_f_eV": 0.0}), "model")
 
 
 @pytest.mark.parametrize("hops", [0, -1, -(10**6), 2.5, NAN, True, "many"])

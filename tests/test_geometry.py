@@ -56,7 +56,7 @@ def test_every_cation_has_twelve_nearest_neighbours_at_a_over_sqrt2(size):
     # FCC: the nearest cation–cation distance is a/√2, with coordination number 12.
     assert dist.min() == pytest.approx(a_nn, rel=1e-12)
     assert np.all(np.sum(np.isclose(dist, a_nn, rtol=1e-9), axis=1) == 12)
-    assert lat.nn_distance_angstrom == pytest.approx(a_nn, rel=1e-14)
+    assert lat.nn_distance_A == pytest.approx(a_nn, rel=1e-14)
 
 
 def _tetrahedra(lat: drxkmc.Lattice):
@@ -120,7 +120,7 @@ def test_ideal_tetrahedron_height_is_a_over_sqrt3():
     cat, _, vertices = _tetrahedra(lat)
     # Height of the regular tetrahedron of edge a/√2: edge·√(2/3) = a/√3.
     expected = lat.a / math.sqrt(3)
-    assert lat.ideal_tetrahedron_height_angstrom == pytest.approx(expected, rel=1e-14)
+    assert lat.ideal_tetrahedron_height_A == pytest.approx(expected, rel=1e-14)
     # And from real vertex positions: distance of one vertex from the plane of the others.
     t, v = next(iter(vertices.items()))
     p = cat[v] * lat.a / 4
@@ -131,8 +131,8 @@ def test_ideal_tetrahedron_height_is_a_over_sqrt3():
     # Default a = 4.15 Å gives the ≈2.40 Å reference height
     # (docs/design.md#barriers-kra-and-detailed-balance).
     default = drxkmc.Lattice(2)
-    assert default.ideal_tetrahedron_height_angstrom == pytest.approx(default.a / math.sqrt(3))
-    assert abs(default.ideal_tetrahedron_height_angstrom - 2.40) < 0.01
+    assert default.ideal_tetrahedron_height_A == pytest.approx(default.a / math.sqrt(3))
+    assert abs(default.ideal_tetrahedron_height_A - 2.40) < 0.01
 
 
 def _single_li_sim(lat, site=0, barrier=0.3, temperature=300.0, tm_sites=(), anions=None):

@@ -322,7 +322,7 @@ def test_accessible_mask_and_labels_are_consistent():
 
 def test_barrier_rule_reproduces_channel_rules_and_sees_cl():
     model = drxkmc.BarrierModel()
-    e0, e1, e2 = model.channel_barrier_ev  # at the reference height, all-O, a = 4.15 Å
+    e0, e1, e2 = model.channel_barrier_eV  # at the reference height, all-O, a = 4.15 Å
     cfg = drxkmc.Configuration.random(
         drxkmc.Material.from_formula("Li1.1Mn0.9O2"), drxkmc.Lattice(6), seed=4
     )
@@ -342,11 +342,11 @@ def test_barrier_rule_reproduces_channel_rules_and_sees_cl():
 
     def e_kra(n_tm, anion):
         i = ("O", "F", "Cl").index(anion)
-        h = lat.a / math.sqrt(3) + 4 * model.anion_height_shift_angstrom[i]
+        h = lat.a / math.sqrt(3) + 4 * model.anion_height_shift_A[i]
         e = (
-            model.channel_barrier_ev[n_tm]
-            + model.height_slope_ev_per_angstrom[n_tm] * (h - model.reference_height_angstrom)
-            + 4 * model.anion_corner_ev[i]
+            model.channel_barrier_eV[n_tm]
+            + model.height_slope_eV_per_A[n_tm] * (h - model.reference_height_A)
+            + 4 * model.anion_corner_eV[i]
         )
         return max(e, 0.0)
 
@@ -428,7 +428,8 @@ def test_without_material_per_fu_values_are_nan():
     r = drxkmc.percolation(open_fraction_config(4, 0.5, seed=1))
     assert math.isnan(r.accessible_li_per_fu) and math.isnan(r.capacity_mAh_g)
     assert r.summary["formula"][0] is None
-    m = drxkmc.Material.from_formula("Li1.0Mn1.0O2")
+    # Half Li, half Ti, no vacancies: LiTiO2 with Ti3+.
+    m = drxkmc.Material.from_formula("Li1.0Ti1.0O2", {"Ti": 3})
     r = drxkmc.percolation(open_fraction_config(4, 0.5, seed=1), material=m)
     assert math.isfinite(r.capacity_mAh_g)
 
@@ -450,7 +451,7 @@ def test_without_material_per_fu_values_are_nan():
         ({"barrier_cutoff_eV": "0.3"}, "barrier_cutoff_eV"),
         ({"barrier_cutoff_eV": 0.3, "max_tm": 1}, "max_tm"),
         ({"model": drxkmc.BarrierModel()}, "model"),
-        ({"barrier_cutoff_eV": 0.3, "model": {"site_f_ev": 0.0}}, "model"),
+        ({"barrier_cutoff_eV": 0.3, "model": {"site_f_eV": 0.0}}, "model"),
         ({"temperature_K": 300.0}, "temperature_K"),
         ({"barrier_cutoff_eV": 0.3, "temperature_K": -5.0}, "temperature_K"),
         ({"barrier_cutoff_eV": 0.3, "temperature_K": float("nan")}, "temperature_K"),
@@ -505,7 +506,7 @@ def test_sweep_bad_input_is_caught_before_any_configuration(monkeypatch):
     cases = [
         ({"material": "Li1.2Mn0.4Ti0.4O2", "lattice": lat, "max_tm": 5}, "max_tm"),
         ({"material": "Li1.2Mn0.4Ti0.4O2", "lattice": lat, "seeds": []}, "seeds"),
-        ({"material": "Li1.2Mn0.4Ti0.4O2", "lattice": lat, "seeds": [-1]}, "seed"),
+        ({"material": "Li1.2Mn0.4Ti0.4O2", "lattice": lat, "seeds": [-1]}, "seeds"),
         ({"material": "Li1.2Mn0.4Ti0.4O2", "lattice": lat, "li_contents": [2.5]}, "li_contents"),
         ({"material": [], "lattice": lat}, "material"),
         ({"material": [3.0], "lattice": lat}, "material"),

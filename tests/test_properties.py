@@ -33,7 +33,7 @@ def simulations(draw):
     li = draw(st.floats(0.2 * li_max, 0.8 * li_max))
     cfg = drxkmc.Configuration.random(mat, lat, li_content=li, seed=draw(st.integers(0, 2**32)))
     disorder = draw(st.sampled_from([0.0, 0.05]))
-    model = drxkmc.BarrierModel(site_disorder_ev=disorder)
+    model = drxkmc.BarrierModel(site_disorder_eV=disorder)
     temperature = draw(st.floats(300.0, 1200.0))
     seed = draw(st.integers(0, 2**64 - 1))
     return cfg, model, temperature, seed

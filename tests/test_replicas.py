@@ -25,7 +25,7 @@ def config(lmt):
 
 @pytest.fixture(scope="module")
 def model():
-    return drxkmc.BarrierModel(site_disorder_ev=0.02)
+    return drxkmc.BarrierModel(site_disorder_eV=0.02)
 
 
 @pytest.fixture(scope="module")

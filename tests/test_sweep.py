@@ -37,8 +37,8 @@ def test_serial_threads_and_processes_give_identical_frames():
 
 
 def test_model_fields_can_be_swept():
-    out = sweep({"site_disorder_ev": [0.0, 0.1]}, seed=3, temperature_K=450.0, **FIXED)
-    assert out["site_disorder_ev"].to_list() == [0.0, 0.1]
+    out = sweep({"site_disorder_eV": [0.0, 0.1]}, seed=3, temperature_K=450.0, **FIXED)
+    assert out["site_disorder_eV"].to_list() == [0.0, 0.1]
     assert out["D_tracer_cm2_s"][0] != out["D_tracer_cm2_s"][1]
 
 
@@ -56,8 +56,8 @@ class _CountingExecutor:
     [
         ({"temperature_K": [300.0], "li_content": [0.6, 5.0]}, "li_content", InvalidParameterError),
         (
-            {"temperature_K": [300.0], "site_disorder_ev": [0.1, -1.0]},
-            "site_disorder_ev",
+            {"temperature_K": [300.0], "site_disorder_eV": [0.1, -1.0]},
+            "site_disorder_eV",
             InvalidParameterError,
         ),
         ({"formula": ["Li1.2Mn0.4Ti0.4O2", "Li1.2Xx0.4O2"]}, "formula", CompositionError),

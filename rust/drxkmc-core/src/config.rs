@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::lattice::{offset_index, Lattice, PATHS};
+use crate::memory::{describe_lattice, require_available, try_filled};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -64,7 +65,12 @@ impl Configuration {
         if let Some((i, &c)) = anions.iter().enumerate().find(|(_, &c)| c as usize >= species::N_ANION_KINDS) {
             return Err(Error::invalid("anions", format!("site {i} has unknown species code {c}")));
         }
-        let mut grid = vec![0u8; lattice.n_grid()];
+        require_available(
+            "size",
+            || format!("a configuration of {}", describe_lattice(&lattice)),
+            Self::memory_estimate(&lattice, false),
+        )?;
+        let mut grid = try_filled(lattice.n_grid(), 0u8, "size")?;
         for (c, &code) in cations.iter().enumerate() {
             grid[lattice.cation_grid_index(c)] = code;
         }
@@ -99,8 +105,13 @@ impl Configuration {
         if n_f.checked_add(n_cl).is_none_or(|n| n > lattice.n_anions()) {
             return Err(Error::invalid("anions", "more F and Cl than anion sites"));
         }
+        require_available(
+            "size",
+            || format!("a configuration of {}", describe_lattice(&lattice)),
+            Self::memory_estimate(&lattice, true),
+        )?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let mut cations = vec![species::VACANCY; n_cat];
+        let mut cations = try_filled(n_cat, species::VACANCY, "size")?;
         let mut at = 0;
         for (code, n) in std::iter::once((species::LI, n_li))
             .chain(tm_counts.iter().enumerate().map(|(k, &n)| (species::FIRST_TM + k as u8, n)))
@@ -109,11 +120,22 @@ impl Configuration {
             at += n;
         }
         cations.shuffle(&mut rng);
-        let mut anions = vec![species::O; lattice.n_anions()];
+        let mut anions = try_filled(lattice.n_anions(), species::O, "size")?;
         anions[..n_f].fill(species::F);
         anions[n_f..n_f + n_cl].fill(species::CL);
         anions.shuffle(&mut rng);
         Self::from_species(lattice, &cations, &anions, tm_names)
+    }
+
+    /// Peak bytes allocated while building a configuration of `lattice`: the one-byte grid,
+    /// plus (`random`) the per-sublattice code arrays it is filled from.
+    pub fn memory_estimate(lattice: &Lattice, random: bool) -> u64 {
+        let grid = lattice.n_grid() as u64;
+        if random {
+            2 * grid
+        } else {
+            grid
+        }
     }
 
     pub fn lattice(&self) -> &Lattice {

@@ -28,7 +28,7 @@ use crate::lattice::{
     offset_index, opposite, padded, shared_neighbour_masks, Geometry, Lattice, TiledOrder, NN_DIRECTIONS, N_PATHS,
     PATHS,
 };
-use crate::memory::{prefetch, HugeBuf, Zeroable};
+use crate::memory::{self, prefetch, HugeBuf, Zeroable};
 use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K, N_CLASSES};
 use crate::random::{unit, unit_open0};
 use crate::site_energy::site_energies;
@@ -347,6 +347,11 @@ impl Kmc {
             }
         }
         let n = lattice.n_cations();
+        memory::require_available(
+            "size",
+            || format!("a kMC engine for {}", memory::describe_lattice(&lattice)),
+            Self::memory_estimate(&lattice) as u64,
+        )?;
         let mut kmc = Kmc {
             lattice,
             order: TiledOrder::new(lattice.dims(), tile_log2),
@@ -355,12 +360,12 @@ impl Kmc {
             temperature_k,
             kra_rate,
             table,
-            sites: HugeBuf::zeroed(n),
+            sites: HugeBuf::try_zeroed(n, "size")?,
             energy_ref_ev: 0.0,
-            tree: SumTree::new(n),
+            tree: SumTree::try_new(n, "size")?,
             rate_unit: 1.0,
             rebuilt_total: 0.0,
-            disp: HugeBuf::zeroed(n),
+            disp: HugeBuf::try_zeroed(n, "size")?,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             time_s: 0.0,
             hops: 0,
@@ -370,6 +375,20 @@ impl Kmc {
         kmc.init_sites(config)?;
         kmc.refresh_all(None);
         Ok(kmc)
+    }
+
+    /// Peak bytes `new` allocates for `lattice`: the per-site records, displacements and tree
+    /// and rate and site-order tables that `memory_bytes` reports, plus the set-up's
+    /// temporaries (a site energy and a record index per site, 16 bytes).
+    pub fn memory_estimate(lattice: &Lattice) -> usize {
+        let n = lattice.n_cations();
+        let tables = std::mem::size_of::<[[f64; 4]; 256]>()
+            + lattice
+                .dims()
+                .iter()
+                .map(|d| (d + 2 * crate::lattice::ORDER_PAD) * std::mem::size_of::<usize>())
+                .sum::<usize>();
+        n * (std::mem::size_of::<Site>() + std::mem::size_of::<Disp>() + 16) + SumTree::memory_estimate(n) + tables
     }
 
     /// Resume exactly from a checkpoint. Every field is validated first
@@ -518,7 +537,7 @@ impl Kmc {
                 ),
             ));
         }
-        let pairs: Vec<usize> = self.cation_pairs().collect();
+        let pairs = memory::try_collect(l.n_cations(), self.cation_pairs(), "size")?;
         for (&c, &x) in pairs.iter().zip(&e) {
             self.sites[c].weight = (-(x - self.energy_ref_ev) / two_kt).exp() as f32;
         }
@@ -605,20 +624,28 @@ impl Kmc {
     /// Recompute every stored escape rate and the tree, in units of `unit` or, if None (or if
     /// the fastest rate would not fit), of a unit fitted to the fastest rate now.
     fn refresh_all(&mut self, unit: Option<f64>) {
-        let rates: Vec<(usize, f64)> = sublattice_points(&self.lattice, false)
-            .map(|p| {
-                let q = padded(p);
-                let c = self.order.index(q) >> 1;
-                (c, if self.sites[c].cation == species::LI { self.escape_rate_now(q) } else { 0.0 })
-            })
-            .collect();
-        let fastest = rates.iter().fold(0.0f64, |m, &(_, r)| m.max(r));
+        // Two passes (the unit needs the fastest rate first) instead of a per-site buffer of
+        // rates: no allocation here, so a run never fails for memory mid-way.
+        let fastest =
+            sublattice_points(&self.lattice, false).fold(0.0f64, |m, p| m.max(self.li_escape_rate(padded(p))));
         let fitted = if fastest > 0.0 { (fastest.log2().floor() - 64.0).exp2() } else { 1.0 };
-        self.rate_unit = unit.filter(|u| fastest / u < STORED_RATE_LIMIT).unwrap_or(fitted);
-        for (c, r) in rates {
-            self.sites[c].rate = stored_rate(r / self.rate_unit);
+        let unit = unit.filter(|u| fastest / u < STORED_RATE_LIMIT).unwrap_or(fitted);
+        for p in sublattice_points(&self.lattice, false) {
+            let q = padded(p);
+            let c = self.order.index(q) >> 1;
+            self.sites[c].rate = stored_rate(self.li_escape_rate(q) / unit);
         }
+        self.rate_unit = unit;
         self.rebuild_tree();
+    }
+
+    /// The escape rate of the site at padded coordinates q if it holds Li, else 0, s⁻¹.
+    fn li_escape_rate(&self, q: [usize; 3]) -> f64 {
+        if self.site(self.order.index(q)).cation == species::LI {
+            self.escape_rate_now(q)
+        } else {
+            0.0
+        }
     }
 
     /// Recompute the inner nodes of the tree exactly from the stored rates.

@@ -152,6 +152,14 @@ pub struct EquilibrateSpec {
     pub seed: u64,
 }
 
+/// Peak bytes `equilibrate` allocates: the kinetic network's percolation analysis, and per
+/// cation site a site energy, a reservoir entry (and, at worst, one reservoir per site), a
+/// cation code, an ordering entry, an accessible site energy and the new configuration.
+pub fn memory_estimate(lattice: &crate::lattice::Lattice) -> u64 {
+    let per_site = 8 + 4 + std::mem::size_of::<Vec<u32>>() + 1 + 4 + 8 + 4;
+    crate::percolation::memory_estimate(lattice) + lattice.n_cations() as u64 * per_site as u64
+}
+
 /// Draw the Li arrangement from the model's equilibrium: canonical within every cluster of the
 /// kinetic network, with the accessible clusters pooled into one reservoir. With `target_li`,
 /// the Li count changes in the accessible reservoir only (electrochemical (de)lithiation):
@@ -161,6 +169,12 @@ pub fn equilibrate(config: &Configuration, model: &BarrierModel, spec: Equilibra
     if spec.sweeps == 0 {
         return Err(Error::invalid("sweeps", "must be at least 1"));
     }
+    let lattice = config.lattice();
+    crate::memory::require_available(
+        "size",
+        || format!("the equilibrium sampling of {}", crate::memory::describe_lattice(lattice)),
+        memory_estimate(lattice),
+    )?;
     let net = kinetic_network(config, model, spec.temperature_k, spec.timescale_s)?;
     let energies = site_energies(config, model);
     let kt = BOLTZMANN_EV_PER_K * spec.temperature_k;

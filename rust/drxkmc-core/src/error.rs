@@ -10,6 +10,10 @@ pub enum Error {
     /// A chemical formula cannot be parsed or is not a valid rocksalt composition.
     #[error("{field}: {reason}")]
     Composition { field: String, reason: String },
+    /// The memory a request needs is not available (refused before allocating, or the
+    /// allocation failed); `field` names the argument that sets the size.
+    #[error("{field}: {reason}")]
+    OutOfMemory { field: String, reason: String },
 }
 
 impl Error {
@@ -19,10 +23,15 @@ impl Error {
     pub fn composition(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Composition { field: field.into(), reason: reason.into() }
     }
+    pub fn out_of_memory(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::OutOfMemory { field: field.into(), reason: reason.into() }
+    }
     /// The field the error is about (the Python exception carries it as an attribute).
     pub fn field(&self) -> &str {
         match self {
-            Error::InvalidParameter { field, .. } | Error::Composition { field, .. } => field,
+            Error::InvalidParameter { field, .. }
+            | Error::Composition { field, .. }
+            | Error::OutOfMemory { field, .. } => field,
         }
     }
 }

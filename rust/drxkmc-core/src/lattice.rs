@@ -18,6 +18,11 @@ use serde::{Deserialize, Serialize};
 /// and a larger lattice would not fit in memory on a workstation anyway).
 pub const MAX_CATION_SITES: usize = 1 << 31;
 
+/// Accepted cubic lattice parameters, Å. Rocksalt compounds span about 4.0 Å (LiF 4.03, MgO
+/// 4.21, DRX oxides 4.1–4.3) to 6.3 Å (KCl 6.29); the range leaves room on both sides but
+/// rejects unit mistakes (nm or bohr instead of Å).
+pub const LATTICE_PARAMETER_RANGE_A: (f64, f64) = (3.0, 7.0);
+
 /// Boundary conditions of the supercell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Geometry {
@@ -173,11 +178,11 @@ impl Lattice {
     /// Every side needs at least 2 cells, so that the 3x3x3 block around a site holds 27
     /// distinct grid points and no site is its own neighbour.
     pub fn new(size: [usize; 3], a_angstrom: f64, geometry: Geometry) -> Result<Self> {
-        crate::error::require_positive("a", a_angstrom)?;
-        if a_angstrom > 100.0 {
+        let (lo, hi) = LATTICE_PARAMETER_RANGE_A;
+        if !(lo..=hi).contains(&a_angstrom) {
             return Err(Error::invalid(
                 "a",
-                format!("{a_angstrom} Å is not a rocksalt lattice parameter (expected about 3.5-6 Å)"),
+                format!("must be a rocksalt lattice parameter between {lo} and {hi} Å, got {a_angstrom}"),
             ));
         }
         for (axis, &l) in size.iter().enumerate() {

@@ -12,7 +12,7 @@
 //! fixed per site by `site_energy_seed`), with n_F, n_Cl counted over the 6 anions of the
 //! octahedron and n_TM over the 12 cation neighbours.
 
-use crate::error::{require_finite, require_non_negative, require_positive, Result};
+use crate::error::{require_finite, require_non_negative, require_positive, Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Boltzmann constant, eV/K (CODATA 2018, exact).
@@ -20,6 +20,11 @@ pub const BOLTZMANN_EV_PER_K: f64 = 8.617_333_262e-5;
 
 /// Number of distinct tetrahedron anion-corner codes: 4 corners, 4 anion kinds each.
 pub const N_ANION_CODES: usize = 256;
+
+/// Accepted attempt frequencies ν, s⁻¹: two decades beyond the phonon range (1e12–1e14 s⁻¹)
+/// on either side, wide enough for any fitted prefactor; outside it the diffusivities are
+/// not physical (ν = 1e300 s⁻¹ gives D* ≈ 1e278 cm²/s).
+pub const ATTEMPT_FREQUENCY_RANGE_HZ: (f64, f64) = (1e9, 1e16);
 
 /// Every parameter of the barrier model. Energies in eV, lengths in Å, frequencies in s⁻¹.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +116,16 @@ impl BarrierModel {
 
     /// Check every field; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
-        require_positive("attempt_frequency_hz", self.attempt_frequency_hz)?;
+        let (lo, hi) = ATTEMPT_FREQUENCY_RANGE_HZ;
+        if !(lo..=hi).contains(&self.attempt_frequency_hz) {
+            return Err(Error::invalid(
+                "attempt_frequency_hz",
+                format!(
+                    "must be between {lo:e} and {hi:e} s⁻¹ (lattice vibrations are 1e12-1e14 Hz), got {:e}",
+                    self.attempt_frequency_hz
+                ),
+            ));
+        }
         for &e in &self.channel_barrier_ev {
             require_non_negative("channel_barrier_ev", e)?;
         }
@@ -245,7 +259,6 @@ impl KraTable {
 mod tests {
     use super::*;
     use crate::config::species;
-    use crate::error::Error;
 
     #[test]
     fn defaults_reproduce_published_trends() {

@@ -39,8 +39,10 @@
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
 use crate::lattice::{slot, Geometry, Lattice, NN_DIRECTIONS, PATHS};
+use crate::memory::{describe_lattice, require_available, try_filled};
 use crate::model::BarrierModel;
 use std::cmp::Reverse;
+use std::mem::size_of;
 
 /// Bit of `Percolation::cluster_wraps` for each axis.
 pub const WRAP_X: u8 = 1;
@@ -256,12 +258,17 @@ pub struct WrappingUnionFind<W: Winding> {
 impl<W: Winding> WrappingUnionFind<W> {
     /// `n` singletons (n < 2^32).
     pub fn new(n: usize) -> Self {
+        Self::try_new(n, "size").expect("union-find nodes")
+    }
+
+    /// `new`, or [`crate::Error::OutOfMemory`] about `field` if the nodes cannot be allocated.
+    pub fn try_new(n: usize, field: &str) -> crate::Result<Self> {
         assert!(n <= u32::MAX as usize, "too many nodes for u32 indices");
-        let mut nodes = vec![Node { parent: 0, size: 1, shift: [W::default(); 3], wraps: 0 }; n];
+        let mut nodes = try_filled(n, Node { parent: 0, size: 1, shift: [W::default(); 3], wraps: 0 }, field)?;
         for (i, node) in nodes.iter_mut().enumerate() {
             node.parent = i as u32;
         }
-        WrappingUnionFind { nodes }
+        Ok(WrappingUnionFind { nodes })
     }
 
     /// Root of `x` and `shift(x → root)`, halving the path on the way.
@@ -362,11 +369,24 @@ pub fn analyze(config: &Configuration, rule: &BondRule, criterion: Criterion) ->
     rule.validate()?;
     let lattice = *config.lattice();
     let criterion = criterion.resolve(&lattice)?;
+    require_available(
+        "size",
+        || format!("a percolation analysis of {}", describe_lattice(&lattice)),
+        memory_estimate(&lattice),
+    )?;
     if needs_wide_windings(&lattice) {
-        Ok(analyze_with::<i32>(config, rule, criterion))
+        analyze_with::<i32>(config, rule, criterion)
     } else {
-        Ok(analyze_with::<i16>(config, rule, criterion))
+        analyze_with::<i16>(config, rule, criterion)
     }
+}
+
+/// Peak bytes `analyze` allocates: a union-find node and a label per cation site, and per
+/// cluster its statistics (sites, Li, wrap and surface bits, sort order: 18 bytes), counted
+/// as if every site were its own cluster.
+pub fn memory_estimate(lattice: &Lattice) -> u64 {
+    let node = if needs_wide_windings(lattice) { size_of::<Node<i32>>() } else { size_of::<Node<i16>>() };
+    lattice.n_cations() as u64 * (node as u64 + 4 + 18)
 }
 
 /// Whether windings can exceed the i16 store: a cycle with winding w along axis k visits at
@@ -514,14 +534,14 @@ impl SiteContext<'_> {
     }
 }
 
-fn analyze_with<W: Winding>(config: &Configuration, rule: &BondRule, criterion: Criterion) -> Percolation {
+fn analyze_with<W: Winding>(config: &Configuration, rule: &BondRule, criterion: Criterion) -> Result<Percolation> {
     let lattice = *config.lattice();
     let grid = config.grid();
     let dims = lattice.dims();
     let slab = lattice.geometry() == Geometry::Slab;
     let n = lattice.n_cations();
     let open = open_table(rule, lattice.a());
-    let mut uf = WrappingUnionFind::<W>::new(n);
+    let mut uf = WrappingUnionFind::<W>::try_new(n, "size")?;
     let mut n_bonds = 0u64;
     // Linear index offsets of the block slots, valid away from the box faces.
     let stride = [1isize, dims[0] as isize, (dims[0] * dims[1]) as isize];
@@ -569,13 +589,13 @@ fn label_clusters<W: Winding>(
     config: &Configuration,
     criterion: Criterion,
     n_bonds: u64,
-) -> Percolation {
+) -> Result<Percolation> {
     const LABELLED: u8 = 0x80;
     let lattice = *config.lattice();
     let grid = config.grid();
     let dims = lattice.dims();
     let n = lattice.n_cations();
-    let mut labels = vec![-1i32; n];
+    let mut labels = try_filled(n, -1i32, "size")?;
     let mut cluster_sites: Vec<u32> = Vec::new();
     let mut cluster_li: Vec<u32> = Vec::new();
     let mut cluster_wraps: Vec<u8> = Vec::new();
@@ -656,7 +676,7 @@ fn label_clusters<W: Winding>(
         n_accessible_sites += cluster_sites[c] as u64;
         n_accessible_li += cluster_li[c] as u64;
     }
-    Percolation {
+    Ok(Percolation {
         labels,
         cluster_sites,
         cluster_li,
@@ -670,7 +690,7 @@ fn label_clusters<W: Winding>(
         n_accessible_sites,
         n_accessible_li,
         n_bonds,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -1046,8 +1066,8 @@ mod tests {
         assert!(!needs_wide_windings(&Lattice::new([136, 136, 136], 4.15, Geometry::Bulk).unwrap()));
         let cfg = Configuration::random(long, 1000, &[long.n_cations() / 2], vec!["Ti".into()], 0, 0, 5).unwrap();
         let (a, b) = (
-            analyze_with::<i16>(&cfg, &max_tm(2), Criterion::Wrap),
-            analyze_with::<i32>(&cfg, &max_tm(2), Criterion::Wrap),
+            analyze_with::<i16>(&cfg, &max_tm(2), Criterion::Wrap).unwrap(),
+            analyze_with::<i32>(&cfg, &max_tm(2), Criterion::Wrap).unwrap(),
         );
         assert_eq!(a, b);
         assert!(a.percolates());

@@ -31,6 +31,7 @@
 use crate::config::{species, Configuration};
 use crate::error::{Error, Result};
 use crate::lattice::{offset_index, Lattice, NN_DIRECTIONS, OCTAHEDRON_ANIONS};
+use crate::memory::{describe_lattice, require_available, try_filled};
 use crate::model::BOLTZMANN_EV_PER_K;
 use crate::random::{below, unit as uniform};
 use rand::SeedableRng;
@@ -391,7 +392,13 @@ impl Annealer {
         if ham.n_cat != species::FIRST_TM as usize + config.tm_names().len() {
             return Err(Error::invalid(FIELD_CHARGES, "the Hamiltonian was built for another configuration"));
         }
-        let grid = config.grid().to_vec();
+        require_available(
+            "size",
+            || format!("an annealer for {}", describe_lattice(&lattice)),
+            Self::memory_estimate(&lattice),
+        )?;
+        let mut grid = try_filled(config.grid().len(), 0u8, "size")?;
+        grid.copy_from_slice(config.grid());
         let n = lattice.n_cations();
         let cations = SpeciesLists::new(&grid, (0..n).map(|c| lattice.cation_grid_index(c)), ham.n_cat, n);
         let anions = SpeciesLists::new(&grid, (0..n).map(|c| lattice.anion_grid_index(c)), species::N_ANION_KINDS, n);
@@ -401,7 +408,7 @@ impl Annealer {
             tm_names: config.tm_names().to_vec(),
             ham,
             move_anions,
-            q: vec![0.0; n],
+            q: try_filled(n, 0.0, "size")?,
             cations,
             anions,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
@@ -409,6 +416,14 @@ impl Annealer {
         };
         a.recompute_charges();
         Ok(a)
+    }
+
+    /// Peak bytes `new` (and `configuration`) allocate: the grid copy, a charge per anion,
+    /// per sublattice a list position and a list entry per site (the lists may hold twice
+    /// their length while they grow), and the configuration handed back.
+    pub fn memory_estimate(lattice: &Lattice) -> u64 {
+        let n = lattice.n_cations() as u64;
+        2 * n + 8 * n + 2 * (4 * n + 8 * n) + Configuration::memory_estimate(lattice, true)
     }
 
     /// The current occupancy.

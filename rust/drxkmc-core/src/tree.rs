@@ -42,6 +42,25 @@ pub fn pick(n: usize, value: impl Fn(usize) -> f64, mut u: f64) -> (usize, f64) 
 
 impl SumTree {
     pub fn new(n_leaves: usize) -> Self {
+        let start = Self::level_starts(n_leaves);
+        SumTree { nodes: HugeBuf::zeroed(start[start.len() - 1]), start, n_leaves: n_leaves.max(1) }
+    }
+
+    /// `new`, or [`crate::Error::OutOfMemory`] about `field` if the nodes cannot be allocated.
+    pub fn try_new(n_leaves: usize, field: &str) -> crate::Result<Self> {
+        let start = Self::level_starts(n_leaves);
+        Ok(SumTree { nodes: HugeBuf::try_zeroed(start[start.len() - 1], field)?, start, n_leaves: n_leaves.max(1) })
+    }
+
+    /// Bytes of a tree over `n_leaves` leaves (`memory_bytes` before it is built).
+    pub fn memory_estimate(n_leaves: usize) -> usize {
+        let start = Self::level_starts(n_leaves);
+        start.last().copied().unwrap_or(0) * std::mem::size_of::<f64>()
+            + start.len().next_power_of_two() * std::mem::size_of::<usize>()
+    }
+
+    /// Where each inner level starts in the node buffer; the last entry is the node count.
+    fn level_starts(n_leaves: usize) -> Vec<usize> {
         let n_leaves = n_leaves.max(1);
         let mut start = vec![0];
         let mut below = n_leaves;
@@ -53,7 +72,7 @@ impl SumTree {
             }
             below = len;
         }
-        SumTree { nodes: HugeBuf::zeroed(start[start.len() - 1]), start, n_leaves }
+        start
     }
 
     pub fn n_leaves(&self) -> usize {

@@ -30,6 +30,25 @@ pyo3::create_exception!(
     "The simulation is in use by another thread (running, or being read or saved)."
 );
 
+/// `MemoryLimitError(DrxkmcError, MemoryError)`, made with `type()`: `create_exception!`
+/// takes one base, and `except MemoryError` should catch it as well as `except DrxkmcError`.
+static MEMORY_LIMIT_ERROR: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
+
+fn memory_limit_error(py: Python<'_>) -> PyResult<&Bound<'_, pyo3::types::PyType>> {
+    let ty = MEMORY_LIMIT_ERROR.get_or_try_init(py, || -> PyResult<_> {
+        let bases = (py.get_type::<DrxkmcError>(), py.get_type::<pyo3::exceptions::PyMemoryError>());
+        let attrs = pyo3::types::PyDict::new(py);
+        attrs.set_item("__module__", "drxkmc.errors")?;
+        attrs.set_item(
+            "__doc__",
+            "Not enough memory for the requested lattice (refused before allocating, or an allocation failed).",
+        )?;
+        let ty = py.get_type::<pyo3::types::PyType>().call1(("MemoryLimitError", bases, attrs))?;
+        Ok(ty.cast_into::<pyo3::types::PyType>()?.unbind())
+    })?;
+    Ok(ty.bind(py))
+}
+
 /// An error on its way to Python: a core error (mapped to its own exception class) or an
 /// exception already raised by Python or pyo3 (argument extraction, numpy).
 pub(crate) enum PyDrxkmcErr {
@@ -67,6 +86,10 @@ impl From<PyDrxkmcErr> for PyErr {
         let e = match &err {
             Error::InvalidParameter { .. } => InvalidParameterError::new_err(err.to_string()),
             Error::Composition { .. } => CompositionError::new_err(err.to_string()),
+            Error::OutOfMemory { .. } => Python::attach(|py| match memory_limit_error(py) {
+                Ok(ty) => PyErr::from_type(ty.clone(), err.to_string()),
+                Err(e) => e,
+            }),
         };
         Python::attach(|py| {
             let _ = e.value(py).setattr("field", field);
@@ -85,6 +108,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DrxkmcError", py.get_type::<DrxkmcError>())?;
     m.add("InvalidParameterError", py.get_type::<InvalidParameterError>())?;
     m.add("CompositionError", py.get_type::<CompositionError>())?;
+    m.add("MemoryLimitError", memory_limit_error(py)?)?;
     m.add("SimulationBusyError", py.get_type::<SimulationBusyError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -65,17 +65,24 @@ impl PyLattice {
         self.0.ideal_tetrahedron_height()
     }
     /// Cartesian positions (Å) of the cation sites, shape (n, 3), in cation-index order.
-    fn cation_positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+    fn cation_positions<'py>(&self, py: Python<'py>) -> PyDrxkmcResult<Bound<'py, PyArray2<f64>>> {
         positions(py, &self.0, |c| self.0.cation_grid_index(c))
     }
     /// Cartesian positions (Å) of the anion sites, shape (n, 3), in anion-index order.
-    fn anion_positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray2<f64>> {
+    fn anion_positions<'py>(&self, py: Python<'py>) -> PyDrxkmcResult<Bound<'py, PyArray2<f64>>> {
         positions(py, &self.0, |c| self.0.anion_grid_index(c))
     }
 }
 
-fn positions<'py>(py: Python<'py>, l: &Lattice, grid_index: impl Fn(usize) -> usize) -> Bound<'py, PyArray2<f64>> {
+fn positions<'py>(
+    py: Python<'py>,
+    l: &Lattice,
+    grid_index: impl Fn(usize) -> usize,
+) -> PyDrxkmcResult<Bound<'py, PyArray2<f64>>> {
     let n = l.n_cations();
+    let bytes = (n * 3 * std::mem::size_of::<f64>()) as u64;
+    let what = || format!("the site positions of {}", drxkmc_core::memory::describe_lattice(l));
+    drxkmc_core::memory::require_available("size", what, bytes)?;
     let mut out = Array2::<f64>::zeros((n, 3));
     for c in 0..n {
         let p = l.position(grid_index(c));
@@ -83,7 +90,7 @@ fn positions<'py>(py: Python<'py>, l: &Lattice, grid_index: impl Fn(usize) -> us
             out[[c, k]] = p[k];
         }
     }
-    out.into_pyarray(py)
+    Ok(out.into_pyarray(py))
 }
 
 /// Nearest-neighbour direction vectors (units of a/2) by direction index, shape (12, 3).
@@ -114,5 +121,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyLattice>()?;
     m.add_function(wrap_pyfunction!(nn_directions, m)?)?;
     m.add_function(wrap_pyfunction!(path_centres, m)?)?;
+    m.add("LATTICE_PARAMETER_RANGE_A", drxkmc_core::lattice::LATTICE_PARAMETER_RANGE_A)?;
     Ok(())
 }
