@@ -41,7 +41,9 @@ def arrhenius(
     model: BarrierModel | None = None,
     *,
     temperatures_K: Sequence[float],
-    hops: int = 1_000_000,
+    precision: float | None = 0.1,
+    max_hops: int = 50_000_000,
+    hops: int | None = None,
     warmup_hops: int = 0,
     blocks: int = 10,
     seed: int = 0,
@@ -49,29 +51,48 @@ def arrhenius(
 ) -> ArrheniusResult:
     """Run the same configuration at each temperature and fit ln D against 1/(k_B T).
 
-    Every temperature starts from ``config`` with its own seed (``seed + i``). The fit is
-    weighted by the block standard errors.
+    Every temperature starts from the model's equilibrium for ``config`` with its own seed
+    (``seed + i``) and runs to ``precision`` (relative error of D*, with the convergence checks
+    of :meth:`Simulation.run`; at most ``max_hops`` hops each), or for a fixed ``hops`` if
+    given. The fit is weighted by the standard errors; the table's ``converged`` column says
+    which temperatures converged, and only converged points are fitted when at least two
+    are (an unconverged D at low temperature is an upper bound and would bend the line).
     """
     temps = check.number_array("temperatures_K", temperatures_K, unit="K", min_len=2)
     if np.any(temps <= 0):
         raise invalid("temperatures_K", f"must all be > 0 K, got {temps.tolist()}")
-    check.count("hops", hops)
+    if hops is not None:
+        check.count("hops", hops)
+        precision = None
+    else:
+        precision = check.fraction("precision", precision)
+        check.count("max_hops", max_hops)
     check.count("warmup_hops", warmup_hops, minimum=0)
     check.count("blocks", blocks)
     check.seed(check.seed(seed) + len(temps) - 1)
     model = BarrierModel() if model is None else model
     # Build every simulation first, so bad input fails before any work starts.
     sims = [Simulation(config, model, temperature_K=t, seed=seed + i) for i, t in enumerate(temps)]
+    length = {"hops": hops} if hops is not None else {"precision": precision, "max_hops": max_hops}
     rows = [
-        s.run(hops=hops, warmup_hops=warmup_hops, blocks=blocks, progress=progress).diffusivity
+        s.run(**length, warmup_hops=warmup_hops, blocks=blocks, progress=progress).diffusivity
         for s in sims
     ]
     table = pl.concat(rows)
+    converged = table.filter(pl.col("converged"))
+    fitted = converged if converged.height >= 2 else table
     fits = []
     for q in ("D_tracer_cm2_s", "D_jump_cm2_s", "D_chem_cm2_s"):
         err = q.replace("_cm2_s", "_err_cm2_s")
         f = arrhenius_fit(
-            table["temperature_K"].to_numpy(), table[q].to_numpy(), table[err].to_numpy()
+            fitted["temperature_K"].to_numpy(), fitted[q].to_numpy(), fitted[err].to_numpy()
         )
-        fits.append({"quantity": q, **f})
+        fits.append(
+            {
+                "quantity": q,
+                **f,
+                "points": fitted.height,
+                "all_converged": converged.height == table.height,
+            }
+        )
     return ArrheniusResult(table, pl.DataFrame(fits))

@@ -22,7 +22,7 @@ from drxkmc.model import BarrierModel
 from drxkmc.simulation import Simulation
 
 #: Keyword arguments of :meth:`Simulation.run` that replicas pass through.
-RUN_ARGUMENTS = ("blocks", "samples_per_block", "warmup_hops", "progress")
+RUN_ARGUMENTS = ("blocks", "samples_per_block", "warmup_hops", "progress", "max_hops", "target")
 #: Columns of the summary row that add up over replicas (the rest are averaged).
 TOTALS = ("hops", "time_s", "blocks")
 
@@ -33,15 +33,17 @@ def run_replicas(
     *,
     temperature_K: float,
     seeds: Iterable[int],
-    hops: int,
+    hops: int | None = None,
+    precision: float | None = None,
     workers: int | None = None,
     **run_kwargs,
 ) -> pl.DataFrame:
     """Run one independent :class:`Simulation` per seed in a thread pool.
 
     Every replica starts from ``config`` and measures with ``Simulation.run(hops=hops,
-    **run_kwargs)`` (``blocks``, ``samples_per_block``, ``warmup_hops``; ``progress`` is off
-    unless asked for). ``workers`` threads run at once (default: one per replica, at most one
+    **run_kwargs)`` or ``Simulation.run(precision=precision, **run_kwargs)`` (give one;
+    ``run_kwargs``: ``blocks``, ``samples_per_block``, ``warmup_hops``, ``max_hops``,
+    ``target``; ``progress`` is off unless asked for). ``workers`` threads run at once (default: one per replica, at most one
     per core). Each replica gives the same row as running it alone, whatever ``workers``.
 
     Returns the diffusivity frame of every replica, in the order of ``seeds``, with columns
@@ -49,16 +51,23 @@ def run_replicas(
     (``replica == "mean"``, ``seed`` null): every quantity that has an ``*_err`` column is the
     mean over replicas and its ``*_err`` the standard error of that mean across replicas
     (std/√n, n − 1 degrees of freedom; NaN for one replica); ``hops``, ``time_s`` and
-    ``blocks`` are totals; the other columns are means.
+    ``blocks`` are totals; ``converged`` and ``stationary`` hold when they hold for every
+    replica; the other columns are means.
 
     Ctrl-C starts no further replicas and raises ``KeyboardInterrupt``; replicas already
     running finish in the background (threads cannot be interrupted).
 
-    >>> frame = run_replicas(config, temperature_K=300, seeds=range(4), hops=1_000_000)
+    >>> frame = run_replicas(config, temperature_K=600, seeds=range(4), precision=0.1)
     >>> frame.filter(pl.col("replica") == "mean")["D_tracer_cm2_s"]
     """
     seeds = check.seeds(seeds)
-    hops = check.count("hops", hops)
+    if (hops is None) == (precision is None):
+        raise invalid("hops", "give exactly one of hops or precision")
+    length: dict = (
+        {"hops": check.count("hops", hops)}
+        if hops is not None
+        else {"precision": check.fraction("precision", precision)}
+    )
     workers = (
         min(len(seeds), os.cpu_count() or 1) if workers is None else check.count("workers", workers)
     )
@@ -82,7 +91,7 @@ def run_replicas(
             if k == 0
             else Simulation(config, model, temperature_K=temperature_K, seed=seeds[k])
         )
-        return sim.run(hops=hops, **run_kwargs).diffusivity
+        return sim.run(**length, **run_kwargs).diffusivity
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drxkmc-replica")
     try:
@@ -105,6 +114,10 @@ def _summary(rows: pl.DataFrame) -> pl.DataFrame:
     n = rows.height
     out: dict[str, object] = {"replica": "mean", "seed": None}
     for col in rows.columns[2:]:
+        if rows.schema[col] == pl.Boolean:
+            # converged / stationary: the mean row is so only if every replica is.
+            out[col] = bool(rows[col].all())
+            continue
         values = rows[col].cast(pl.Float64).to_numpy()
         if col in TOTALS:
             out[col] = values.sum()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from drxkmc.errors import invalid
 from drxkmc.lattice import Lattice
 from drxkmc.material import Material
 from drxkmc.model import BarrierModel
-from drxkmc.simulation import Simulation
+from drxkmc.simulation import ConvergenceWarning, Simulation
 
 
 def grid_points(grid: Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]]) -> list[dict]:
@@ -49,7 +50,9 @@ def diffusivity_point(
     li_content: float | None = None,
     size: int = 8,
     a: float = 4.15,
-    hops: int = 1_000_000,
+    precision: float | None = 0.1,
+    max_hops: int = 50_000_000,
+    hops: int | None = None,
     warmup_hops: int = 0,
     seed: int = 0,
     model: BarrierModel | None = None,
@@ -58,7 +61,9 @@ def diffusivity_point(
     """One sweep point: random configuration of ``formula`` → diffusivity frame.
 
     Extra keyword arguments are barrier-model fields (e.g. ``site_disorder_eV=0.05``), so they
-    can be swept like any other parameter.
+    can be swept like any other parameter. The run goes to ``precision`` (at most ``max_hops``
+    hops), or a fixed ``hops`` if given; the frame's ``converged`` column says whether it
+    converged.
     """
     check.text("formula", formula, "a chemical formula")
     model = (model or BarrierModel()).replace(**model_fields) if model_fields else model
@@ -66,7 +71,11 @@ def diffusivity_point(
         Material.from_formula(formula), Lattice(size, a=a), li_content=li_content, seed=seed
     )
     sim = Simulation(config, model, temperature_K=temperature_K, seed=seed)
-    return sim.run(hops=hops, warmup_hops=warmup_hops, progress=False).diffusivity
+    length = {"hops": hops} if hops is not None else {"precision": precision, "max_hops": max_hops}
+    with warnings.catch_warnings():
+        # One warning per point would flood a sweep; the frame's 'converged' column says it.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return sim.run(**length, warmup_hops=warmup_hops, progress=False).diffusivity
 
 
 def _check_point(point: dict) -> None:
@@ -86,7 +95,11 @@ def _check_point(point: dict) -> None:
     if li is not None:
         check.number("li_content", li, minimum=0.0, maximum=li_max)
     check.temperature("temperature_K", point.get("temperature_K", 300.0))
-    check.count("hops", point.get("hops", 1))
+    if point.get("hops") is not None:
+        check.count("hops", point["hops"])
+    else:
+        check.fraction("precision", point.get("precision", 0.1))
+    check.count("max_hops", point.get("max_hops", 1))
     check.count("warmup_hops", point.get("warmup_hops", 0), minimum=0)
     check.seed(point.get("seed", 0))
     if lattice.n_cations > 10**8:
@@ -103,8 +116,8 @@ def sweep(
     """Run ``task(**fixed, **point)`` for every point of ``grid`` and stack the frames, with
     the swept parameters as leading columns.
 
-    >>> sweep({"temperature_K": [300, 400], "seed": [0, 1, 2]},
-    ...       formula="Li1.2Mn0.4Ti0.4O2", li_content=0.6, hops=200_000)  # doctest: +SKIP
+    >>> sweep({"temperature_K": [500, 600], "seed": [0, 1, 2]},
+    ...       formula="Li1.2Mn0.4Ti0.4O2", li_content=0.6, precision=0.1)  # doctest: +SKIP
 
     ``executor``: anything with ``submit(fn, **kwargs) -> future`` (``concurrent.futures``,
     Dask's ``client.get_executor()``, ``mpi4py.futures``); ``None`` runs serially. Results come

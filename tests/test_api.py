@@ -230,6 +230,8 @@ def test_arrhenius_recovers_the_barrier_of_a_hard_core_gas():
         "activation_energy_eV",
         "activation_energy_err_eV",
         "D0",
+        "points",
+        "all_converged",
     ]
     assert result.fit["quantity"].to_list() == ["D_tracer_cm2_s", "D_jump_cm2_s", "D_chem_cm2_s"]
     x = 1 / (K_B_EV * np.array(temps))
