@@ -557,14 +557,16 @@ class _Measurement:
                 # The budget ran out early in a longer block length: report the last complete
                 # measurement instead of a handful of blocks.
                 self.blocks, self.block_hops = complete
-            if verdict != "done":
-                if verdict == "sublinear":
-                    block_time *= BLOCK_GROWTH
-                    previous = None
-                    continue
-                return
             row = self.row()
             value, err = row[column], row[err_column]
+            if verdict == "sublinear":
+                # Still a measurement at this block length: the next, longer one is compared
+                # with it.
+                previous = (value, err)
+                block_time *= BLOCK_GROWTH
+                continue
+            if verdict != "done":
+                return
             if previous is not None and abs(
                 value - previous[0]
             ) <= LENGTH_CHECK_SIGMAS * math.hypot(err, previous[1]):

@@ -270,7 +270,7 @@ def _cli():
 
 def test_cli_demo_prints_tracer_diffusivity():
     proc = subprocess.run(
-        [*_cli(), "demo", "--size", "3", "--hops", "20000", "--temperature", "600"],
+        [*_cli(), "demo", "--size", "3", "--max-hops", "20000", "--temperature", "600"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -284,6 +284,8 @@ def test_cli_demo_prints_tracer_diffusivity():
     assert number, lines[0]
     assert 0 < float(number.group(1)) < 1  # cm²/s
     assert "Li1.2Mn0.4Ti0.4O2" in proc.stdout
+    # With so few hops the verdict line must say it has not converged.
+    assert "NOT CONVERGED" in proc.stdout
 
 
 def test_cli_module_entry_and_bad_input():
@@ -363,7 +365,18 @@ def test_version_option_and_module_entry(entry):
 
 def test_python_m_drxkmc_runs_the_command_line():
     proc = subprocess.run(
-        [sys.executable, "-m", "drxkmc", "demo", "--size", "2", "--hops", "2000", "--seed", "3"],
+        [
+            sys.executable,
+            "-m",
+            "drxkmc",
+            "demo",
+            "--size",
+            "2",
+            "--max-hops",
+            "2000",
+            "--seed",
+            "3",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

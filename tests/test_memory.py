@@ -103,7 +103,7 @@ def test_engine_percolation_and_annealer_are_refused_when_the_configuration_fits
 def test_demo_with_a_too_large_size_reports_instead_of_aborting():
     out = run_child(
         """
-        sys.exit(drxkmc.cli.main(["demo", "--size", "200", "--hops", "1000"]))
+        sys.exit(drxkmc.cli.main(["demo", "--size", "200", "--max-hops", "1000"]))
         """
     )
     assert out.returncode == 2, (out.returncode, out.stderr)  # not 134 (abort)

@@ -491,9 +491,11 @@ def test_run_says_why_nothing_can_hop(cfg):
 def test_demo_complains_about_the_argument_given(capsys):
     from drxkmc.cli import main
 
-    assert main(["demo", "--hops", "-10"]) == 2
+    assert main(["demo", "--max-hops", "-10"]) == 2
     err = capsys.readouterr().err
-    assert "hops: must be an integer >= 1, got -10" in err and "warmup" not in err
+    assert "max_hops: must be an integer >= 1, got -10" in err and "warmup" not in err
+    assert main(["demo", "--precision", "0"]) == 2
+    assert "precision" in capsys.readouterr().err
     assert main(["demo", "--li-content", "0", "--size", "2"]) == 2
     err = capsys.readouterr().err
     assert "raise li_content" in err and "lower li_content" not in err
