@@ -113,7 +113,16 @@ def main() -> None:
             continue
         rows += run_system(*system, args)
     frame = pl.DataFrame(rows, infer_schema_length=None)
-    with pl.Config(tbl_formatting="ASCII_MARKDOWN", tbl_hide_column_data_types=True, tbl_rows=50):
+    with pl.Config(
+        tbl_formatting="ASCII_MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=50,
+        tbl_cols=-1,
+        tbl_width_chars=400,
+        fmt_str_lengths=60,
+        float_precision=3,
+    ):
         table = str(frame)
     md = (
         f"# Wall time to D* (one core of {machine()})\n\n"
