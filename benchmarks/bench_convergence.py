@@ -113,6 +113,15 @@ def main() -> None:
             continue
         rows += run_system(*system, args)
     frame = pl.DataFrame(rows, infer_schema_length=None)
+    save("convergence", frame, markdown(frame, args.precision, args.max_hops))
+
+
+def markdown(frame: pl.DataFrame, precision: float, max_hops: int) -> str:
+    """The results as a Markdown table (diffusivities in scientific notation)."""
+    shown = frame.with_columns(
+        pl.col(c).map_elements(lambda x: f"{x:.3e}", return_dtype=pl.String)
+        for c in ("D_tracer_cm2_s", "D_tracer_err_cm2_s")
+    )
     with pl.Config(
         tbl_formatting="ASCII_MARKDOWN",
         tbl_hide_column_data_types=True,
@@ -121,15 +130,14 @@ def main() -> None:
         tbl_cols=-1,
         tbl_width_chars=400,
         fmt_str_lengths=60,
-        float_precision=3,
     ):
-        table = str(frame)
-    md = (
+        table = str(shown)
+    return (
         f"# Wall time to D* (one core of {machine()})\n\n"
-        f"`python benchmarks/bench_convergence.py --precision {args.precision} "
-        f"--max-hops {args.max_hops}`\n\n{table}\n"
+        f"`python benchmarks/bench_convergence.py --precision {precision} "
+        f"--max-hops {max_hops}`\n\n{table}\n"
     )
-    save("convergence", frame, md)
+
 
 
 if __name__ == "__main__":

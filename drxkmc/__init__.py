@@ -11,6 +11,7 @@ from importlib.metadata import version as _version
 from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
+from drxkmc.electrochem import extractable_capacity, state_of_charge_sweep, voltage_curve
 from drxkmc.errors import (
     CompositionError,
     DrxkmcError,
@@ -23,7 +24,7 @@ from drxkmc.material import Material
 from drxkmc.model import BarrierModel
 from drxkmc.percolation import PercolationResult, percolation, percolation_sweep
 from drxkmc.replicas import run_replicas
-from drxkmc.simulation import RunResult, Simulation
+from drxkmc.simulation import ConvergenceWarning, RunResult, Simulation
 from drxkmc.sro import SROResult, anneal, sro
 from drxkmc.sweep import sweep
 
@@ -38,6 +39,7 @@ __all__ = [
     "BarrierModel",
     "CompositionError",
     "Configuration",
+    "ConvergenceWarning",
     "DrxkmcError",
     "InvalidParameterError",
     "Lattice",
@@ -51,9 +53,12 @@ __all__ = [
     "__version__",
     "anneal",
     "arrhenius",
+    "extractable_capacity",
     "percolation",
     "percolation_sweep",
     "run_replicas",
     "sro",
+    "state_of_charge_sweep",
     "sweep",
+    "voltage_curve",
 ]

@@ -326,11 +326,7 @@ class Simulation:
         row = result.diffusivity.row(0, named=True)
         if not run.interrupted and not row["converged"]:
             warnings.warn(
-                f"the diffusivity has not converged (MSD exponent {row['msd_exponent']:.2f}, "
-                f"stationary={row['stationary']}, {row['blocks']} blocks, {row['hops']} hops): "
-                "run longer, e.g. run(precision=0.05)",
-                ConvergenceWarning,
-                stacklevel=2,
+                _unconverged_reason(row, precision, max_hops), ConvergenceWarning, stacklevel=2
             )
         elif precision is not None and not run.interrupted:
             rel = _relative_error(row, TARGETS[target])
@@ -447,6 +443,27 @@ class Simulation:
 
 class ConvergenceWarning(UserWarning):
     """A diffusivity was returned that has not converged (see the frame's ``converged``)."""
+
+
+def _unconverged_reason(row: dict, precision: float | None, max_hops: int) -> str:
+    """Why a diffusivity row has not converged, and what to do."""
+    alpha = row["msd_exponent"]
+    where = f"({row['blocks']} blocks, {row['hops']:,} hops)"
+    if not abs(alpha - 1) <= EXPONENT_TOLERANCE:
+        why = (
+            f"the MSD is not linear (exponent {alpha:.2f}, 1 when diffusive) {where}: Li are "
+            "still sub-diffusive on this time scale, so D* is an upper bound"
+        )
+    elif not row["stationary"]:
+        why = f"the run is not stationary {where}"
+    else:
+        why = (
+            f"max_hops={max_hops:,} ran out before a 4x longer block length confirmed the result "
+            f"{where}"
+            if precision is not None
+            else f"too few blocks {where}"
+        )
+    return f"the diffusivity has not converged: {why}; run longer, e.g. run(precision=0.05)"
 
 
 def _initial_hops(n_li: int) -> int:
