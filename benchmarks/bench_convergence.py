@@ -139,6 +139,5 @@ def markdown(frame: pl.DataFrame, precision: float, max_hops: int) -> str:
     )
 
 
-
 if __name__ == "__main__":
     main()

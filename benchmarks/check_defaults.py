@@ -1,0 +1,92 @@
+"""Every diffusivity a user sees by default, against the same system run 10x longer.
+
+For the demo, the README's Python example and examples/diffusivity.py: rebuild the exact
+system, run it as shipped (``run(precision=...)``), then run it again from the same start with
+another seed and 10x the measured hops (``run(hops=10 N)``), and report whether the two agree
+within 3 combined standard errors. Writes benchmarks/results/defaults_check.{csv,md}.
+
+    python benchmarks/check_defaults.py
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import polars as pl
+from _results import machine, save
+
+import drxkmc
+
+
+def _systems():
+    lmto = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O2")
+    lmtof = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4")
+    model = drxkmc.BarrierModel()
+    yield (
+        "drxkmc demo",
+        drxkmc.Configuration.random(lmto, drxkmc.Lattice(8), li_content=0.6, seed=1),
+        model,
+        600.0,
+        0.05,
+    )
+    electrode = drxkmc.Configuration.random(lmto, drxkmc.Lattice(6, a=4.15), seed=1)
+    yield ("README example", electrode.with_li_content(0.6), model, 600.0, 0.05)
+    for name, mat in (("LMTO", lmto), ("LMTO-F", lmtof)):
+        cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(6, a=4.15), li_content=0.6, seed=1)
+        yield (f"examples/diffusivity.py {name}", cfg, model, 600.0, 0.05)
+
+
+def main() -> None:
+    rows = []
+    for label, config, model, temperature, precision in _systems():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", drxkmc.ConvergenceWarning)
+            start = time.perf_counter()
+            sim = drxkmc.Simulation(config, model, temperature_K=temperature, seed=1)
+            shown = sim.run(precision=precision, max_hops=100_000_000, progress=False)
+            wall = time.perf_counter() - start
+            s = shown.diffusivity.row(0, named=True)
+            start = time.perf_counter()
+            ref = drxkmc.Simulation(config, model, temperature_K=temperature, seed=2)
+            long = ref.run(hops=10 * s["hops"], progress=False).diffusivity.row(0, named=True)
+            wall_long = time.perf_counter() - start
+        diff = abs(s["D_tracer_cm2_s"] - long["D_tracer_cm2_s"])
+        sigma = math.hypot(s["D_tracer_err_cm2_s"], long["D_tracer_err_cm2_s"])
+        rows.append(
+            {
+                "shown_by": label,
+                "converged": s["converged"],
+                "hops": s["hops"],
+                "wall_s": round(wall, 1),
+                "D_tracer_cm2_s": f"{s['D_tracer_cm2_s']:.3e} ± {s['D_tracer_err_cm2_s']:.1e}",
+                "hops_10x": long["hops"],
+                "wall_10x_s": round(wall_long, 1),
+                "D_tracer_10x_cm2_s": (
+                    f"{long['D_tracer_cm2_s']:.3e} ± {long['D_tracer_err_cm2_s']:.1e}"
+                ),
+                "difference_sigma": round(diff / sigma, 2),
+                "agree_3_sigma": diff <= 3 * sigma,
+            }
+        )
+        print(rows[-1], flush=True)
+    frame = pl.DataFrame(rows)
+    with pl.Config(
+        tbl_formatting="ASCII_MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_cols=-1,
+        tbl_width_chars=400,
+        fmt_str_lengths=60,
+    ):
+        table = str(frame)
+    md = (
+        f"# Default numbers against runs 10x longer (one core of {machine()})\n\n"
+        f"`python benchmarks/check_defaults.py`\n\n{table}\n"
+    )
+    save("defaults_check", frame, md)
+
+
+if __name__ == "__main__":
+    main()
