@@ -30,30 +30,70 @@ def plot_msd(result, ax=None):
     return ax
 
 
+#: Readable labels of the diffusivity columns.
+_D_LABELS = {"D_tracer_cm2_s": "D*", "D_jump_cm2_s": "D_J", "D_chem_cm2_s": "D_chem"}
+
+
 def plot_arrhenius(result, ax=None):
-    """log10 D against 1000/T with error bars and the fitted lines."""
+    """D against 1000/T (log scale) with error bars; each fitted line is labelled with the
+    quantity it fits and its E_a ± error. Unconverged points are drawn hollow."""
     from drxkmc._core import BOLTZMANN_EV_PER_K
 
     ax = axes_or_new(ax)
     tab = result.table
     inv_t = 1000.0 / tab["temperature_K"].to_numpy()
+    converged = (
+        tab["converged"].to_numpy() if "converged" in tab.columns else np.ones(len(tab), bool)
+    )
     for q in ("D_tracer_cm2_s", "D_chem_cm2_s"):
         d = tab[q].to_numpy()
         e = tab[q.replace("_cm2_s", "_err_cm2_s")].to_numpy()
         (line,) = ax.plot([], [])
-        ax.errorbar(inv_t, d, yerr=e, fmt="o", color=line.get_color(), label=q)
+        color = line.get_color()
         fit = result.fit.filter(result.fit["quantity"] == q).row(0, named=True)
+        label = _D_LABELS[q]
         if np.isfinite(fit["activation_energy_eV"]):
+            label += f": E_a = {fit['activation_energy_eV']:.2f} ± {fit['activation_energy_err_eV']:.2f} eV"
             x = np.linspace(inv_t.min(), inv_t.max(), 50)
             ax.plot(
                 x,
                 fit["D0"] * np.exp(-fit["activation_energy_eV"] * x / (1000 * BOLTZMANN_EV_PER_K)),
-                color=line.get_color(),
-                label=f"E_a = {fit['activation_energy_eV']:.3f} ± "
-                f"{fit['activation_energy_err_eV']:.3f} eV",
+                color=color,
+            )
+        ax.errorbar(
+            inv_t[converged], d[converged], yerr=e[converged], fmt="o", color=color, label=label
+        )
+        if (~converged).any():
+            ax.errorbar(
+                inv_t[~converged],
+                d[~converged],
+                yerr=e[~converged],
+                fmt="o",
+                mfc="none",
+                color=color,
             )
     ax.set_yscale("log")
     ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("D (cm²/s)")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_state_of_charge(frame, ax=None):
+    """D*, D_J·Θ = D_chem (log scale, with error bars) against Li content, from
+    :func:`drxkmc.state_of_charge_sweep`; unconverged points hollow. Returns the axes."""
+    ax = axes_or_new(ax)
+    x = frame["li_per_fu"].to_numpy()
+    ok = frame["converged"].to_numpy()
+    for q in ("D_tracer_cm2_s", "D_chem_cm2_s"):
+        d = frame[q].to_numpy()
+        e = frame[q.replace("_cm2_s", "_err_cm2_s")].to_numpy()
+        (line,) = ax.plot(x, d, "-", alpha=0.5)
+        ax.errorbar(x[ok], d[ok], yerr=e[ok], fmt="o", color=line.get_color(), label=_D_LABELS[q])
+        if (~ok).any():
+            ax.errorbar(x[~ok], d[~ok], yerr=e[~ok], fmt="o", mfc="none", color=line.get_color())
+    ax.set_yscale("log")
+    ax.set_xlabel("Li per formula unit")
     ax.set_ylabel("D (cm²/s)")
     ax.legend(frameon=False, fontsize="small")
     return ax

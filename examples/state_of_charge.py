@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 
 import drxkmc
 from drxkmc.electrochem import state_of_charge_sweep, voltage_curve
+from drxkmc.plot import plot_state_of_charge
 
 material = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O2")
 electrode = drxkmc.Configuration.random(material, drxkmc.Lattice(6), seed=1)  # as synthesised
@@ -46,17 +47,6 @@ fig, (ax_v, ax_d) = plt.subplots(1, 2, figsize=(7, 3), constrained_layout=True)
 ax_v.plot(curve["li_per_fu"], curve["voltage_V"])
 ax_v.set_xlabel("Li per formula unit")
 ax_v.set_ylabel("V vs Li/Li⁺ (V)")
-for column, label in (("D_tracer_cm2_s", "D*"), ("D_chem_cm2_s", "D_chem")):
-    ax_d.errorbar(
-        soc["li_per_fu"],
-        soc[column],
-        yerr=soc[column.replace("_cm2_s", "_err_cm2_s")],
-        fmt="o-",
-        label=label,
-    )
-ax_d.set_yscale("log")
-ax_d.set_xlabel("Li per formula unit")
-ax_d.set_ylabel("D (cm²/s)")
-ax_d.legend(frameon=False)
+plot_state_of_charge(soc, ax=ax_d)
 fig.savefig("state_of_charge.png", dpi=120)
 print("wrote state_of_charge.png")

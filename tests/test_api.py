@@ -234,6 +234,13 @@ def test_arrhenius_recovers_the_barrier_of_a_hard_core_gas():
         "all_converged",
     ]
     assert result.fit["quantity"].to_list() == ["D_tracer_cm2_s", "D_jump_cm2_s", "D_chem_cm2_s"]
+    # The plot labels each fitted line with its quantity and E_a, not with column names.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    labels = [t.get_text() for t in result.plot().get_legend().get_texts()]
+    assert [lab.split(":")[0] for lab in labels] == ["D*", "D_chem"]
+    assert all("E_a = " in lab and "eV" in lab for lab in labels)
     x = 1 / (K_B_EV * np.array(temps))
     # σ of the fitted E from the block standard errors (the tracer is the precise one; the
     # centre-of-mass D_J is noisier). A wrong barrier by a factor 1.2 (0.07 eV) is > 50σ off

@@ -212,6 +212,15 @@ def test_state_of_charge_sweep_gives_voltages_from_the_exact_curve():
         expect = np.interp(-x, -curve["li_per_fu"].to_numpy(), curve["voltage_V"].to_numpy())
         assert vx == pytest.approx(expect, abs=0.02)
     assert (frame["D_tracer_cm2_s"] > 0).all()
+    # The plot shows both diffusivities against Li content, with readable labels.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from drxkmc.plot import plot_state_of_charge
+
+    ax = plot_state_of_charge(frame)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["D*", "D_chem"]
+    assert ax.get_xlabel() == "Li per formula unit" and ax.get_yscale() == "log"
 
 
 # ----- convergence ---------------------------------------------------------------------------
