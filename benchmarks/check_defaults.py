@@ -24,28 +24,30 @@ def _systems():
     lmto = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O2")
     lmtof = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4")
     model = drxkmc.BarrierModel()
+    # (label, configuration, model, temperature K, precision, max_hops) exactly as shipped.
     yield (
         "drxkmc demo",
         drxkmc.Configuration.random(lmto, drxkmc.Lattice(8), li_content=0.6, seed=1),
         model,
         600.0,
         0.05,
+        50_000_000,
     )
     electrode = drxkmc.Configuration.random(lmto, drxkmc.Lattice(6, a=4.15), seed=1)
-    yield ("README example", electrode.with_li_content(0.6), model, 600.0, 0.05)
+    yield ("README example", electrode.with_li_content(0.6), model, 600.0, 0.05, 200_000_000)
     for name, mat in (("LMTO", lmto), ("LMTO-F", lmtof)):
         cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(6, a=4.15), li_content=0.6, seed=1)
-        yield (f"examples/diffusivity.py {name}", cfg, model, 600.0, 0.05)
+        yield (f"examples/diffusivity.py {name}", cfg, model, 600.0, 0.05, 100_000_000)
 
 
 def main() -> None:
     rows = []
-    for label, config, model, temperature, precision in _systems():
+    for label, config, model, temperature, precision, max_hops in _systems():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", drxkmc.ConvergenceWarning)
             start = time.perf_counter()
             sim = drxkmc.Simulation(config, model, temperature_K=temperature, seed=1)
-            shown = sim.run(precision=precision, max_hops=100_000_000, progress=False)
+            shown = sim.run(precision=precision, max_hops=max_hops, progress=False)
             wall = time.perf_counter() - start
             s = shown.diffusivity.row(0, named=True)
             start = time.perf_counter()
