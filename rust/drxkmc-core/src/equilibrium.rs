@@ -291,7 +291,7 @@ mod tests {
         let kt = 0.0258;
         for c in [0.1f64, 0.5, 0.77] {
             let mu = chemical_potential(&e, c * 1000.0, kt);
-            assert!((mu - kt * (c / (1.0 - c) as f64).ln()).abs() < 1e-10, "{c}");
+            assert!((mu - kt * (c / (1.0 - c)).ln()).abs() < 1e-10, "{c}");
         }
     }
 

@@ -456,12 +456,12 @@ mod tests {
         assert_eq!(cations, l.n_cations());
         // Dense indices are a bijection onto 0..n_cations.
         let mut seen = vec![false; l.n_cations()];
-        for c in 0..l.n_cations() {
+        for (c, seen_c) in seen.iter_mut().enumerate() {
             let g = l.cation_grid_index(c);
             assert!(Lattice::is_cation(l.grid_coords(g)));
             assert_eq!(Lattice::sublattice_index(g), c);
-            assert!(!seen[c]);
-            seen[c] = true;
+            assert!(!*seen_c);
+            *seen_c = true;
             let ga = l.anion_grid_index(c);
             assert!(!Lattice::is_cation(l.grid_coords(ga)));
         }
@@ -482,8 +482,8 @@ mod tests {
             for an in p.anions.iter() {
                 assert_eq!(an.iter().map(|&v| v as i32).sum::<i32>().rem_euclid(2), 1);
                 // Every anion corner is a/2 from the centre along each axis: |2·an - centre| = 1.
-                for k in 0..3 {
-                    assert_eq!((2 * an[k] - p.centre_quarter[k]).abs(), 1);
+                for (a, c) in an.iter().zip(p.centre_quarter) {
+                    assert_eq!((2 * a - c).abs(), 1);
                 }
             }
             // Edge anions are shared by the A and B octahedra (distance a/2 from both).
