@@ -28,8 +28,8 @@ use crate::equilibrium::chemical_potential;
 use crate::error::{require_positive, Error, Result};
 use crate::lattice::{offset_index, Geometry, Lattice, NN_DIRECTIONS, PATHS};
 use crate::model::{BarrierModel, BOLTZMANN_EV_PER_K};
-use crate::percolation::WrappingUnionFind;
 use crate::site_energy::site_energies;
+use crate::union_find::WrappingUnionFind;
 
 /// One direction of each opposite pair of nearest-neighbour directions (`NN_DIRECTIONS[2m]`).
 const FORWARD_DIRECTIONS: [usize; 6] = [0, 2, 4, 6, 8, 10];

@@ -18,5 +18,6 @@ pub mod random;
 pub mod site_energy;
 pub mod sro;
 pub mod tree;
+pub mod union_find;
 
 pub use error::{Error, Result};
