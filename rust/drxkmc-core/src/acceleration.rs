@@ -71,12 +71,11 @@ pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k
     let occ = |c: usize| if species::is_tm(cations[c]) { 0.0 } else { fermi(energies[c], mu, kt) };
     let dims = lattice.dims();
     let mut bonds: Vec<(f64, u32, u32, [i8; 3])> = Vec::new();
-    for c in 0..lattice.n_cations() {
-        let g = lattice.cation_grid_index(c);
+    for (c, p) in lattice.cation_points().enumerate() {
+        let g = lattice.grid_index(p);
         if species::is_tm(grid[g]) {
             continue;
         }
-        let p = lattice.grid_coords(g);
         let blk = lattice.block(p);
         for &dir in &FORWARD_DIRECTIONS {
             let d = NN_DIRECTIONS[dir];

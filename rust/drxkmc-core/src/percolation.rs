@@ -449,36 +449,30 @@ fn label_clusters<W: Winding>(
     let mut cluster_li: Vec<u32> = Vec::new();
     let mut cluster_wraps: Vec<u8> = Vec::new();
     let (mut n_open, mut n_li) = (0u64, 0u64);
-    // Grid order is cation-index order (c = g / 2), so labels follow first appearance.
-    for z in 0..dims[2] {
-        for y in 0..dims[1] {
-            let mut x = (y + z) & 1;
-            while x < dims[0] {
-                let g = lattice.grid_index([x, y, z]);
-                x += 2;
-                let code = grid[g];
-                if species::is_tm(code) {
-                    continue;
-                }
-                let c = g >> 1;
-                let (r, _) = uf.find(c as u32);
-                let root = &mut uf.nodes[r as usize];
-                if root.wraps & LABELLED == 0 {
-                    cluster_sites.push(root.size);
-                    cluster_li.push(0);
-                    cluster_wraps.push(root.wraps);
-                    root.wraps |= LABELLED;
-                    // The root's size is no longer needed: it now holds the cluster label.
-                    root.size = (cluster_sites.len() - 1) as u32;
-                }
-                let label = root.size;
-                labels[c] = label as i32;
-                n_open += 1;
-                if code == species::LI {
-                    n_li += 1;
-                    cluster_li[label as usize] += 1;
-                }
-            }
+    // Labels follow first appearance in cation-index order (c = g / 2).
+    for p in lattice.cation_points() {
+        let g = lattice.grid_index(p);
+        let code = grid[g];
+        if species::is_tm(code) {
+            continue;
+        }
+        let c = g >> 1;
+        let (r, _) = uf.find(c as u32);
+        let root = &mut uf.nodes[r as usize];
+        if root.wraps & LABELLED == 0 {
+            cluster_sites.push(root.size);
+            cluster_li.push(0);
+            cluster_wraps.push(root.wraps);
+            root.wraps |= LABELLED;
+            // The root's size is no longer needed: it now holds the cluster label.
+            root.size = (cluster_sites.len() - 1) as u32;
+        }
+        let label = root.size;
+        labels[c] = label as i32;
+        n_open += 1;
+        if code == species::LI {
+            n_li += 1;
+            cluster_li[label as usize] += 1;
         }
     }
     drop(uf);

@@ -104,14 +104,6 @@ pub struct Kmc {
     cap_z: f64,
 }
 
-/// Grid coordinates of every cation (`anions` false) or anion, in the order of its dense
-/// index (`Lattice::cation_grid_index`): x fastest, then y, then z.
-fn sublattice_points(lattice: &Lattice, anions: bool) -> impl Iterator<Item = [usize; 3]> {
-    let [nx, ny, nz] = lattice.dims();
-    (0..nz).flat_map(move |z| {
-        (0..ny).flat_map(move |y| ((y + z + anions as usize) % 2..nx).step_by(2).map(move |x| [x, y, z]))
-    })
-}
 impl Kmc {
     pub fn new(config: &Configuration, model: &BarrierModel, temperature_k: f64, seed: u64) -> Result<Self> {
         Self::with_tiles(config, model, temperature_k, seed, TILE_LOG2)
@@ -190,7 +182,7 @@ impl Kmc {
         if cp.rate_cap_per_s.is_finite() {
             kmc.set_rate_cap(cp.rate_cap_per_s, cp.rate_cap_mu_ev).map_err(in_checkpoint)?;
         }
-        for (p, r) in sublattice_points(&kmc.lattice, false).zip(&cp.disp) {
+        for (p, r) in kmc.lattice.cation_points().zip(&cp.disp) {
             kmc.disp[kmc.order.index(padded(p)) >> 1] = Disp::pack(*r);
         }
         kmc.refresh_all(Some(cp.rate_unit));

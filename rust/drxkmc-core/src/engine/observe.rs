@@ -2,7 +2,7 @@
 //! (`Event`), and the state in the cation- and anion-index order of `Lattice`.
 
 use super::site::{Disp, Hood, PATH_SPECTATORS};
-use super::{sublattice_points, Kmc};
+use super::Kmc;
 use crate::config::species;
 use crate::lattice::{offset_index, padded, Lattice, NN_DIRECTIONS, N_PATHS};
 use crate::model::{KraTable, BOLTZMANN_EV_PER_K};
@@ -50,7 +50,7 @@ impl Kmc {
         let [nx, ny, nz] = self.lattice.dims();
         let two_kt = 2.0 * BOLTZMANN_EV_PER_K * self.temperature_k;
         let mut sum_ln_weight = 0.0;
-        for p in sublattice_points(&self.lattice, false) {
+        for p in self.lattice.cation_points() {
             let c = self.order.index(padded(p)) >> 1;
             if self.sites[c].cation != species::LI {
                 continue;
@@ -89,7 +89,7 @@ impl Kmc {
     }
     /// Anion species in anion-index order.
     pub fn anions(&self) -> Vec<u8> {
-        sublattice_points(&self.lattice, true).map(|p| self.sites[self.order.index(padded(p)) >> 1].anion).collect()
+        self.lattice.anion_points().map(|p| self.sites[self.order.index(padded(p)) >> 1].anion).collect()
     }
     /// Displacement (units of a/2) of the Li on each cation site since the last reset
     /// (zero where there is no Li), in cation-index order.
@@ -101,7 +101,8 @@ impl Kmc {
     /// Exact escape rate of every cation site (0 where there is no Li), s⁻¹, in cation-index
     /// order.
     pub fn escape_rates(&self) -> Vec<f64> {
-        sublattice_points(&self.lattice, false)
+        self.lattice
+            .cation_points()
             .map(|p| {
                 let q = padded(p);
                 if self.site(self.order.index(q)).cation == species::LI {
@@ -119,7 +120,7 @@ impl Kmc {
         let kt = BOLTZMANN_EV_PER_K * self.temperature_k;
         let l = &self.lattice;
         let mut out = Vec::new();
-        for (from, p) in sublattice_points(l, false).enumerate() {
+        for (from, p) in l.cation_points().enumerate() {
             let b = Hood::new(&self.order, padded(p));
             let me = self.site(b.centre());
             if me.cation != species::LI {

@@ -2,7 +2,7 @@
 //! rate of a Li, and the upkeep of the stored escape rates (their f32 unit and the sum tree).
 
 use super::site::{Hood, PATH_SPECTATORS};
-use super::{sublattice_points, Kmc};
+use super::Kmc;
 use crate::config::species;
 use crate::lattice::{padded, NN_DIRECTIONS};
 
@@ -83,11 +83,10 @@ impl Kmc {
     pub(super) fn refresh_all(&mut self, unit: Option<f64>) {
         // Two passes (the unit needs the fastest rate first) instead of a per-site buffer of
         // rates: no allocation here, so a run never fails for memory mid-way.
-        let fastest =
-            sublattice_points(&self.lattice, false).fold(0.0f64, |m, p| m.max(self.li_escape_rate(padded(p))));
+        let fastest = self.lattice.cation_points().fold(0.0f64, |m, p| m.max(self.li_escape_rate(padded(p))));
         let fitted = if fastest > 0.0 { (fastest.log2().floor() - 64.0).exp2() } else { 1.0 };
         let unit = unit.filter(|u| fastest / u < STORED_RATE_LIMIT).unwrap_or(fitted);
-        for p in sublattice_points(&self.lattice, false) {
+        for p in self.lattice.cation_points() {
             let q = padded(p);
             let c = self.order.index(q) >> 1;
             self.sites[c].rate = stored_rate(self.li_escape_rate(q) / unit);

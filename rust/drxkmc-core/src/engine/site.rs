@@ -3,7 +3,7 @@
 //! `Disp` of a Li, the direction tables the paths are read through, and the upkeep of the
 //! records (set-up, species and neighbour masks, prefetching).
 
-use super::{sublattice_points, Kmc};
+use super::Kmc;
 use crate::config::{species, Configuration};
 use crate::error::{Error, Result};
 use crate::lattice::{
@@ -187,7 +187,7 @@ impl Disp {
 impl Kmc {
     /// Site-order index pair of every cation, in cation-index order.
     pub(super) fn cation_pairs(&self) -> impl Iterator<Item = usize> + '_ {
-        sublattice_points(&self.lattice, false).map(|p| self.order.index(padded(p)) >> 1)
+        self.lattice.cation_points().map(|p| self.order.index(padded(p)) >> 1)
     }
 
     /// Fill the site records from the public-order grid: species, tetrahedron classes (by TM
@@ -221,7 +221,7 @@ impl Kmc {
                 site.anion = grid[g];
             }
         }
-        for p in sublattice_points(&l, false) {
+        for p in l.cation_points() {
             let b = Hood::new(&self.order, padded(p));
             let code = self.site(b.centre()).cation;
             self.set_cation(&b, code);

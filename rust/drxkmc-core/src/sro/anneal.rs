@@ -204,7 +204,7 @@ impl Annealer {
 
     pub(super) fn recompute_charges(&mut self) {
         let (grid, charges, q) = (&self.grid, &self.ham.cation_charges, &mut self.q);
-        for_each_site(&self.lattice, 1, |g, blk| {
+        for_each_site(&self.lattice, self.lattice.anion_points(), |g, blk| {
             q[Lattice::sublattice_index(g)] =
                 OCTAHEDRON_ANIONS.iter().map(|&o| charges[grid[offset_index(blk, o)] as usize]).sum();
         });

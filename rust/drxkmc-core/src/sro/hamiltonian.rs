@@ -196,7 +196,7 @@ pub(super) fn energy_of(l: &Lattice, grid: &[u8], h: &Hamiltonian) -> Energy {
     // Every unordered nearest-neighbour pair once: the even-numbered directions (the odd ones
     // are their opposites).
     let half_dirs = [0, 2, 4, 6, 8, 10].map(|k| NN_DIRECTIONS[k]);
-    for_each_site(l, 1, |g, blk| {
+    for_each_site(l, l.anion_points(), |g, blk| {
         let x = grid[g] as usize;
         let q: f64 = OCTAHEDRON_ANIONS.iter().map(|&o| h.cation_charges[grid[offset_index(blk, o)] as usize]).sum();
         if ANION_CHARGES[x] != 0.0 {
@@ -217,7 +217,7 @@ pub(super) fn energy_of(l: &Lattice, grid: &[u8], h: &Hamiltonian) -> Energy {
         }
     });
     if h.has_cc {
-        for_each_site(l, 0, |g, blk| {
+        for_each_site(l, l.cation_points(), |g, blk| {
             for o in half_dirs {
                 pair += h.cc(grid[g], grid[offset_index(blk, o)]);
             }

@@ -199,9 +199,9 @@ pub fn anion_environments(config: &Configuration, cation_charges: Option<&[f64]>
         }
     }
     let mut hist: HashMap<Vec<u8>, u64> = HashMap::new();
-    for c in 0..l.n_anions() {
-        let g = l.anion_grid_index(c);
-        let blk = l.block(l.grid_coords(g));
+    for p in l.anion_points() {
+        let g = l.grid_index(p);
+        let blk = l.block(p);
         let mut key = vec![0u8; n_codes + 1];
         key[n_codes] = grid[g];
         for o in OCTAHEDRON_ANIONS {

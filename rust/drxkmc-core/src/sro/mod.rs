@@ -69,19 +69,9 @@ fn cation_display_order(tm_names: &[String]) -> Vec<u8> {
     out
 }
 
-/// Call `f(grid index, block)` for every site of one sublattice (`parity` 0: cations, 1:
-/// anions), walking the grid without divisions.
+/// Call `f(grid index, block)` for every one of `points` (`Lattice::cation_points` or
+/// `anion_points`).
 #[inline]
-fn for_each_site(l: &Lattice, parity: usize, mut f: impl FnMut(usize, &[[usize; 3]; 3])) {
-    let d = l.dims();
-    for z in 0..d[2] {
-        for y in 0..d[1] {
-            let mut x = (parity + y + z) % 2;
-            while x < d[0] {
-                let p = [x, y, z];
-                f(l.grid_index(p), &l.block(p));
-                x += 2;
-            }
-        }
-    }
+fn for_each_site(l: &Lattice, points: impl Iterator<Item = [usize; 3]>, mut f: impl FnMut(usize, &[[usize; 3]; 3])) {
+    points.for_each(|p| f(l.grid_index(p), &l.block(p)));
 }
