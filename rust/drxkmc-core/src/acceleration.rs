@@ -28,8 +28,8 @@ use crate::equilibrium::chemical_potential;
 use crate::error::{require_positive, Error, Result};
 use crate::lattice::{offset_index, Geometry, Lattice, NN_DIRECTIONS, PATHS};
 use crate::model::{BarrierModel, BOLTZMANN_EV_PER_K};
-use crate::percolation::WrappingUnionFind;
 use crate::site_energy::site_energies;
+use crate::union_find::{bond_image_shift, WrappingUnionFind};
 
 /// One direction of each opposite pair of nearest-neighbour directions (`NN_DIRECTIONS[2m]`).
 const FORWARD_DIRECTIONS: [usize; 6] = [0, 2, 4, 6, 8, 10];
@@ -71,12 +71,11 @@ pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k
     let occ = |c: usize| if species::is_tm(cations[c]) { 0.0 } else { fermi(energies[c], mu, kt) };
     let dims = lattice.dims();
     let mut bonds: Vec<(f64, u32, u32, [i8; 3])> = Vec::new();
-    for c in 0..lattice.n_cations() {
-        let g = lattice.cation_grid_index(c);
+    for (c, p) in lattice.cation_points().enumerate() {
+        let g = lattice.grid_index(p);
         if species::is_tm(grid[g]) {
             continue;
         }
-        let p = lattice.grid_coords(g);
         let blk = lattice.block(p);
         for &dir in &FORWARD_DIRECTIONS {
             let d = NN_DIRECTIONS[dir];
@@ -100,15 +99,7 @@ pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k
             }
             let flux = k * occ(c) * (1.0 - occ(b)) * (-(energies[b] - energies[c]) / (2.0 * kt)).exp();
             if flux > 0.0 {
-                let mut shift = [0i8; 3];
-                for k in 0..3 {
-                    if d[k] > 0 && p[k] + 1 == dims[k] {
-                        shift[k] = 1;
-                    } else if d[k] < 0 && p[k] == 0 {
-                        shift[k] = -1;
-                    }
-                }
-                bonds.push((flux, c as u32, b as u32, shift));
+                bonds.push((flux, c as u32, b as u32, bond_image_shift(p, d, dims)));
             }
         }
     }

@@ -282,6 +282,21 @@ impl Lattice {
     pub fn anion_grid_index(&self, c: usize) -> usize {
         self.cation_grid_index(c) ^ 1
     }
+    /// Grid coordinates of every cation, in cation-index order (`cation_grid_index`): x
+    /// fastest, then y, then z.
+    pub fn cation_points(&self) -> impl Iterator<Item = [usize; 3]> {
+        self.sublattice_points(0)
+    }
+    /// Grid coordinates of every anion, in anion-index order (`anion_grid_index`).
+    pub fn anion_points(&self) -> impl Iterator<Item = [usize; 3]> {
+        self.sublattice_points(1)
+    }
+    /// The grid points with x + y + z ≡ parity (mod 2), x fastest, without divisions.
+    fn sublattice_points(&self, parity: usize) -> impl Iterator<Item = [usize; 3]> {
+        let [nx, ny, nz] = self.dims();
+        (0..nz)
+            .flat_map(move |z| (0..ny).flat_map(move |y| ((y + z + parity) % 2..nx).step_by(2).map(move |x| [x, y, z])))
+    }
 
     /// The grid indices of the 3x3x3 block around p, by axis: `block[axis][o + 1]` is the
     /// contribution of coordinate p[axis] + o to the linear index (o in -1..=1), with periodic
@@ -468,6 +483,17 @@ mod tests {
     }
 
     #[test]
+    fn sublattice_points_follow_the_dense_index_order() {
+        for size in [[2, 3, 4], [3, 2, 2], [2, 2, 5]] {
+            let l = Lattice::new(size, 4.0, Geometry::Bulk).unwrap();
+            let cations: Vec<usize> = l.cation_points().map(|p| l.grid_index(p)).collect();
+            let anions: Vec<usize> = l.anion_points().map(|p| l.grid_index(p)).collect();
+            assert_eq!(cations, (0..l.n_cations()).map(|c| l.cation_grid_index(c)).collect::<Vec<_>>());
+            assert_eq!(anions, (0..l.n_anions()).map(|c| l.anion_grid_index(c)).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
     fn every_path_is_a_cube_of_four_cations_and_four_anions() {
         for p in PATHS.iter() {
             let cations = [[0i8; 3], p.target, p.spectators[0], p.spectators[1]];
@@ -482,8 +508,8 @@ mod tests {
             for an in p.anions.iter() {
                 assert_eq!(an.iter().map(|&v| v as i32).sum::<i32>().rem_euclid(2), 1);
                 // Every anion corner is a/2 from the centre along each axis: |2·an - centre| = 1.
-                for (x, c) in an.iter().zip(p.centre_quarter) {
-                    assert_eq!((2 * x - c).abs(), 1);
+                for (a, c) in an.iter().zip(p.centre_quarter) {
+                    assert_eq!((2 * a - c).abs(), 1);
                 }
             }
             // Edge anions are shared by the A and B octahedra (distance a/2 from both).

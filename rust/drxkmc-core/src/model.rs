@@ -206,14 +206,14 @@ impl KraTable {
         // Number the sorted corner tuples in order of first appearance.
         let mut multiset_of_code = [0u8; 256];
         let mut representatives: Vec<[u8; 4]> = Vec::with_capacity(N_MULTISETS);
-        for (code, slot) in multiset_of_code.iter_mut().enumerate() {
+        for (code, of_code) in multiset_of_code.iter_mut().enumerate() {
             let mut c = anion_corners(code);
             c.sort_unstable();
             let idx = representatives.iter().position(|r| *r == c).unwrap_or_else(|| {
                 representatives.push(c);
                 representatives.len() - 1
             });
-            *slot = idx as u8;
+            *of_code = idx as u8;
         }
         debug_assert_eq!(representatives.len(), N_MULTISETS);
         let mut rate = vec![0.0; N_CLASSES * 3];

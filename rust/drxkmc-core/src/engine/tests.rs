@@ -1,0 +1,292 @@
+use super::*;
+use crate::lattice::PATHS;
+
+fn empty_lattice_with(l: usize, li_sites: &[usize]) -> Configuration {
+    let lat = Lattice::new([l, l, l], 4.0, Geometry::Bulk).unwrap();
+    let mut cat = vec![species::VACANCY; lat.n_cations()];
+    for &s in li_sites {
+        cat[s] = species::LI;
+    }
+    Configuration::from_species(lat, &cat, &vec![species::O; lat.n_anions()], vec![]).unwrap()
+}
+
+#[test]
+fn single_li_has_24_equal_paths() {
+    let cfg = empty_lattice_with(3, &[5]);
+    let k = Kmc::new(&cfg, &BarrierModel::uniform(0.3), 300.0, 1).unwrap();
+    let ev = k.events();
+    assert_eq!(ev.len(), 24);
+    let gamma_t = 1e13 * (-0.3 / (BOLTZMANN_EV_PER_K * 300.0)).exp();
+    for e in &ev {
+        assert!((e.rate_per_s / gamma_t - 1.0).abs() < 1e-12);
+    }
+    // The total is the stored upper bound: exact to f32 rounding, never below.
+    let excess = k.total_rate() / (24.0 * gamma_t) - 1.0;
+    assert!((-1e-15..=f32::EPSILON as f64).contains(&excess), "{excess}");
+}
+
+/// A random DRX cell of cells³ conventional cells (30% Li, 20% Mn, 20% Ti on the cations;
+/// 20% F on the anions) and the default barriers with `disorder_ev` site disorder.
+fn drx(cells: usize, disorder_ev: f64, seed: u64) -> (Configuration, BarrierModel) {
+    let lat = Lattice::new([cells; 3], 4.15, Geometry::Bulk).unwrap();
+    let n = lat.n_cations();
+    let tm = vec!["Mn".into(), "Ti".into()];
+    let cfg = Configuration::random(lat, n * 3 / 10, &[n / 5, n / 5], tm, n / 5, 0, seed).unwrap();
+    let model = BarrierModel { site_disorder_ev: disorder_ev, ..BarrierModel::default() };
+    (cfg, model)
+}
+
+#[test]
+fn incremental_state_equals_full_recompute() {
+    // After many hops with the full DRX model, the site records equal those of an engine
+    // built afresh from the same state, every stored rate is the f32 upper bound of the
+    // exact escape rate, and the tree sums the stored rates.
+    let (cfg, model) = drx(4, 0.05, 3);
+    let mut k = Kmc::new(&cfg, &model, 600.0, 7).unwrap();
+    let (_, _) = k.run(f64::INFINITY, 20_000, &[]).unwrap();
+    assert_eq!(k.hops(), 20_000);
+    let state = Configuration::from_species(*cfg.lattice(), &k.cations(), &k.anions(), cfg.tm_names().to_vec());
+    let again = Kmc::new(&state.unwrap(), &model, 600.0, 0).unwrap();
+    let key = |s: &Site| (s.weight, s.li, s.vacant, s.cubes, s.cation, s.anion);
+    assert!(k.sites.iter().zip(again.sites.iter()).all(|(a, b)| key(a) == key(b)));
+    assert!(k.escape_rates().iter().filter(|&&r| r > 0.0).count() > 50);
+    assert_stored_rates_bound_exact_ones(&k);
+}
+
+/// Every stored rate is the f32 upper bound of the exact escape rate, and the tree sums them.
+fn assert_stored_rates_bound_exact_ones(k: &Kmc) {
+    let smallest = f32::from_bits(1) as f64 * k.rate_unit;
+    for (c, exact) in k.cation_pairs().zip(k.escape_rates()) {
+        let stored = k.sites[c].rate as f64 * k.rate_unit;
+        assert!(stored >= exact, "site {c}: stored {stored} below exact {exact}");
+        assert!(stored - exact <= f32::EPSILON as f64 * exact + smallest, "site {c}: {stored} vs {exact}");
+    }
+    let sum: f64 = k.sites.iter().map(|s| s.rate as f64).sum();
+    assert!((k.tree.total() / sum - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn rate_unit_is_refitted_when_rates_leave_the_f32_range() {
+    let (cfg, model) = drx(4, 0.05, 3);
+    let mut k = Kmc::new(&cfg, &model, 600.0, 7).unwrap();
+    let fitted = k.rate_unit;
+    assert_eq!(fitted.log2().fract(), 0.0);
+    // A unit too small for the fastest rate is refused.
+    k.refresh_all(Some(fitted * 2f64.powi(-60)));
+    assert_eq!(k.rate_unit, fitted);
+    // A rate beyond the unit's range re-fits the unit (and restores every stored rate).
+    let li = k.cation_pairs().find(|&c| k.sites[c].rate > 0.0).unwrap();
+    k.store_rate(li, fitted * 2f64.powi(120));
+    assert_eq!(k.rate_unit, fitted);
+    assert_stored_rates_bound_exact_ones(&k);
+    // A unit so large that every stored rate nears the bottom of the f32 range is re-fitted
+    // at the next step.
+    k.refresh_all(Some(fitted * 2f64.powi(140)));
+    assert!(k.tree.total() < STORED_TOTAL_FLOOR);
+    k.run(f64::INFINITY, 1, &[]).unwrap();
+    assert_eq!(k.hops(), 1);
+    assert!(k.rate_unit <= fitted * 2f64.powi(8), "{} vs {fitted}", k.rate_unit);
+    assert_stored_rates_bound_exact_ones(&k);
+}
+
+#[test]
+fn total_rate_stays_exact_through_a_relaxation_over_many_decades() {
+    // At 80 K with site disorder the Li settle into low-energy sites and the total rate
+    // falls by ~13 orders of magnitude: the tree's inner sums must be recomputed on the way
+    // or their rounding errors (the size of the initial total) swamp the final total.
+    let (cfg, model) = drx(8, 0.02, 1);
+    let mut k = Kmc::new(&cfg, &model, 80.0, 2).unwrap();
+    let initial = k.total_rate();
+    k.run(f64::INFINITY, 200_000, &[]).unwrap();
+    let exact: f64 = k.events().iter().map(|e| e.rate_per_s).sum();
+    assert!(exact < 1e-6 * initial, "no relaxation: {initial} -> {exact}");
+    let excess = k.total_rate() / exact - 1.0;
+    assert!((-1e-9..=f32::EPSILON as f64 + 1e-9).contains(&excess), "total off by {excess}");
+}
+
+#[test]
+fn hops_conserve_li_and_only_enter_vacancies() {
+    let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
+    let cfg = Configuration::random(lat, 40, &[30], vec!["Mn".into()], 10, 0, 9).unwrap();
+    let mut k = Kmc::new(&cfg, &BarrierModel::default(), 500.0, 1).unwrap();
+    let before = k.cations();
+    for _ in 0..200 {
+        let prev = k.cations();
+        k.run(f64::INFINITY, 1, &[]).unwrap();
+        let now = k.cations();
+        let changed: Vec<usize> = (0..now.len()).filter(|&i| prev[i] != now[i]).collect();
+        assert_eq!(changed.len(), 2);
+        let (a, b) = if prev[changed[0]] == species::LI { (changed[0], changed[1]) } else { (changed[1], changed[0]) };
+        assert_eq!((prev[a], prev[b], now[a], now[b]), (species::LI, species::VACANCY, species::VACANCY, species::LI));
+    }
+    let tm = |v: &Vec<u8>| v.iter().filter(|&&s| species::is_tm(s)).count();
+    assert_eq!(tm(&before), tm(&k.cations()));
+}
+
+#[test]
+fn checkpoint_resume_is_bit_identical() {
+    // Mid-relaxation (the tree's inner sums are recomputed on the way down) and with a rate
+    // unit other than the one a fresh engine would fit: both must come from the checkpoint.
+    let (cfg, model) = drx(6, 0.02, 2);
+    let mut a = Kmc::new(&cfg, &model, 80.0, 11).unwrap();
+    a.run(f64::INFINITY, 3_000, &[]).unwrap();
+    a.refresh_all(Some(a.rate_unit * 2f64.powi(20)));
+    // A total 15x below the one at the last recomputation of the inner sums (so the next
+    // fall triggers one): a resumed run must know that value, not recompute it.
+    a.rebuilt_total = 15.0 * a.tree.total();
+    let mut b = Kmc::from_checkpoint(a.checkpoint()).unwrap();
+    assert_eq!((a.rate_unit, a.rebuilt_total), (b.rate_unit, b.rebuilt_total));
+    a.run(f64::INFINITY, 20_000, &[]).unwrap();
+    b.run(f64::INFINITY, 20_000, &[]).unwrap();
+    assert_eq!(a.time_s().to_bits(), b.time_s().to_bits());
+    assert_eq!(a.cations(), b.cations());
+    assert_eq!(a.displacements(), b.displacements());
+}
+
+#[test]
+fn detailed_balance_of_pair_rates() {
+    let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
+    let cfg = Configuration::random(lat, 30, &[20], vec!["Mn".into()], 25, 4, 5).unwrap();
+    let mut model = BarrierModel::default();
+    model.site_disorder_ev = 0.1;
+    let k = Kmc::new(&cfg, &model, 350.0, 0).unwrap();
+    let e = k.site_energies();
+    let kt = BOLTZMANN_EV_PER_K * 350.0;
+    // For each event A->B, move the Li by hand to B and look up the reverse path.
+    let mut checked = 0;
+    for ev in k.events().iter().take(60) {
+        let mut cat = k.cations();
+        cat[ev.from] = species::VACANCY;
+        cat[ev.to] = species::LI;
+        let back = Kmc::new(
+            &Configuration::from_species(lat, &cat, &k.anions(), vec!["Mn".into()]).unwrap(),
+            &model,
+            350.0,
+            0,
+        )
+        .unwrap();
+        // The reverse path goes through the same tetrahedron: its centre seen from B.
+        let d = NN_DIRECTIONS[ev.path / 2];
+        let centre_from_b: Vec<i8> = (0..3).map(|i| PATHS[ev.path].centre_quarter[i] - 2 * d[i]).collect();
+        let rev = back
+            .events()
+            .into_iter()
+            .find(|x| x.from == ev.to && x.to == ev.from && PATHS[x.path].centre_quarter[..] == centre_from_b[..])
+            .unwrap();
+        let ratio = ev.rate_per_s / rev.rate_per_s;
+        let expect = (-(e[ev.to] - e[ev.from]) / kt).exp();
+        assert!((ratio / expect - 1.0).abs() < 1e-9, "{ratio} vs {expect}");
+        checked += 1;
+    }
+    assert!(checked > 10);
+}
+
+#[test]
+fn site_order_does_not_change_what_is_reported() {
+    // The same state in the plain and in the tiled order: identical public views.
+    let lat = Lattice::new([3, 4, 2], 4.15, Geometry::Bulk).unwrap();
+    let cfg = Configuration::random(lat, 30, &[25], vec!["Mn".into()], 12, 3, 8).unwrap();
+    let mut model = BarrierModel::default();
+    model.site_disorder_ev = 0.05;
+    let plain = Kmc::with_tiles(&cfg, &model, 500.0, 1, 0).unwrap();
+    for tile in [1, 2] {
+        let tiled = Kmc::with_tiles(&cfg, &model, 500.0, 1, tile).unwrap();
+        assert_eq!(plain.cations(), tiled.cations());
+        assert_eq!(plain.anions(), tiled.anions());
+        assert_eq!(plain.site_energies(), tiled.site_energies());
+        assert_eq!(plain.escape_rates(), tiled.escape_rates());
+        assert_eq!(plain.events(), tiled.events());
+        assert_eq!(plain.observe(), tiled.observe());
+    }
+}
+
+#[test]
+fn displacements_pack_exactly() {
+    for r in [[0, 0, 0], [1, -1, 0], [-5, 7, -9], [(1 << 20) - 1, -(1 << 20), 12345], [-3, -(1 << 20), (1 << 20) - 1]] {
+        assert_eq!(Disp::pack(r).unpack(), r);
+    }
+    let mut d = Disp::default();
+    for k in 0..1000 {
+        d = d.step(NN_DIRECTIONS[k % 12]);
+        d = d.step(NN_DIRECTIONS[(k * 7) % 12]);
+    }
+    let mut expect = [0i32; 3];
+    for k in 0..1000 {
+        for o in [NN_DIRECTIONS[k % 12], NN_DIRECTIONS[(k * 7) % 12]] {
+            for i in 0..3 {
+                expect[i] += o[i] as i32;
+            }
+        }
+    }
+    assert_eq!(d.unpack(), expect);
+}
+
+#[test]
+fn memory_is_at_most_32_bytes_per_site() {
+    let lat = Lattice::new([16, 16, 16], 4.15, Geometry::Bulk).unwrap();
+    let cfg = Configuration::random(lat, 4000, &[3000], vec!["Mn".into()], 0, 0, 1).unwrap();
+    let k = Kmc::new(&cfg, &BarrierModel::default(), 300.0, 1).unwrap();
+    let per_site = k.memory_bytes() as f64 / lat.n_cations() as f64;
+    assert!(per_site <= 32.0, "{per_site} bytes per site");
+}
+
+#[test]
+fn lattice_gas_jump_diffusivity_is_exact() {
+    // Hard-core lattice gas at c = 1/2: D_J = D0·(1 − c) exactly, with D0 = 4·Γ_t·a_nn²
+    // (docs/design.md#the-o-t-o-hop-and-its-channel), i.e. 8·Γ_t in (a/2)² units. Each
+    // block's centre-of-mass MSD slope is one estimate; their mean must agree within 4
+    // standard errors.
+    let lat = Lattice::new([4, 4, 4], 4.0, Geometry::Bulk).unwrap();
+    let n = lat.n_cations();
+    let cfg = Configuration::random(lat, n / 2, &[], vec![], 0, 0, 3).unwrap();
+    let mut k = Kmc::new(&cfg, &BarrierModel::uniform(0.3), 300.0, 5).unwrap();
+    let gamma_t = 1e13 * (-0.3 / (BOLTZMANN_EV_PER_K * 300.0)).exp();
+    k.run(f64::INFINITY, 20_000, &[]).unwrap();
+    let block = 4.0 / gamma_t;
+    let estimates: Vec<f64> = (0..400)
+        .map(|_| {
+            k.reset_displacements();
+            let t0 = k.time_s();
+            let (_, obs) = k.run(t0 + block, u64::MAX, &[t0 + 0.25 * block, t0 + block]).unwrap();
+            let com2 = |o: &Observation| o.sum_r.iter().map(|x| x * x).sum::<f64>() / o.n_li as f64;
+            (com2(&obs[1]) - com2(&obs[0])) / (6.0 * 0.75 * block)
+        })
+        .collect();
+    let m = estimates.len() as f64;
+    let mean = estimates.iter().sum::<f64>() / m;
+    let sem = (estimates.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1.0) / m).sqrt();
+    let exact = 8.0 * gamma_t * 0.5;
+    assert!(sem < 0.1 * exact, "too noisy: {sem} vs {exact}");
+    assert!((mean - exact).abs() < 4.0 * sem, "D_J {mean} ± {sem}, exact {exact}");
+}
+
+#[test]
+fn single_li_occupies_sites_with_boltzmann_weights() {
+    // With one Li, detailed balance makes the stationary probability of site i exactly
+    // exp(−E_i/kT)/Z: a chi-square test over widely spaced samples.
+    let cfg = empty_lattice_with(3, &[0]);
+    let mut model = BarrierModel::uniform(0.2);
+    model.site_disorder_ev = 0.03;
+    let kt = BOLTZMANN_EV_PER_K * 300.0;
+    let mut k = Kmc::new(&cfg, &model, 300.0, 9).unwrap();
+    let weights: Vec<f64> = k.site_energies().iter().map(|e| (-e / kt).exp()).collect();
+    let z: f64 = weights.iter().sum();
+    let samples = 20_000;
+    let mut counts = vec![0usize; weights.len()];
+    for _ in 0..samples {
+        // About 40 hops between samples: many mixing times of a 108-site lattice.
+        let dt = 40.0 / k.total_rate();
+        k.run(k.time_s() + dt, u64::MAX, &[]).unwrap();
+        counts[k.cations().iter().position(|&s| s == species::LI).unwrap()] += 1;
+    }
+    let chi2: f64 = counts
+        .iter()
+        .zip(&weights)
+        .map(|(&c, &w)| {
+            let e = samples as f64 * w / z;
+            (c as f64 - e).powi(2) / e
+        })
+        .sum();
+    let dof = (weights.len() - 1) as f64;
+    assert!(chi2 < dof + 5.0 * (2.0 * dof).sqrt(), "chi2 {chi2} for {dof} degrees of freedom");
+}
