@@ -114,16 +114,16 @@ class Simulation:
         temperature_K = check.temperature("temperature_K", temperature_K)
         timescale_s = check.number("timescale_s", timescale_s, unit="s", positive=True)
         seed = check.seed(seed)
-        # The engine validates model and temperature before the (longer) equilibrium sampling.
-        self._kmc = _core.Kmc(config._c, model._core_dict(), temperature_K, seed)
         if acceleration is not None:
             acceleration = check.number("acceleration", acceleration, minimum=1.0)
+        # One engine only (a second would double the peak memory of a large lattice); the
+        # equilibrium sampling checks the model and temperature before it samples.
         start = config
         if equilibrate:
             start = config._equilibrium(
                 model, temperature_K, timescale_s, None, DEFAULT_SWEEPS, seed
             )[0]
-            self._kmc = _core.Kmc(start._c, model._core_dict(), temperature_K, seed)
+        self._kmc = _core.Kmc(start._c, model._core_dict(), temperature_K, seed)
         self.timescale_s = timescale_s
         if acceleration is not None:
             critical = _core.critical_flux(start._c, model._core_dict(), temperature_K)

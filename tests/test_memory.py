@@ -83,8 +83,9 @@ def test_engine_percolation_and_annealer_are_refused_when_the_configuration_fits
             material, drxkmc.Lattice(200), li_content=0.6, delithiation="random"
         )
         print("CONFIG", config.lattice.n_cations)
-        refused(lambda: drxkmc.Simulation(config))
+        refused(lambda: drxkmc.Simulation(config, equilibrate=False))
         refused(lambda: drxkmc.percolation(config))
+        refused(lambda: drxkmc.Simulation(config))
         refused(lambda: drxkmc.anneal(config, temperature_K=1000, sweeps=1))
         # After a refusal the interpreter goes on: a small lattice still works.
         small = drxkmc.Configuration.random(material, drxkmc.Lattice(3), li_content=0.6)
@@ -94,10 +95,13 @@ def test_engine_percolation_and_annealer_are_refused_when_the_configuration_fits
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "CONFIG 32000000"
-    assert [line.split(":")[0] for line in lines[1:4]] == ["REFUSED size"] * 3, out.stdout
+    assert [line.split(":")[0] for line in lines[1:5]] == ["REFUSED size"] * 4, out.stdout
     assert "a kMC engine for the 200×200×200 lattice" in lines[1]
-    assert "a percolation analysis of" in lines[2] and "an annealer for" in lines[3]
-    assert lines[4] == "SMALL 1"
+    assert "a percolation analysis of" in lines[2]
+    # A default Simulation is refused by its equilibrium sampling, before any engine exists.
+    assert "the equilibrium sampling of the 200×200×200 lattice" in lines[3]
+    assert "an annealer for" in lines[4]
+    assert lines[5] == "SMALL 1"
 
 
 def test_demo_with_a_too_large_size_reports_instead_of_aborting():
