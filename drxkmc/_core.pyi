@@ -12,6 +12,10 @@ __all__ = [
     "SimulationBusyError",
     "MemoryLimitError",
     "LATTICE_PARAMETER_RANGE_A",
+    "SPECIES_VACANCY",
+    "SPECIES_LI",
+    "SPECIES_FIRST_TM",
+    "ANION_NAMES",
     "__version__",
     "Composition",
     "supported_cations",
@@ -44,6 +48,10 @@ __all__ = [
 
 BOLTZMANN_EV_PER_K: float
 LATTICE_PARAMETER_RANGE_A: tuple[float, float]
+SPECIES_VACANCY: int
+SPECIES_LI: int
+SPECIES_FIRST_TM: int
+ANION_NAMES: list[str]
 __version__: str
 
 class DrxkmcError(ValueError):

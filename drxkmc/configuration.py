@@ -16,9 +16,11 @@ from drxkmc.material import Material, as_material
 #: Symbol of an empty site (cation or anion vacancy).
 VACANCY = "Va"
 #: Anion symbols in the order of the core's anion codes.
-ANION_SYMBOLS = ("O", "F", "Cl", VACANCY)
-_LI_CODE = 1
-_FIRST_TM_CODE = 2
+ANION_SYMBOLS = tuple(_core.ANION_NAMES)
+# Cation species codes of the core's occupancy arrays.
+_VACANCY_CODE = _core.SPECIES_VACANCY
+_LI_CODE = _core.SPECIES_LI
+_FIRST_TM_CODE = _core.SPECIES_FIRST_TM
 #: A structure matches a material when each species count is within this many sites of the
 #: formula's, plus this fraction of it: room for the rounding of a formula to a finite cell
 #: (and of a published formula to a few digits), but not for another composition.
@@ -181,7 +183,7 @@ class Configuration:
             raise invalid(
                 "cations", f"unknown cation symbols {unknown}; use Li, Va or a supported metal"
             )
-        codes = {VACANCY: 0, "Li": _LI_CODE} | {
+        codes = {VACANCY: _VACANCY_CODE, "Li": _LI_CODE} | {
             s: _FIRST_TM_CODE + k for k, s in enumerate(symbols)
         }
         cat_codes = np.vectorize(codes.__getitem__, otypes=[np.uint8])(cat) if cat.size else cat

@@ -55,6 +55,12 @@ impl PyConfiguration {
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    use drxkmc_core::config::species;
     m.add_class::<PyConfiguration>()?;
+    // The species codes of the occupancy arrays, so Python never writes them as numbers.
+    m.add("SPECIES_VACANCY", species::VACANCY)?;
+    m.add("SPECIES_LI", species::LI)?;
+    m.add("SPECIES_FIRST_TM", species::FIRST_TM)?;
+    m.add("ANION_NAMES", species::ANION_NAMES.to_vec())?;
     Ok(())
 }
