@@ -99,6 +99,9 @@ def count(field: str, value: Any, minimum: int = 1) -> int:
         or int(value) < minimum
     ):
         raise invalid(field, f"must be an integer >= {minimum}, got {value!r}")
+    if int(value) >= 2**63:
+        # The core counts in 64 bits; no run gets near this.
+        raise invalid(field, f"must be below 2**63, got {value!r}")
     return int(value)
 
 

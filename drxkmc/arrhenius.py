@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from drxkmc.analysis import arrhenius_fit
 from drxkmc.configuration import Configuration
 from drxkmc.errors import invalid
 from drxkmc.model import BarrierModel
-from drxkmc.simulation import Simulation
+from drxkmc.simulation import ConvergenceWarning, Simulation
 
 
 @dataclass
@@ -74,12 +75,26 @@ def arrhenius(
     # Build every simulation first, so bad input fails before any work starts.
     sims = [Simulation(config, model, temperature_K=t, seed=seed + i) for i, t in enumerate(temps)]
     length = {"hops": hops} if hops is not None else {"precision": precision, "max_hops": max_hops}
-    rows = [
-        s.run(**length, warmup_hops=warmup_hops, blocks=blocks, progress=progress).diffusivity
-        for s in sims
-    ]
+    rows = []
+    for s in sims:
+        with warnings.catch_warnings():
+            # One summary warning below instead of one per temperature from inside here.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result = s.run(**length, warmup_hops=warmup_hops, blocks=blocks, progress=progress)
+        if result.interrupted:
+            raise KeyboardInterrupt  # Ctrl-C stops the whole scan, not one temperature
+        rows.append(result.diffusivity)
     table = pl.concat(rows)
     converged = table.filter(pl.col("converged"))
+    if converged.height < table.height:
+        missed = table.filter(~pl.col("converged"))["temperature_K"].to_list()
+        warnings.warn(
+            f"not converged at {missed} K (see the table's 'converged' column); "
+            + ("raise max_hops" if hops is None else "use precision=... instead of hops")
+            + (" — only the converged temperatures are fitted" if converged.height >= 2 else ""),
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     fitted = converged if converged.height >= 2 else table
     fits = []
     for q in ("D_tracer_cm2_s", "D_jump_cm2_s", "D_chem_cm2_s"):

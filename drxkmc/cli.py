@@ -47,7 +47,14 @@ def demo(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
     row = result.diffusivity.row(0, named=True)
     print(format_diffusivity(row))
-    print(f"{sim.hops:,} hops in {wall:.2f} s of wall time ({sim.hops / wall:,.0f} hops/s)")
+    print(
+        f"{sim.hops:,} hops in all (the {row['hops']:,} measured above, plus rate calibration, "
+        f"warm-up and shorter block lengths) in {wall:.2f} s of wall time "
+        f"({sim.hops / wall:,.0f} hops/s)"
+    )
+    if result.interrupted:
+        print("INTERRUPTED (Ctrl-C): the table holds the blocks completed so far.")
+        return 130
     print(verdict(row, precision))
     return 0
 
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
-        "demo", help="Li diffusivity of half-charged Li1.2Mn0.4Ti0.4O2, converged to 5%"
+        "demo", help="Li diffusivity of half-charged Li1.2Mn0.4Ti0.4O2, converged to 5%%"
     )
     p.add_argument("--formula", default="Li1.2Mn0.4Ti0.4O2")
     p.add_argument(

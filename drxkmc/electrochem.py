@@ -157,7 +157,10 @@ def state_of_charge_sweep(
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            row = sim.run(precision=precision, max_hops=max_hops).diffusivity.row(0, named=True)
+            result = sim.run(precision=precision, max_hops=max_hops)
+        if result.interrupted:
+            raise KeyboardInterrupt  # Ctrl-C stops the whole sweep, not one point
+        row = result.diffusivity.row(0, named=True)
         rows.append({"li_per_fu": x, "voltage_V": v0 - info["mu_ev"], **row})
     frame = pl.DataFrame(rows)
     bad = frame.filter(~pl.col("converged"))

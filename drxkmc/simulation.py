@@ -407,7 +407,12 @@ class Simulation:
         (:func:`drxkmc._files.atomic_write`). Raises
         :class:`~drxkmc.errors.SimulationBusyError` while another thread runs the simulation.
         """
-        atomic_write(Path(path), self._checkpoint_bytes())
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise invalid("path", f"the folder {str(path.parent)!r} does not exist")
+        if path.is_dir():
+            raise invalid("path", f"{str(path)!r} is a folder; give a file name")
+        atomic_write(path, self._checkpoint_bytes())
 
     @classmethod
     def load_checkpoint(cls, path: str | os.PathLike, material=None) -> Simulation:
@@ -417,7 +422,13 @@ class Simulation:
         undamaged drxkmc checkpoint raises :class:`drxkmc.InvalidParameterError` with
         ``.field == "checkpoint"``.
         """
-        return cls._from_checkpoint_bytes(Path(path).read_bytes(), material)
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise invalid("path", f"no such file {str(path)!r}") from None
+        except IsADirectoryError:
+            raise invalid("path", f"{str(path)!r} is a folder, not a checkpoint file") from None
+        return cls._from_checkpoint_bytes(data, material)
 
     def _checkpoint_bytes(self) -> bytes:
         composition = None if self.material is None else self.material._c

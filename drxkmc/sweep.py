@@ -75,7 +75,10 @@ def diffusivity_point(
     with warnings.catch_warnings():
         # One warning per point would flood a sweep; the frame's 'converged' column says it.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return sim.run(**length, warmup_hops=warmup_hops, progress=False).diffusivity
+        result = sim.run(**length, warmup_hops=warmup_hops, progress=False)
+    if result.interrupted:
+        raise KeyboardInterrupt  # Ctrl-C stops the sweep, not one point
+    return result.diffusivity
 
 
 def _check_point(point: dict) -> None:

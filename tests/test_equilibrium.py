@@ -397,3 +397,27 @@ def test_bad_electrochemistry_arguments_name_their_field():
         with pytest.raises(drxkmc.InvalidParameterError) as err:
             call()
         assert err.value.field == field, (field, err.value)
+
+
+def test_new_user_slips_get_clear_answers(tmp_path, capsys):
+    # `drxkmc --help` must print help (a bare '%' in a help text used to crash argparse).
+    from drxkmc.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0 and "demo" in capsys.readouterr().out
+    mat = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O2")
+    sim = drxkmc.Simulation(
+        drxkmc.Configuration.random(mat, drxkmc.Lattice(3), li_content=0.8, seed=0), seed=0
+    )
+    for call in (
+        lambda: drxkmc.Simulation.load_checkpoint(tmp_path / "missing.ckpt"),
+        lambda: drxkmc.Simulation.load_checkpoint(tmp_path),
+        lambda: sim.save_checkpoint(tmp_path / "no" / "such" / "x.ckpt"),
+        lambda: sim.save_checkpoint(tmp_path),
+        lambda: sim.run(hops=10**30),
+    ):
+        with pytest.raises(drxkmc.InvalidParameterError) as err:
+            call()
+        assert err.value.field in ("path", "hops")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
