@@ -344,10 +344,13 @@ def test_save_checkpoint_to_a_directory_or_missing_folder_leaves_nothing(tmp_pat
     sim = _small_sim(cfg)
     target_dir = tmp_path / "is_a_dir"
     target_dir.mkdir()
-    with pytest.raises(OSError):
+    # A drxkmc error naming the path, before anything is written.
+    with pytest.raises(drxkmc.InvalidParameterError) as err:
         sim.save_checkpoint(target_dir)
-    with pytest.raises(OSError):
+    assert err.value.field == "path"
+    with pytest.raises(drxkmc.InvalidParameterError) as err:
         sim.save_checkpoint(tmp_path / "missing" / "run.ckpt")
+    assert err.value.field == "path"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["is_a_dir"]
     assert list(target_dir.iterdir()) == []
 
