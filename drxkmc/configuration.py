@@ -9,7 +9,7 @@ import polars as pl
 
 from drxkmc import _core
 from drxkmc import _validate as check
-from drxkmc.errors import CompositionError, invalid
+from drxkmc.errors import CompositionError, InvalidParameterError, invalid
 from drxkmc.lattice import Lattice
 from drxkmc.material import Material, as_material
 
@@ -316,10 +316,31 @@ class Configuration:
 
     def _equilibrium(self, model, temperature_K, timescale_s, target_li, sweeps, seed):
         """(new configuration, core report dict) of the core's equilibrium sampling."""
-        inner, info = _core.equilibrate(
-            self._c, model._core_dict(), temperature_K, timescale_s, target_li, sweeps, seed
-        )
+        try:
+            inner, info = _core.equilibrate(
+                self._c, model._core_dict(), temperature_K, timescale_s, target_li, sweeps, seed
+            )
+        except InvalidParameterError as err:
+            if err.field == "li_content" and self.material is not None:
+                raise self._unreachable(model, temperature_K, timescale_s, target_li) from None
+            raise
         return Configuration(inner, self.material), info
+
+    def _unreachable(self, model, temperature_K, timescale_s, target_li) -> InvalidParameterError:
+        """The error for a Li count the electrode cannot reach, in Li per formula unit."""
+        cut = _core.kinetic_cutoff_ev(model._core_dict(), temperature_K, timescale_s)
+        p = _core.percolation_analysis(self._c, barrier_cutoff_ev=cut, model=model._core_dict())
+        assert self.material is not None  # checked by the caller
+        n_fu = self.lattice.n_cations / self.material.cation_sites
+        fixed = p["n_li"] - p["n_accessible_li"]
+        lo, hi = fixed / n_fu, (fixed + p["n_accessible_sites"]) / n_fu
+        return invalid(
+            "li_content",
+            f"{target_li / n_fu:.4g} Li per formula unit cannot be reached by (de)lithiating "
+            f"this electrode: Li can only leave or enter through sites connected to its network "
+            f"(paths that fire within {timescale_s:g} s at {temperature_K:g} K), so its Li "
+            f"content stays between {lo:.4g} and {hi:.4g} Li per formula unit",
+        )
 
     # ----- short-range order and structure I/O (implemented in drxkmc.sro / drxkmc.io) ----
 
