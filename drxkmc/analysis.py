@@ -262,14 +262,18 @@ def msd_frame(blocks: list[Block]) -> pl.DataFrame:
 
 
 def arrhenius_fit(temperature_K: np.ndarray, d: np.ndarray, d_err: np.ndarray) -> dict:
-    """Weighted fit of ln D = ln D0 − E_a/(k_B T): E_a ± σ (eV) and D0 (same unit as D)."""
+    """Weighted fit of ln D = ln D0 − E_a/(k_B T): E_a ± σ (eV) and D0 (cm²/s, as D)."""
     from drxkmc._core import BOLTZMANN_EV_PER_K
 
     t = np.asarray(temperature_K, dtype=float)
     d = np.asarray(d, dtype=float)
     ok = (d > 0) & np.isfinite(d)
     if ok.sum() < 2:
-        return {"activation_energy_eV": np.nan, "activation_energy_err_eV": np.nan, "D0": np.nan}
+        return {
+            "activation_energy_eV": np.nan,
+            "activation_energy_err_eV": np.nan,
+            "D0_cm2_s": np.nan,
+        }
     x = 1.0 / (BOLTZMANN_EV_PER_K * t[ok])
     y = np.log(d[ok])
     rel = np.asarray(d_err, dtype=float)[ok] / d[ok]
@@ -279,5 +283,5 @@ def arrhenius_fit(temperature_K: np.ndarray, d: np.ndarray, d_err: np.ndarray) -
     return {
         "activation_energy_eV": float(-slope),
         "activation_energy_err_eV": float(np.sqrt(cov[0, 0])),
-        "D0": float(np.exp(intercept)),
+        "D0_cm2_s": float(np.exp(intercept)),
     }

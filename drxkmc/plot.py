@@ -14,8 +14,11 @@ def axes_or_new(ax):
     return ax
 
 
-def plot_msd(result, ax=None):
-    """Tracer and centre-of-mass MSD (Å²) against lag (s), with standard-error bands."""
+def plot_msd(result, ax=None, *, loglog: bool = False, fit_from: float = 0.2):
+    """Tracer and centre-of-mass MSD (Å²) against lag (s), with standard-error bands, the
+    fitted window shaded and the run's verdict in the corner. ``loglog=True`` adds the
+    slope-1 guide through the end of the tracer MSD: a curve flatter than it is still
+    sub-diffusive (the run is too short)."""
     ax = axes_or_new(ax)
     m = result.msd
     t = m["lag_s"].to_numpy()
@@ -24,9 +27,28 @@ def plot_msd(result, ax=None):
         e = np.nan_to_num(m[col.replace("_A2", "_err_A2")].to_numpy())
         ax.plot(t, y, label=label)
         ax.fill_between(t, y - e, y + e, alpha=0.3)
+    if len(t):
+        ax.axvspan(fit_from * t[-1], t[-1], color="0.9", zorder=0, label="fitted window")
+        if loglog:
+            y = m["msd_A2"].to_numpy()
+            ax.plot(t, y[-1] * t / t[-1], "k:", label="slope 1 (diffusive)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+    row = result.diffusivity.row(0, named=True)
+    verdict = "converged" if row["converged"] else "NOT converged"
+    ax.text(
+        0.02,
+        0.98,
+        f"{verdict}\nMSD exponent {row['msd_exponent']:.2f}",
+        transform=ax.transAxes,
+        va="top",
+        fontsize="small",
+    )
+    if not loglog:
+        ax.ticklabel_format(axis="both", style="sci", useOffset=False)  # no offset notation
     ax.set_xlabel("lag (s)")
     ax.set_ylabel("MSD (Å²)")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize="small", loc="lower right")
     return ax
 
 
@@ -57,7 +79,8 @@ def plot_arrhenius(result, ax=None):
             x = np.linspace(inv_t.min(), inv_t.max(), 50)
             ax.plot(
                 x,
-                fit["D0"] * np.exp(-fit["activation_energy_eV"] * x / (1000 * BOLTZMANN_EV_PER_K)),
+                fit["D0_cm2_s"]
+                * np.exp(-fit["activation_energy_eV"] * x / (1000 * BOLTZMANN_EV_PER_K)),
                 color=color,
             )
         ax.errorbar(

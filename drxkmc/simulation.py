@@ -70,11 +70,12 @@ class RunResult:
     blocks: list[Block] = field(repr=False)
     interrupted: bool = False
 
-    def plot_msd(self, ax=None):
-        """MSD (tracer and centre of mass) against lag, with standard errors."""
+    def plot_msd(self, ax=None, *, loglog: bool = False):
+        """MSD (tracer and centre of mass) against lag with standard errors, the fitted window
+        and the convergence verdict; ``loglog`` adds the slope-1 guide."""
         from drxkmc.plot import plot_msd
 
-        return plot_msd(self, ax=ax)
+        return plot_msd(self, ax=ax, loglog=loglog)
 
 
 class Simulation:

@@ -17,7 +17,7 @@ result = drxkmc.arrhenius(config, temperatures_K=[550, 600, 700, 800], precision
 print(result.table.select("temperature_K", "D_tracer_cm2_s", "D_tracer_err_cm2_s", "converged"))
 print(result.fit)
 fit = result.fit.row(0, named=True)  # D*
-d300 = fit["D0"] * (2.718281828459045 ** (-fit["activation_energy_eV"] / (8.617333262e-5 * 300)))
+d300 = fit["D0_cm2_s"] * (2.718281828459045 ** (-fit["activation_energy_eV"] / (8.617333262e-5 * 300)))
 print(f"D*(300 K) extrapolated from the fit: {d300:.1e} cm²/s")
 ax = result.plot()
 ax.figure.savefig("arrhenius.png", dpi=120)

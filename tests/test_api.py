@@ -229,7 +229,7 @@ def test_arrhenius_recovers_the_barrier_of_a_hard_core_gas():
         "quantity",
         "activation_energy_eV",
         "activation_energy_err_eV",
-        "D0",
+        "D0_cm2_s",
         "points",
         "all_converged",
     ]
@@ -265,7 +265,7 @@ def test_arrhenius_recovers_the_barrier_of_a_hard_core_gas():
     xbar = np.sum(w * x) / np.sum(w)
     s_slope = _weighted_slope_sigma(x, dj, dj_err)
     s_ln_d0 = math.sqrt(1 / np.sum(w) + xbar**2 * s_slope**2)
-    assert abs(math.log(fit_j["D0"] / d0_j)) < 4 * s_ln_d0
+    assert abs(math.log(fit_j["D0_cm2_s"] / d0_j)) < 4 * s_ln_d0
 
 
 def _cli():

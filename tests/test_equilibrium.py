@@ -235,6 +235,15 @@ def test_unconverged_runs_warn_and_say_so():
         res = sim.run(hops=20_000, progress=False)
     row = res.diffusivity.row(0, named=True)
     assert row["converged"] is False and row["msd_exponent"] < 0.9
+    # The MSD figure says so too, and on log-log axes shows the slope-1 guide it falls short of.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = res.plot_msd(loglog=True)
+    assert "NOT converged" in ax.texts[0].get_text()
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "slope 1 (diffusive)" in labels and "fitted window" in labels
 
 
 def test_converged_run_agrees_with_a_ten_times_longer_run():
