@@ -21,7 +21,7 @@ import polars as pl
 
 from drxkmc import _core
 from drxkmc import _validate as check
-from drxkmc.configuration import DEFAULT_TIMESCALE_S, Configuration
+from drxkmc.configuration import DEFAULT_SWEEPS, DEFAULT_TIMESCALE_S, Configuration
 from drxkmc.errors import invalid
 from drxkmc.material import Material
 
@@ -132,7 +132,7 @@ def state_of_charge_sweep(
     equilibrium one at that content, and a :class:`~drxkmc.Simulation` measures D*, D_J, Θ and
     D_chem to ``precision`` (relative error of D*), at most ``max_hops`` hops per point.
     Returns one row per content: ``li_per_fu``, ``voltage_V`` and the diffusivity columns."""
-    from drxkmc.simulation import Simulation
+    from drxkmc.simulation import ConvergenceWarning, Simulation
 
     config = _check_config(config)
     model = check.model(model)
@@ -140,18 +140,16 @@ def state_of_charge_sweep(
     temperature_K = check.temperature("temperature_K", temperature_K)
     xs = check.number_array("li_contents", li_contents, min_len=1).tolist()
     v0 = check.number("reference_voltage_V", reference_voltage_V, unit="V")
-    rows = []
-    for x in xs:
-        inner, info = _core.equilibrate(
-            config._c,
-            model._core_dict(),
-            temperature_K,
-            check.number("timescale_s", timescale_s, unit="s", positive=True),
-            int(round(x * _per_fu(config))),
-            100,
-            seed,
+    timescale_s = check.number("timescale_s", timescale_s, unit="s", positive=True)
+    # Every state first: an unreachable Li content fails before any kMC has run.
+    states = [
+        config._equilibrium(
+            model, temperature_K, timescale_s, int(round(x * _per_fu(config))), DEFAULT_SWEEPS, seed
         )
-        state = Configuration(inner, config.material)
+        for x in xs
+    ]
+    rows = []
+    for x, (state, info) in zip(xs, states):
         sim = Simulation(
             state, model, temperature_K=temperature_K, seed=seed, timescale_s=timescale_s
         )
@@ -168,7 +166,7 @@ def state_of_charge_sweep(
         warnings.warn(
             f"{bad.height} of {frame.height} points did not converge within max_hops "
             f"(li_per_fu {bad['li_per_fu'].to_list()}); see the 'converged' column",
-            UserWarning,
+            ConvergenceWarning,
             stacklevel=2,
         )
     return frame
