@@ -98,6 +98,37 @@ def test_equilibrium_start_has_the_exact_canonical_occupancy():
     assert exact.max() - exact.min() > 0.2
 
 
+def test_simulation_starts_from_equilibrium_unless_told_not_to():
+    # Li put on the least favourable sites (no F neighbours, site energy 0; F sites are −0.04
+    # eV per F) are far from equilibrium. A default Simulation must start from the exact
+    # canonical occupancy instead; equilibrate=False keeps the given arrangement.
+    lat = drxkmc.Lattice(4)
+    rng = np.random.default_rng(7)
+    anions = np.where(rng.random(lat.n_anions) < 0.3, "F", "O")
+    model = drxkmc.BarrierModel.uniform(0.3).replace(site_f_eV=-0.04)
+    start = drxkmc.Configuration.from_species(lat, np.full(lat.n_cations, "Va"), anions)
+    energies = drxkmc._core.site_energies(start._c, model._core_dict())
+    n_li = lat.n_cations // 4
+    cations = np.full(lat.n_cations, "Va")
+    cations[np.argsort(-energies, kind="stable")[:n_li]] = "Li"
+    cfg = drxkmc.Configuration.from_species(lat, cations, anions)
+    classes, inverse, mult = np.unique(
+        np.round(energies, 9), return_inverse=True, return_counts=True
+    )
+    exact = canonical_occupancy(classes, mult, n_li, kT(300.0))
+    samples = 200
+    occ = np.zeros(len(classes))
+    for s in range(samples):
+        li = drxkmc.Simulation(cfg, model, temperature_K=300.0, seed=s).li_occupancy()
+        occ += np.bincount(inverse, weights=li, minlength=len(classes)) / mult
+    occ /= samples
+    se = np.sqrt(exact * (1 - exact) / (mult * samples))
+    assert np.all(np.abs(occ - exact) <= 4 * se + 1e-3), (occ, exact)
+    given = drxkmc.Simulation(cfg, model, temperature_K=300.0, seed=0, equilibrate=False)
+    assert np.array_equal(given.li_occupancy(), cations == "Li")
+    assert not np.allclose(exact, np.bincount(inverse, weights=cations == "Li") / mult, atol=0.05)
+
+
 def test_equilibrium_start_has_the_grand_canonical_thermodynamic_factor():
     # Uniform barriers, Gaussian site disorder of width σ, c = ½. In the grand-canonical
     # ensemble Θ = ⟨N⟩/⟨δN²⟩ = c / ∫ f(1−f) φ_σ(E) dE with μ = 0 by symmetry. An octant of a

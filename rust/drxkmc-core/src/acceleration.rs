@@ -59,6 +59,13 @@ pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k
     if lattice.geometry() != Geometry::Bulk {
         return Err(Error::invalid("acceleration", "the rate cap is defined for a periodic bulk cell"));
     }
+    // Up to six bonds per site (24 bytes each), site energies, cation codes and the union-find.
+    let bytes_per_site = 6 * std::mem::size_of::<(f64, u32, u32, [i8; 3])>() + 8 + 1 + 24;
+    crate::memory::require_available(
+        "size",
+        || format!("the acceleration's critical-flux analysis of {}", crate::memory::describe_lattice(&lattice)),
+        (lattice.n_cations() * bytes_per_site) as u64,
+    )?;
     let kt = BOLTZMANN_EV_PER_K * temperature_k;
     let energies = site_energies(config, model);
     let grid = config.grid();
@@ -71,6 +78,9 @@ pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k
     let occ = |c: usize| if species::is_tm(cations[c]) { 0.0 } else { fermi(energies[c], mu, kt) };
     let dims = lattice.dims();
     let mut bonds: Vec<(f64, u32, u32, [i8; 3])> = Vec::new();
+    bonds.try_reserve(6 * lattice.n_cations()).map_err(|_| {
+        Error::out_of_memory("size", "the acceleration's bond list could not be allocated; use a smaller lattice")
+    })?;
     for (c, p) in lattice.cation_points().enumerate() {
         let g = lattice.grid_index(p);
         if species::is_tm(grid[g]) {
