@@ -10,6 +10,7 @@ within 3 combined standard errors. Writes benchmarks/results/defaults_check.{csv
 
 from __future__ import annotations
 
+import argparse
 import math
 import time
 import warnings
@@ -24,7 +25,7 @@ def _systems():
     lmto = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O2")
     lmtof = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O1.6F0.4")
     model = drxkmc.BarrierModel()
-    # (label, configuration, model, temperature K, precision, max_hops) exactly as shipped.
+    # (label, configuration, model, temperature K, precision, max_hops, seed) as shipped.
     yield (
         "drxkmc demo",
         drxkmc.Configuration.random(lmto, drxkmc.Lattice(8), li_content=0.6, seed=1),
@@ -32,26 +33,36 @@ def _systems():
         600.0,
         0.05,
         50_000_000,
+        1,
     )
     electrode = drxkmc.Configuration.random(lmto, drxkmc.Lattice(6, a=4.15), seed=1)
-    yield ("README example", electrode.with_li_content(0.6), model, 600.0, 0.05, 200_000_000)
+    charged = electrode.with_li_content(0.6)
+    yield ("README example", charged, model, 600.0, 0.05, 200_000_000, 1)
+    # The README's arrhenius(): temperature i runs with seed 0 + i, precision 0.1.
+    for i, t in enumerate((600.0, 700.0, 800.0)):
+        yield (f"README arrhenius {t:g} K", charged, model, t, 0.1, 50_000_000, i)
     for name, mat in (("LMTO", lmto), ("LMTO-F", lmtof)):
         cfg = drxkmc.Configuration.random(mat, drxkmc.Lattice(6, a=4.15), li_content=0.6, seed=1)
-        yield (f"examples/diffusivity.py {name}", cfg, model, 600.0, 0.05, 100_000_000)
+        yield (f"examples/diffusivity.py {name}", cfg, model, 600.0, 0.05, 100_000_000, 1)
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="", help="check only systems whose label has this")
+    args = parser.parse_args()
     rows = []
-    for label, config, model, temperature, precision, max_hops in _systems():
+    for label, config, model, temperature, precision, max_hops, seed in _systems():
+        if args.only not in label:
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", drxkmc.ConvergenceWarning)
             start = time.perf_counter()
-            sim = drxkmc.Simulation(config, model, temperature_K=temperature, seed=1)
+            sim = drxkmc.Simulation(config, model, temperature_K=temperature, seed=seed)
             shown = sim.run(precision=precision, max_hops=max_hops, progress=False)
             wall = time.perf_counter() - start
             s = shown.diffusivity.row(0, named=True)
             start = time.perf_counter()
-            ref = drxkmc.Simulation(config, model, temperature_K=temperature, seed=2)
+            ref = drxkmc.Simulation(config, model, temperature_K=temperature, seed=seed + 100)
             long = ref.run(hops=10 * s["hops"], progress=False).diffusivity.row(0, named=True)
             wall_long = time.perf_counter() - start
         diff = abs(s["D_tracer_cm2_s"] - long["D_tracer_cm2_s"])
@@ -85,9 +96,10 @@ def main() -> None:
         table = str(frame)
     md = (
         f"# Default numbers against runs 10x longer (one core of {machine()})\n\n"
-        f"`python benchmarks/check_defaults.py`\n\n{table}\n"
+        f"`python benchmarks/check_defaults.py{f' --only {args.only}' if args.only else ''}`"
+        f"\n\n{table}\n"
     )
-    save("defaults_check", frame, md)
+    save("defaults_check" + (f"_{args.only.split()[-1]}" if args.only else ""), frame, md)
 
 
 if __name__ == "__main__":
