@@ -81,7 +81,7 @@ struct Payload {
     material: Option<Composition>,
 }
 
-fn bad(reason: impl Into<String>) -> Error {
+pub(crate) fn bad(reason: impl Into<String>) -> Error {
     Error::invalid(FIELD, reason)
 }
 
@@ -99,20 +99,24 @@ pub fn in_checkpoint(err: Error) -> Error {
 pub fn encode(run: &Checkpoint, material: Option<&Composition>) -> Result<Vec<u8>> {
     let payload = rmp_serde::to_vec_named(&PayloadRef { run, material })
         .map_err(|e| bad(format!("could not be encoded: {e}")))?;
+    Ok(frame(&payload))
+}
+
+/// Header, `payload` and checksum: the file layout above (shared by every kind of drxkmc
+/// checkpoint; the payload says which kind it is).
+pub fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    out
 }
 
-/// Read a checkpoint file: check its frame and checksum, decode it, and validate every field
-/// of the run (`validate`) and the material. The engine still checks what only it can (the
-/// rate tree against the state) in `Kmc::from_checkpoint`.
-pub fn decode(data: &[u8]) -> Result<(Checkpoint, Option<Composition>)> {
+/// The payload of a checkpoint file, after checking its header, length and checksum.
+pub fn unframe(data: &[u8]) -> Result<&[u8]> {
     if data.len() < MAGIC.len() || data[..MAGIC.len()] != MAGIC {
         return Err(bad("is not a drxkmc checkpoint (the file does not start with the drxkmc checkpoint header; \
              files written before drxkmc's checkpoint format 1 cannot be read)"));
@@ -146,7 +150,14 @@ pub fn decode(data: &[u8]) -> Result<(Checkpoint, Option<Composition>)> {
     if crc32fast::hash(&data[..body]) != stored {
         return Err(bad("is corrupted: its checksum does not match its content"));
     }
-    let mut rest = &data[HEADER_LEN..body];
+    Ok(&data[HEADER_LEN..body])
+}
+
+/// Read a checkpoint file: check its frame and checksum, decode it, and validate every field
+/// of the run (`validate`) and the material. The engine still checks what only it can (the
+/// rate tree against the state) in `Kmc::from_checkpoint`.
+pub fn decode(data: &[u8]) -> Result<(Checkpoint, Option<Composition>)> {
+    let mut rest = unframe(data)?;
     let payload = {
         let mut de = rmp_serde::Deserializer::new(&mut rest);
         Payload::deserialize(&mut de).map_err(|e| bad(format!("has an invalid payload: {e}")))?
@@ -187,8 +198,9 @@ pub fn validate(cp: &Checkpoint) -> Result<()> {
         }
     }
     let cations = cp.config.cations();
-    let rebuilt =
-        Configuration::from_species(lattice, &cations, &cp.config.anions(), names.to_vec()).map_err(in_checkpoint)?;
+    let rebuilt = Configuration::from_species(lattice, &cations, &cp.config.anions(), names.to_vec())
+        .and_then(|c| c.with_valences(cp.config.valences().to_vec()))
+        .map_err(in_checkpoint)?;
     if rebuilt != cp.config {
         return Err(bad("configuration is not valid"));
     }

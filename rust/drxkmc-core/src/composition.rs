@@ -79,6 +79,22 @@ const fn redox(symbol: &'static str, atomic_weight: f64, min: f64, max: f64) -> 
 /// convention: give `oxidation_states` where a measurement says otherwise.
 const REDOX_ORDER: [&str; 10] = ["V", "Mo", "Mn", "Fe", "Ru", "Cr", "Co", "Rh", "Ni", "Cu"];
 
+/// A cation's part in redox on cycling: its as-made (average) oxidation state, the lowest and
+/// highest states of its DRX range (both equal to the state for a fixed-valence cation), and
+/// its place in `REDOX_ORDER` (oxidised in increasing rank on charge; `None`: fixed valence).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RedoxWindow {
+    pub state: f64,
+    pub min: f64,
+    pub max: f64,
+    pub rank: Option<usize>,
+}
+
+/// Symbols of the redox-active metals in the order they are oxidised on charge.
+pub fn redox_order() -> &'static [&'static str] {
+    &REDOX_ORDER
+}
+
 const fn anion(symbol: &'static str, atomic_weight: f64, state: f64) -> ElementData {
     ElementData { symbol, atomic_weight, valence: Valence::Anion(state) }
 }
@@ -596,6 +612,15 @@ impl Composition {
             .filter_map(|s| s.redox_range().map(|(_, max)| s.amount * (max - s.state).max(0.0)))
             .sum();
         electrons.min(self.li())
+    }
+
+    /// How `symbol` (a cation of this composition) takes part in redox on cycling; `None` if
+    /// it is not in the formula or is an anion.
+    pub fn redox_window(&self, symbol: &str) -> Option<RedoxWindow> {
+        let s = self.species.iter().find(|s| s.data.symbol == symbol && !s.is_anion())?;
+        let (min, max) = s.redox_range().unwrap_or((s.state, s.state));
+        let rank = s.redox_range().and_then(|_| REDOX_ORDER.iter().position(|&r| r == symbol));
+        Some(RedoxWindow { state: s.state, min, max, rank })
     }
 
     /// Capacity in mAh/g of one electron per formula unit.

@@ -37,6 +37,11 @@ pub struct Configuration {
     lattice: Lattice,
     grid: Vec<u8>,
     tm_names: Vec<String>,
+    /// Oxidation state of the TM on each cation site (cation-index order; 0 on Li and
+    /// vacancies), once a cycling run has made them site-resolved; empty before, when every TM
+    /// of a kind carries the composition's average state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    valences: Vec<i8>,
 }
 
 impl Configuration {
@@ -77,7 +82,7 @@ impl Configuration {
         for (c, &code) in anions.iter().enumerate() {
             grid[lattice.anion_grid_index(c)] = code;
         }
-        Ok(Configuration { lattice, grid, tm_names })
+        Ok(Configuration { lattice, grid, tm_names, valences: Vec::new() })
     }
 
     /// Random (uncorrelated) placement of `n_li` Li and `tm_counts[k]` of each TM on the cation
@@ -138,6 +143,49 @@ impl Configuration {
         }
     }
 
+    /// The same configuration with a site-resolved oxidation state for every TM (`valences` in
+    /// cation-index order: 1..=8 on TM sites, 0 elsewhere). An empty list removes them.
+    pub fn with_valences(mut self, valences: Vec<i8>) -> Result<Self> {
+        if !valences.is_empty() {
+            if valences.len() != self.lattice.n_cations() {
+                return Err(Error::invalid(
+                    "valences",
+                    format!(
+                        "has {} entries but the lattice has {} cation sites",
+                        valences.len(),
+                        self.lattice.n_cations()
+                    ),
+                ));
+            }
+            for (c, &v) in valences.iter().enumerate() {
+                let tm = species::is_tm(self.grid[self.lattice.cation_grid_index(c)]);
+                if tm != (1..=8).contains(&v) {
+                    return Err(Error::invalid(
+                        "valences",
+                        format!("site {c} has valence {v}; TM sites need 1..8 and other sites 0"),
+                    ));
+                }
+            }
+        }
+        self.valences = valences;
+        Ok(self)
+    }
+    /// Site-resolved TM oxidation states (see `with_valences`); empty if not tracked.
+    pub fn valences(&self) -> &[i8] {
+        &self.valences
+    }
+    /// Set the species at grid index `g` (crate-internal: engines that move TMs or anions keep
+    /// the grid consistent themselves).
+    pub(crate) fn set_code(&mut self, g: usize, code: u8) {
+        self.grid[g] = code;
+    }
+    /// Set the valence of cation `c` (crate-internal, as `set_code`).
+    pub(crate) fn set_valence_slot(&mut self, c: usize, v: i8) {
+        if self.valences.is_empty() {
+            self.valences = vec![0; self.lattice.n_cations()];
+        }
+        self.valences[c] = v;
+    }
     pub fn lattice(&self) -> &Lattice {
         &self.lattice
     }

@@ -11,6 +11,9 @@
 //!   escape rates and the rate cap, `engine/observe.rs` observations and state views),
 //!   `tree` (sum tree for rate selection), `acceleration` (the rate cap that removes
 //!   rattling), `checkpoint` (framed, validated checkpoint files).
+//! * Degradation: `degradation` (cycling a slab: TM migration, O loss and the reduction it
+//!   causes, on Li-equilibrated rates; `degradation/model.rs` its parameters,
+//!   `degradation/cell.rs` the state, events and cycle, `degradation/file.rs` checkpoints).
 //! * Analysis and preparation: `percolation` (accessible Li network), `union_find` (the
 //!   wrapping union-find it and `acceleration` use), `equilibrium` (equilibrium Li
 //!   arrangements, (de)lithiation), `sro` (short-range order: `sro/hamiltonian.rs`,
@@ -22,6 +25,7 @@ pub mod acceleration;
 pub mod checkpoint;
 pub mod composition;
 pub mod config;
+pub mod degradation;
 pub mod engine;
 pub mod equilibrium;
 pub mod error;

@@ -9,17 +9,10 @@
 use crate::config::{species, Configuration};
 use crate::lattice::{offset_index, Lattice, NN_DIRECTIONS, OCTAHEDRON_ANIONS};
 use crate::model::BarrierModel;
+use crate::random::mix64;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;
-
-/// SplitMix64 finaliser (Steele, Lea, Flood, OOPSLA 2014): a bijective mix of 64 bits.
-#[inline]
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// The standard normal ξ of cation site `site` under disorder seed `seed`.
 pub fn site_noise(seed: u64, site: usize) -> f64 {

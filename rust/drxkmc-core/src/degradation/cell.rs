@@ -1,0 +1,1068 @@
+//! The state of a cycled slab and its structural events: TM migration and O loss, run by
+//! residence-time kMC on Li-equilibrated rates.
+//!
+//! Li is fast (ns) and the structural events slow (ms to years), so between two events the Li
+//! are in equilibrium with the electrode (quasi-equilibrium / multi-timescale kMC). In the
+//! barrier model Li interact only through site energies, so that equilibrium is exact and
+//! local: a site on the accessible network (connected to a surface on the Li time scale) holds
+//! Li with the Fermi–Dirac probability p_i = 1/(1 + exp((E_i − μ)/kT)); a site off it keeps
+//! the Li it had. Event rates use these probabilities (a TM needs its target empty, 1 − p_B;
+//! Li on its spectators raise its barrier, averaged as Π(1 − p + p·e^(−δ/kT))); the one
+//! configuration kept in the grid is an exact sample of the same equilibrium, drawn with a
+//! uniform number fixed per site (u_i): site i holds Li when μ > θ_i = E_i + kT·ln(1/u_i − 1),
+//! which happens with probability p_i. So the same structure at the same μ always gives the
+//! same Li arrangement (zero degradation gives identical cycles), and a change of μ or of one
+//! site's energy changes only the sites it must.
+//!
+//! Within one step of the protocol (charge hold or discharge hold) the accessible network,
+//! the Li site energies and μ are those at the step's start; a TM that moves takes the two
+//! sites it touches off the network until the next step.
+//!
+//! Charge bookkeeping: Li⁺, TMⁿ⁺ (per-site valence), O²⁻, F⁻, Cl⁻, and O holes (O-redox
+//! electrons removed, one positive charge each) sum to zero after every event; O leaves as
+//! neutral O, its two electrons reducing the TMs around its vacancy first.
+
+use super::model::{CyclingProtocol, DegradationModel};
+use crate::composition::Composition;
+use crate::config::{species, Configuration};
+use crate::error::{Error, Result};
+use crate::lattice::{Geometry, Lattice, NN_DIRECTIONS, OCTAHEDRON_ANIONS, PATHS};
+use crate::model::{BarrierModel, BOLTZMANN_EV_PER_K};
+use crate::percolation::{analyze, BondRule, Criterion};
+use crate::random::{keyed_unit, unit, unit_open0};
+use crate::site_energy::site_energies;
+use crate::tree::{pick, SumTree};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// How a TM kind takes part in redox and migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TmKind {
+    pub symbol: String,
+    /// Lowest and highest integer oxidation state on cycling.
+    pub min: i8,
+    pub max: i8,
+    /// Place in the oxidation order (`usize::MAX`: fixed valence).
+    pub rank: usize,
+    /// KRA barrier of a hop by valence 0..=8, eV.
+    pub barrier: [f64; 9],
+}
+
+/// Salt of the per-site uniform numbers of the Li sample and of the TM priorities.
+const LI_SAMPLE_KEY: u64 = 0x4c69_5f73_616d_706c;
+const PRIORITY_KEY: u64 = 0x5052_494f_5249_5459;
+
+/// What is kept of a cycling run between cycles (everything else is derived from it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellState {
+    pub(crate) config: Configuration,
+    pub(crate) barrier: BarrierModel,
+    pub(crate) model: DegradationModel,
+    pub(crate) protocol: CyclingProtocol,
+    pub(crate) kinds: Vec<TmKind>,
+    /// Original cation index of the TM on each cation site (`u32::MAX` on other sites).
+    pub(crate) origin: Vec<u32>,
+    /// O-redox holes in the cell.
+    pub(crate) holes: i64,
+    /// Most O-redox holes allowed.
+    pub(crate) max_holes: i64,
+    /// Formula units in the cell.
+    pub(crate) formula_units: f64,
+    /// Capacity of one electron per formula unit, mAh/g (of the as-made material).
+    pub(crate) mah_g_per_electron: f64,
+    /// TM per anion in each z plane of the as-made cell (the densification reference).
+    pub(crate) pristine_density: Vec<f64>,
+    pub(crate) seed: u64,
+    pub(crate) rng: Xoshiro256PlusPlus,
+    pub(crate) time_s: f64,
+    pub(crate) cycle: u32,
+    pub(crate) o_lost: u64,
+    /// Discharge capacity of the first cycle, mAh/g (NaN before it).
+    pub(crate) first_discharge_mah_g: f64,
+}
+
+/// Per-step work arrays, rebuilt at the start of every step.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StepWork {
+    pub(crate) kt: f64,
+    pub(crate) mu: f64,
+    /// Li site energy of every cation site at the step's start, eV.
+    pub(crate) energy: Vec<f64>,
+    /// Whether each cation site is on the accessible network.
+    pub(crate) accessible: Vec<bool>,
+    /// Equilibrium Li probability of every cation site.
+    pub(crate) li_prob: Vec<f64>,
+    /// Summed charge of the cation neighbours of every anion (Li at its probability).
+    pub(crate) anion_q: Vec<f64>,
+    /// Event rates: TM hops by cation index, then O loss by anion index, s⁻¹.
+    pub(crate) rate: Vec<f64>,
+    pub(crate) tree: Option<SumTree>,
+    /// Lowest KRA barrier a TM hop may have in this step (fast paths equilibrated), eV.
+    pub(crate) floor_ev: f64,
+    /// Fraction of O oxidised (holes per O present), in this step.
+    pub(crate) hole_fraction: f64,
+    /// exp(−δ/kT) for Li on a TM hop's spectators.
+    pub(crate) spectator_factor: f64,
+    /// Fastest TM path rate seen in this step, s⁻¹.
+    pub(crate) max_tm_rate: f64,
+    pub(crate) events_since_rebuild: u64,
+    /// Visit stamps for the local refresh.
+    pub(crate) stamp: Vec<u32>,
+    pub(crate) stamp_now: u32,
+}
+
+/// Counts of one cycle's events.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counts {
+    pub(crate) tm_hops: u64,
+    pub(crate) tm_hops_floored: u64,
+    pub(crate) o_lost: u64,
+}
+
+/// One cycle's results. Capacities in mAh/g of the as-made material. Field names are the
+/// columns of the Python frame, units spelled as there.
+#[allow(non_snake_case)]
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleRecord {
+    pub cycle: u32,
+    /// Simulated time at the end of the cycle, s.
+    pub time_s: f64,
+    pub charge_capacity_mAh_g: f64,
+    pub discharge_capacity_mAh_g: f64,
+    /// Li per formula unit at the end of charge and of discharge.
+    pub li_per_fu_charged: f64,
+    pub li_per_fu_discharged: f64,
+    /// The voltage charge and discharge stopped at (the cut-off, or where the redox limit or
+    /// the last reachable Li stopped them), V.
+    pub end_of_charge_V: f64,
+    pub end_of_discharge_V: f64,
+    /// Li on the accessible network over all Li, discharged state.
+    pub accessible_li_fraction: f64,
+    /// Li on 0-TM clusters that reach a surface over all Li, discharged state.
+    pub zero_tm_li_fraction: f64,
+    /// O lost since the start, per formula unit; and in this cycle, atoms.
+    pub o_lost_per_fu: f64,
+    pub o_lost_cycle: u64,
+    /// TM hops in this cycle, and how many of them ran on an equilibrated (raised) barrier.
+    pub tm_hops_cycle: u64,
+    pub tm_hops_equilibrated_cycle: u64,
+    /// TMs not on their as-made site.
+    pub tm_migrated: u64,
+    /// TMs on tetrahedral sites (0: tetrahedral TMs are transition states here, not kept).
+    pub tm_tetrahedral: u64,
+    /// Mean oxidation state of the redox-active TMs at the end of charge.
+    pub mean_tm_valence_charged: f64,
+    /// O-redox holes per formula unit at the end of charge.
+    pub o_holes_per_fu_charged: f64,
+    /// Depth of the densified surface layer (TM per anion ≥ 1.2 × as made), mean of both
+    /// surfaces, nm.
+    pub densified_depth_nm: f64,
+    /// Li 0-TM hop rate over the fastest TM path rate seen this cycle (≫ 1: the time scales
+    /// separate and Li-equilibrated rates are exact).
+    pub li_tm_rate_ratio: f64,
+}
+
+/// Li, TM, O-vacancy and accessible-site fractions of each z plane, surface first.
+#[derive(Debug, Clone, Serialize)]
+pub struct DepthProfile {
+    pub depth_nm: Vec<f64>,
+    pub li_fraction: Vec<f64>,
+    pub tm_fraction: Vec<f64>,
+    pub o_vacancy_fraction: Vec<f64>,
+    pub accessible_fraction: Vec<f64>,
+}
+
+/// The run was interrupted; the state is that before the cycle started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted;
+
+/// Densified when a plane's TM per anion is at least this many times its as-made value.
+pub const DENSIFIED_RATIO: f64 = 1.2;
+
+/// A slab being cycled.
+#[derive(Debug, Clone)]
+pub struct Cycling {
+    pub(crate) state: CellState,
+    pub(crate) work: StepWork,
+}
+
+fn fermi(e: f64, mu: f64, kt: f64) -> f64 {
+    1.0 / (1.0 + ((e - mu) / kt).exp())
+}
+
+/// Bytes per cation site the run holds (state and step work).
+pub const BYTES_PER_CATION_SITE: u64 = 1 + 1 + 4 + 8 * 4 + 1 + 8 * 2 + 4 + 4 + 8;
+
+impl Cycling {
+    /// Set up a cycling run of `config` (a slab, as made or charged) of material
+    /// `composition`. Every argument is checked first; errors name the field.
+    pub fn new(
+        config: &Configuration,
+        composition: &Composition,
+        barrier: &BarrierModel,
+        model: &DegradationModel,
+        protocol: &CyclingProtocol,
+        seed: u64,
+    ) -> Result<Self> {
+        barrier.validate()?;
+        model.validate()?;
+        protocol.validate()?;
+        let lattice = *config.lattice();
+        if lattice.geometry() != Geometry::Slab {
+            return Err(Error::invalid(
+                "config",
+                "cycling needs a slab (Lattice(..., geometry='slab')): Li and O leave through its surfaces",
+            ));
+        }
+        let thickness_nm = lattice.size()[2] as f64 * lattice.a() / 10.0;
+        if model.o_loss_depth_nm > thickness_nm {
+            return Err(Error::invalid(
+                "o_loss_depth_nm",
+                format!("{} nm is deeper than the slab ({thickness_nm:.2} nm thick)", model.o_loss_depth_nm),
+            ));
+        }
+        crate::memory::require_available(
+            "size",
+            || format!("a cycling run of {}", crate::memory::describe_lattice(&lattice)),
+            lattice.n_cations() as u64 * BYTES_PER_CATION_SITE + crate::percolation::memory_estimate(&lattice),
+        )?;
+        let kinds = tm_kinds(config, composition, model)?;
+        let n_fu = lattice.n_cations() as f64 / composition.cation_sites();
+        let mut state = CellState {
+            config: config.clone(),
+            barrier: barrier.clone(),
+            model: model.clone(),
+            protocol: protocol.clone(),
+            kinds,
+            origin: Vec::new(),
+            holes: 0,
+            max_holes: (model.o_redox_per_fu * n_fu).round() as i64,
+            formula_units: n_fu,
+            mah_g_per_electron: composition.capacity_per_electron_mah_g(),
+            pristine_density: Vec::new(),
+            seed,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            time_s: 0.0,
+            cycle: 0,
+            o_lost: 0,
+            first_discharge_mah_g: f64::NAN,
+        };
+        let cations = config.cations();
+        state.origin =
+            cations.iter().enumerate().map(|(c, &s)| if species::is_tm(s) { c as u32 } else { u32::MAX }).collect();
+        if config.valences().is_empty() {
+            assign_average_valences(&mut state, composition);
+        }
+        // A configuration made at another Li content (or with valences that do not balance)
+        // is brought to neutrality through the redox order, as charge or discharge would.
+        let excess = charge_sum_of(&state);
+        let mut cell = Cycling { state, work: StepWork::default() };
+        if excess != 0 {
+            let moved = cell.apply_electrons(excess);
+            if moved != excess {
+                return Err(Error::invalid(
+                    "config",
+                    format!(
+                        "its charge ({excess:+} e in the cell with the material's oxidation states) cannot \
+                         be balanced within the redox ranges of its TMs and the O-redox allowance"
+                    ),
+                ));
+            }
+        }
+        cell.state.pristine_density = cell.plane_density();
+        Ok(cell)
+    }
+
+    pub fn state(&self) -> &CellState {
+        &self.state
+    }
+    pub fn config(&self) -> &Configuration {
+        &self.state.config
+    }
+    pub fn cycle(&self) -> u32 {
+        self.state.cycle
+    }
+    pub fn time_s(&self) -> f64 {
+        self.state.time_s
+    }
+    pub fn from_state(state: CellState) -> Self {
+        Cycling { state, work: StepWork::default() }
+    }
+
+    fn lattice(&self) -> Lattice {
+        *self.state.config.lattice()
+    }
+    fn code(&self, g: usize) -> u8 {
+        self.state.config.grid()[g]
+    }
+    fn valence(&self, c: usize) -> i8 {
+        self.state.config.valences()[c]
+    }
+    fn kind_of(&self, code: u8) -> &TmKind {
+        &self.state.kinds[(code - species::FIRST_TM) as usize]
+    }
+
+    /// Total charge of the cell, e (0 for a neutral cell).
+    pub fn charge_sum(&self) -> i64 {
+        charge_sum_of(&self.state)
+    }
+
+    /// Grid index of p + o, periodic in x and y, `None` beyond a surface.
+    fn at(&self, p: [usize; 3], o: [i8; 3]) -> Option<usize> {
+        let l = self.lattice();
+        let d = l.dims();
+        let z = p[2] as isize + o[2] as isize;
+        if z < 0 || z >= d[2] as isize {
+            return None;
+        }
+        let x = (p[0] as isize + o[0] as isize).rem_euclid(d[0] as isize) as usize;
+        let y = (p[1] as isize + o[1] as isize).rem_euclid(d[1] as isize) as usize;
+        Some(l.grid_index([x, y, z as usize]))
+    }
+
+    // ----- redox ---------------------------------------------------------------------------
+
+    /// Move `delta` electrons out of (delta < 0: oxidation, as Li leaves) or into (delta > 0)
+    /// the TMs and O holes in the redox order. Returns how many moved (same sign).
+    fn apply_electrons(&mut self, delta: i64) -> i64 {
+        let l = self.lattice();
+        let n_cat = l.n_cations();
+        let priority = |c: usize| (keyed_unit(self.state.seed ^ PRIORITY_KEY, c as u64) * (1u64 << 52) as f64) as u64;
+        let mut moved = 0i64;
+        if delta < 0 {
+            let mut need = -delta;
+            let mut ranks: Vec<usize> = self.state.kinds.iter().map(|k| k.rank).filter(|&r| r != usize::MAX).collect();
+            ranks.sort_unstable();
+            ranks.dedup();
+            for rank in ranks {
+                // Lowest state first, ties by a fixed per-site priority.
+                let mut heap: BinaryHeap<Reverse<(i8, u64, usize)>> = BinaryHeap::new();
+                for c in 0..n_cat {
+                    let code = self.code(l.cation_grid_index(c));
+                    if species::is_tm(code) {
+                        let k = self.kind_of(code);
+                        if k.rank == rank && self.valence(c) < k.max {
+                            heap.push(Reverse((self.valence(c), priority(c), c)));
+                        }
+                    }
+                }
+                while need > 0 {
+                    let Some(Reverse((v, p, c))) = heap.pop() else { break };
+                    self.state.config.set_valence_slot(c, v + 1);
+                    need -= 1;
+                    moved -= 1;
+                    if v + 1 < self.kind_of(self.code(l.cation_grid_index(c))).max {
+                        heap.push(Reverse((v + 1, p, c)));
+                    }
+                }
+            }
+            let o_redox = need.min(self.state.max_holes - self.state.holes).max(0);
+            self.state.holes += o_redox;
+            moved -= o_redox;
+        } else if delta > 0 {
+            let mut need = delta;
+            let from_holes = need.min(self.state.holes);
+            self.state.holes -= from_holes;
+            need -= from_holes;
+            moved += from_holes;
+            let mut ranks: Vec<usize> = self.state.kinds.iter().map(|k| k.rank).filter(|&r| r != usize::MAX).collect();
+            ranks.sort_unstable_by(|a, b| b.cmp(a));
+            ranks.dedup();
+            for rank in ranks {
+                let mut heap: BinaryHeap<(i8, u64, usize)> = BinaryHeap::new();
+                for c in 0..n_cat {
+                    let code = self.code(l.cation_grid_index(c));
+                    if species::is_tm(code) {
+                        let k = self.kind_of(code);
+                        if k.rank == rank && self.valence(c) > k.min {
+                            heap.push((self.valence(c), priority(c), c));
+                        }
+                    }
+                }
+                while need > 0 {
+                    let Some((v, p, c)) = heap.pop() else { break };
+                    self.state.config.set_valence_slot(c, v - 1);
+                    need -= 1;
+                    moved += 1;
+                    if v - 1 > self.kind_of(self.code(l.cation_grid_index(c))).min {
+                        heap.push((v - 1, p, c));
+                    }
+                }
+            }
+        }
+        moved
+    }
+
+    /// Electrons that could still be removed (oxidation) and added (reduction).
+    fn redox_room(&self) -> (i64, i64) {
+        let l = self.lattice();
+        let (mut ox, mut red) = (self.state.max_holes - self.state.holes, self.state.holes);
+        for c in 0..l.n_cations() {
+            let code = self.code(l.cation_grid_index(c));
+            if species::is_tm(code) {
+                let k = self.kind_of(code);
+                if k.rank != usize::MAX {
+                    ox += (k.max - self.valence(c)).max(0) as i64;
+                    red += (self.valence(c) - k.min).max(0) as i64;
+                }
+            }
+        }
+        (ox.max(0), red)
+    }
+
+    // ----- Li equilibrium --------------------------------------------------------------------
+
+    /// Bring the Li to equilibrium with an electrode at voltage `volts` within the redox limits:
+    /// recompute the accessible network and site energies, fill the accessible sites whose
+    /// thresholds lie below μ, and move the electrons. Returns (Li inserted (negative: removed),
+    /// the μ the Li ended at, eV).
+    pub(crate) fn equilibrate_li(&mut self, volts: f64) -> Result<(i64, f64)> {
+        let l = self.lattice();
+        let p = &self.state.protocol;
+        let kt = BOLTZMANN_EV_PER_K * p.temperature_k;
+        let net = crate::equilibrium::kinetic_network(
+            &self.state.config,
+            &self.state.barrier,
+            p.temperature_k,
+            p.li_timescale_s,
+        )?;
+        let energy = site_energies(&self.state.config, &self.state.barrier);
+        let accessible: Vec<bool> =
+            net.labels.iter().map(|&lab| lab >= 0 && net.cluster_accessible[lab as usize]).collect();
+        let seed = self.state.seed ^ LI_SAMPLE_KEY;
+        // (threshold, cation index) of every accessible site, lowest first.
+        let mut sites: Vec<(f64, usize)> = (0..l.n_cations())
+            .filter(|&c| accessible[c])
+            .map(|c| {
+                let u = keyed_unit(seed, c as u64);
+                (energy[c] + kt * (1.0 / u - 1.0).ln(), c)
+            })
+            .collect();
+        sites.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let li_now = sites.iter().filter(|&&(_, c)| self.code(l.cation_grid_index(c)) == species::LI).count() as i64;
+        let mu_wanted = p.reference_voltage_v - volts;
+        let filled_wanted = sites.partition_point(|&(t, _)| t < mu_wanted) as i64;
+        let (ox_room, red_room) = self.redox_room();
+        let delta = (filled_wanted - li_now).clamp(-ox_room, red_room);
+        let filled = (li_now + delta) as usize;
+        let mu = if filled as i64 == filled_wanted {
+            mu_wanted
+        } else {
+            // Stopped by the redox limit: μ between the last filled and first empty threshold.
+            let lo = if filled > 0 { sites[filled - 1].0 } else { sites[0].0 - 10.0 * kt };
+            let hi = if filled < sites.len() { sites[filled].0 } else { lo + 10.0 * kt };
+            0.5 * (lo + hi)
+        };
+        for (k, &(_, c)) in sites.iter().enumerate() {
+            self.state.config.set_code(l.cation_grid_index(c), if k < filled { species::LI } else { species::VACANCY });
+        }
+        let moved = self.apply_electrons(delta);
+        debug_assert_eq!(moved, delta);
+        self.work.kt = kt;
+        self.work.mu = mu;
+        self.work.energy = energy;
+        self.work.accessible = accessible;
+        Ok((delta, mu))
+    }
+
+    // ----- events ----------------------------------------------------------------------------
+
+    /// Rebuild every per-step array and rate for a hold of `duration_s` at the current μ.
+    pub(crate) fn prepare_events(&mut self, duration_s: f64) {
+        let l = self.lattice();
+        let (n_cat, n_an) = (l.n_cations(), l.n_anions());
+        let w = &mut self.work;
+        let grid = self.state.config.grid();
+        w.li_prob = (0..n_cat)
+            .map(|c| {
+                let code = grid[l.cation_grid_index(c)];
+                if species::is_tm(code) {
+                    0.0
+                } else if w.accessible[c] {
+                    fermi(w.energy[c], w.mu, w.kt)
+                } else {
+                    (code == species::LI) as u8 as f64
+                }
+            })
+            .collect();
+        let nu = self.state.model.attempt_frequency_hz;
+        w.floor_ev = if duration_s > 0.0 {
+            (w.kt * (nu * duration_s / self.state.model.equilibrated_hops).ln()).max(0.0)
+        } else {
+            0.0
+        };
+        let n_o = (0..n_an).filter(|&a| grid[l.anion_grid_index(a)] == species::O).count();
+        w.hole_fraction = if n_o > 0 { (self.state.holes as f64 / n_o as f64).min(1.0) } else { 0.0 };
+        w.spectator_factor = (-self.state.model.spectator_li_ev / w.kt).exp();
+        w.max_tm_rate = 0.0;
+        w.stamp = vec![0; l.n_grid()];
+        w.stamp_now = 0;
+        self.work.anion_q = (0..n_an).map(|a| self.anion_charge(l.anion_grid_index(a))).collect();
+        self.work.rate = vec![0.0; n_cat + n_an];
+        for c in 0..n_cat {
+            self.work.rate[c] = self.tm_rate(l.cation_grid_index(c));
+        }
+        for a in 0..n_an {
+            self.work.rate[n_cat + a] = self.o_loss_rate(l.anion_grid_index(a));
+        }
+        let mut tree = SumTree::new(n_cat + n_an);
+        let rate = &self.work.rate;
+        tree.rebuild(|i| rate[i]);
+        self.work.tree = Some(tree);
+        self.work.events_since_rebuild = 0;
+    }
+
+    /// Charge a cation contributes to its anions' sums: Li at its probability, TM valence.
+    fn cation_charge(&self, g: usize) -> f64 {
+        let code = self.code(g);
+        if species::is_tm(code) {
+            self.valence(Lattice::sublattice_index(g)) as f64
+        } else {
+            self.work.li_prob[Lattice::sublattice_index(g)]
+        }
+    }
+
+    /// Summed charge of the cation neighbours of anion `g` inside the slab.
+    fn anion_charge(&self, g: usize) -> f64 {
+        let p = self.lattice().grid_coords(g);
+        OCTAHEDRON_ANIONS.iter().filter_map(|&o| self.at(p, o)).map(|n| self.cation_charge(n)).sum()
+    }
+
+    /// Electroneutrality weight and target (6|q|) of the anion at `g`.
+    fn anion_target(&self, g: usize) -> Option<f64> {
+        match self.code(g) {
+            species::O => Some(12.0),
+            species::F | species::CL => Some(6.0),
+            _ => None,
+        }
+    }
+
+    /// Rates of the 24 o-t-o paths of the TM at cation grid index `g` (zeros if no TM),
+    /// and whether each one's barrier was raised to the floor.
+    pub(crate) fn tm_paths(&self, g: usize) -> ([f64; 24], [bool; 24]) {
+        let mut out = ([0.0; 24], [false; 24]);
+        let code = self.code(g);
+        if !species::is_tm(code) {
+            return out;
+        }
+        let c = Lattice::sublattice_index(g);
+        let v = self.valence(c);
+        let e_mig = self.kind_of(code).barrier[v as usize];
+        let kt = self.work.kt;
+        let j = self.state.model.electroneutrality_ev;
+        let nu = self.state.model.attempt_frequency_hz;
+        let p = self.lattice().grid_coords(g);
+        for (k, path) in PATHS.iter().enumerate() {
+            let Some(gb) = self.at(p, path.target) else { continue };
+            let target = self.code(gb);
+            if species::is_tm(target) {
+                continue;
+            }
+            let cb = Lattice::sublattice_index(gb);
+            let empty = 1.0 - self.work.li_prob[cb];
+            if empty <= 0.0 {
+                continue;
+            }
+            let (Some(s1), Some(s2)) = (self.at(p, path.spectators[0]), self.at(p, path.spectators[1])) else {
+                continue; // the tetrahedron lies beyond the surface
+            };
+            if species::is_tm(self.code(s1)) || species::is_tm(self.code(s2)) {
+                continue;
+            }
+            let spect: f64 = [s1, s2]
+                .iter()
+                .map(|&s| {
+                    let pl = self.work.li_prob[Lattice::sublattice_index(s)];
+                    1.0 - pl + pl * self.work.spectator_factor
+                })
+                .product();
+            // Electroneutrality energy change of A (TM) + B (empty) -> A (empty) + B (TM). The
+            // two anions A and B share see -v + v: no change. B's other anions are conditioned
+            // on B empty (its Li probability taken out of their sums).
+            let pb = self.work.li_prob[cb];
+            let b = path.target;
+            let mut de = 0.0;
+            for o in OCTAHEDRON_ANIONS {
+                // A + o and its mirror B − o (B's octahedron is b − o over the same six o):
+                // both shared, or both unshared.
+                let around_b = [b[0] - o[0], b[1] - o[1], b[2] - o[2]];
+                if OCTAHEDRON_ANIONS.contains(&around_b) {
+                    continue;
+                }
+                for (off, delta, cond) in [(o, -(v as f64), 0.0), (around_b, v as f64, pb)] {
+                    let Some(gx) = self.at(p, off) else { continue };
+                    let Some(t) = self.anion_target(gx) else { continue };
+                    let q0 = self.work.anion_q[Lattice::sublattice_index(gx)] - cond;
+                    de += j * ((q0 + delta - t).powi(2) - (q0 - t).powi(2));
+                }
+            }
+            let floored = e_mig < self.work.floor_ev;
+            let e_kra = e_mig.max(self.work.floor_ev);
+            // KRA form; a strongly downhill hop is barrierless, its reverse then costs ΔE
+            // exactly (detailed balance holds either way).
+            let e_a = (e_kra + 0.5 * de).max(de.max(0.0));
+            out.0[k] = nu * (-e_a / kt).exp() * spect * empty;
+            out.1[k] = floored;
+        }
+        out
+    }
+
+    fn tm_rate(&self, g: usize) -> f64 {
+        self.tm_paths(g).0.iter().sum()
+    }
+
+    /// Depth of grid plane z below the nearer surface, nm.
+    fn depth_nm(&self, z: usize) -> f64 {
+        let l = self.lattice();
+        let nz = l.dims()[2];
+        z.min(nz - 1 - z) as f64 * l.a() / 20.0
+    }
+
+    /// Rate of O release from the anion at grid index `g` (0 unless it is an O that can leave).
+    pub(crate) fn o_loss_rate(&self, g: usize) -> f64 {
+        if self.code(g) != species::O || self.work.hole_fraction <= 0.0 {
+            return 0.0;
+        }
+        let l = self.lattice();
+        let p = l.grid_coords(g);
+        if self.depth_nm(p[2]) > self.state.model.o_loss_depth_nm {
+            return 0.0;
+        }
+        let surface = p[2] == 0 || p[2] == l.dims()[2] - 1;
+        let by_vacancy =
+            NN_DIRECTIONS.iter().any(|&d| self.at(p, d).is_some_and(|n| self.code(n) == species::ANION_VACANCY));
+        if !(surface || by_vacancy) {
+            return 0.0;
+        }
+        let n_tm =
+            OCTAHEDRON_ANIONS.iter().filter_map(|&o| self.at(p, o)).filter(|&n| species::is_tm(self.code(n))).count();
+        let m = &self.state.model;
+        let e = m.o_loss_barrier_ev + n_tm as f64 * m.o_loss_tm_neighbour_ev;
+        m.attempt_frequency_hz * (-e / self.work.kt).exp() * self.work.hole_fraction
+    }
+
+    fn set_rate(&mut self, leaf: usize, r: f64) {
+        let old = self.work.rate[leaf];
+        if old != r {
+            self.work.rate[leaf] = r;
+            if let Some(t) = self.work.tree.as_mut() {
+                t.add(leaf, r - old);
+            }
+        }
+    }
+
+    /// After a change at grid point `g`: recompute the anion sums next to it (a cation) and
+    /// every rate within three grid steps of it (every event whose rate can depend on it).
+    fn refresh_around(&mut self, g: usize) {
+        let l = self.lattice();
+        let p = l.grid_coords(g);
+        if Lattice::is_cation(p) {
+            for o in OCTAHEDRON_ANIONS {
+                if let Some(x) = self.at(p, o) {
+                    self.work.anion_q[Lattice::sublattice_index(x)] = self.anion_charge(x);
+                }
+            }
+        }
+        self.work.stamp_now = self.work.stamp_now.wrapping_add(1);
+        if self.work.stamp_now == 0 {
+            self.work.stamp.fill(0);
+            self.work.stamp_now = 1;
+        }
+        let n_cat = l.n_cations();
+        for dz in -3i8..=3 {
+            for dy in -3i8..=3 {
+                for dx in -3i8..=3 {
+                    let Some(n) = self.at(p, [dx, dy, dz]) else { continue };
+                    if self.work.stamp[n] == self.work.stamp_now {
+                        continue;
+                    }
+                    self.work.stamp[n] = self.work.stamp_now;
+                    if Lattice::is_cation(l.grid_coords(n)) {
+                        let r = self.tm_rate(n);
+                        self.set_rate(Lattice::sublattice_index(n), r);
+                    } else {
+                        let r = self.o_loss_rate(n);
+                        self.set_rate(n_cat + Lattice::sublattice_index(n), r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hop the TM at grid `ga` along path `k`.
+    pub(crate) fn move_tm(&mut self, ga: usize, k: usize) {
+        let l = self.lattice();
+        let p = l.grid_coords(ga);
+        let gb = self.at(p, PATHS[k].target).expect("a chosen path stays inside the slab");
+        let (ca, cb) = (Lattice::sublattice_index(ga), Lattice::sublattice_index(gb));
+        let code = self.code(ga);
+        let v = self.valence(ca);
+        // A Li sampled on B takes the octahedron the TM left: Li and charge are conserved.
+        let li_on_b = self.code(gb) == species::LI;
+        self.state.config.set_code(gb, code);
+        self.state.config.set_valence_slot(cb, v);
+        self.state.config.set_code(ga, if li_on_b { species::LI } else { species::VACANCY });
+        self.state.config.set_valence_slot(ca, 0);
+        self.state.origin.swap(ca, cb);
+        // Both sites are off the Li network until the next step recomputes it.
+        self.work.accessible[ca] = false;
+        self.work.accessible[cb] = false;
+        self.work.li_prob[ca] = li_on_b as u8 as f64;
+        self.work.li_prob[cb] = 0.0;
+        self.refresh_around(ga);
+        self.refresh_around(gb);
+    }
+
+    /// Release the O at grid `gx`: its two electrons reduce the TMs around the vacancy (the
+    /// most oxidised first), then fill O holes, then reduce TMs anywhere in the redox order.
+    fn lose_oxygen(&mut self, gx: usize) {
+        let l = self.lattice();
+        let p = l.grid_coords(gx);
+        if self.state.holes < 2 && self.redox_room().1 < 2 {
+            // Nothing left to take the two electrons: no O can leave in this step.
+            self.work.hole_fraction = 0.0;
+            let n_cat = l.n_cations();
+            for a in 0..l.n_anions() {
+                self.set_rate(n_cat + a, 0.0);
+            }
+            return;
+        }
+        self.state.config.set_code(gx, species::ANION_VACANCY);
+        self.state.o_lost += 1;
+        let mut reduced: Vec<usize> = Vec::new();
+        for _ in 0..2 {
+            let best = OCTAHEDRON_ANIONS
+                .iter()
+                .filter_map(|&o| self.at(p, o))
+                .filter(|&n| species::is_tm(self.code(n)))
+                .filter(|&n| self.valence(Lattice::sublattice_index(n)) > self.kind_of(self.code(n)).min)
+                .max_by_key(|&n| (self.valence(Lattice::sublattice_index(n)), std::cmp::Reverse(n)));
+            if let Some(n) = best {
+                let c = Lattice::sublattice_index(n);
+                self.state.config.set_valence_slot(c, self.valence(c) - 1);
+                reduced.push(n);
+            } else {
+                let moved = self.apply_electrons(1);
+                debug_assert_eq!(moved, 1, "an O with holes present can always be released");
+            }
+        }
+        for n in reduced {
+            self.refresh_around(n);
+        }
+        // The vacancy's anion neighbours can now leave (the vacancy is their way out), and the
+        // TMs around it lost a charged neighbour.
+        self.refresh_around(gx);
+    }
+
+    /// Run structural events for `duration_s` at the current state. `stop` is polled now and
+    /// then; a true answer abandons the hold.
+    pub(crate) fn hold(
+        &mut self,
+        duration_s: f64,
+        counts: &mut Counts,
+        stop: &dyn Fn() -> bool,
+    ) -> std::result::Result<(), Interrupted> {
+        self.prepare_events(duration_s);
+        let l = self.lattice();
+        let n_cat = l.n_cations();
+        let mut t = 0.0;
+        let mut polls = 0u32;
+        loop {
+            let total = self.work.tree.as_ref().map_or(0.0, SumTree::total);
+            if total <= 0.0 {
+                break;
+            }
+            let dt = -unit_open0(&mut self.state.rng).ln() / total;
+            if t + dt > duration_s {
+                break;
+            }
+            t += dt;
+            polls += 1;
+            if polls % 4096 == 0 && stop() {
+                return Err(Interrupted);
+            }
+            let u = unit(&mut self.state.rng) * total;
+            let tree = self.work.tree.as_ref().expect("built by prepare_events");
+            let (first, n, rest) = tree.select_group(u);
+            let rate = &self.work.rate;
+            let leaf = first + pick(n, |k| rate[first + k], rest).0;
+            if leaf < n_cat {
+                let g = l.cation_grid_index(leaf);
+                let (paths, floored) = self.tm_paths(g);
+                let sum: f64 = paths.iter().sum();
+                self.work.max_tm_rate = self.work.max_tm_rate.max(paths.iter().cloned().fold(0.0, f64::max));
+                let (k, _) = pick(24, |k| paths[k], unit(&mut self.state.rng) * sum);
+                counts.tm_hops += 1;
+                counts.tm_hops_floored += floored[k] as u64;
+                self.move_tm(g, k);
+            } else {
+                let before = self.state.o_lost;
+                self.lose_oxygen(l.anion_grid_index(leaf - n_cat));
+                counts.o_lost += self.state.o_lost - before;
+            }
+            self.work.events_since_rebuild += 1;
+            if self.work.events_since_rebuild >= 1 << 16 {
+                let rate = &self.work.rate;
+                if let Some(tree) = self.work.tree.as_mut() {
+                    tree.rebuild(|i| rate[i]);
+                }
+                self.work.events_since_rebuild = 0;
+            }
+        }
+        self.state.time_s += duration_s;
+        Ok(())
+    }
+
+    // ----- the cycle ---------------------------------------------------------------------------
+
+    /// Run one charge–hold–discharge–hold cycle. On interruption the run is left as it was
+    /// before the cycle.
+    pub fn run_cycle(&mut self, stop: &dyn Fn() -> bool) -> std::result::Result<Result<CycleRecord>, Interrupted> {
+        let saved = self.state.clone();
+        let out = self.cycle_inner(stop);
+        if out.is_err() || matches!(out, Ok(Err(_))) {
+            self.state = saved;
+        }
+        out
+    }
+
+    fn cycle_inner(&mut self, stop: &dyn Fn() -> bool) -> std::result::Result<Result<CycleRecord>, Interrupted> {
+        let p = self.state.protocol.clone();
+        let mut counts = Counts::default();
+        let n_fu = self.state.formula_units;
+        let o_before = self.state.o_lost;
+        // Charge.
+        let (charged, mu_c) = match self.equilibrate_li(p.charge_cutoff_v) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
+        let li_charged = self.state.config.n_li() as f64 / n_fu;
+        let mean_valence = self.mean_redox_valence();
+        let holes_charged = self.state.holes as f64 / n_fu;
+        self.hold(p.charge_time_s, &mut counts, stop)?;
+        let mut max_tm = self.work.max_tm_rate;
+        // Discharge.
+        let (discharged, mu_d) = match self.equilibrate_li(p.discharge_cutoff_v) {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
+        let total_li = self.state.config.n_li();
+        let l = self.lattice();
+        let acc_li = (0..l.n_cations())
+            .filter(|&c| self.work.accessible[c] && self.code(l.cation_grid_index(c)) == species::LI)
+            .count();
+        let li_discharged = total_li as f64 / n_fu;
+        self.hold(p.discharge_time_s, &mut counts, stop)?;
+        max_tm = max_tm.max(self.work.max_tm_rate);
+        self.state.cycle += 1;
+        let zero_tm = match analyze(&self.state.config, &BondRule::MaxTm(0), Criterion::Surface) {
+            Ok(r) => r.accessible_li_fraction(),
+            Err(e) => return Ok(Err(e)),
+        };
+        let per_e = self.state.mah_g_per_electron;
+        let charge_cap = (-charged) as f64 / n_fu * per_e;
+        let discharge_cap = discharged as f64 / n_fu * per_e;
+        if self.state.first_discharge_mah_g.is_nan() {
+            self.state.first_discharge_mah_g = discharge_cap;
+        }
+        let li_rate = self.state.barrier.attempt_frequency_hz
+            * (-self.state.barrier.channel_barrier_ev[0] / (BOLTZMANN_EV_PER_K * p.temperature_k)).exp();
+        Ok(Ok(CycleRecord {
+            cycle: self.state.cycle,
+            time_s: self.state.time_s,
+            charge_capacity_mAh_g: charge_cap,
+            discharge_capacity_mAh_g: discharge_cap,
+            li_per_fu_charged: li_charged,
+            li_per_fu_discharged: li_discharged,
+            end_of_charge_V: p.reference_voltage_v - mu_c,
+            end_of_discharge_V: p.reference_voltage_v - mu_d,
+            accessible_li_fraction: if total_li > 0 { acc_li as f64 / total_li as f64 } else { f64::NAN },
+            zero_tm_li_fraction: zero_tm,
+            o_lost_per_fu: self.state.o_lost as f64 / n_fu,
+            o_lost_cycle: self.state.o_lost - o_before,
+            tm_hops_cycle: counts.tm_hops,
+            tm_hops_equilibrated_cycle: counts.tm_hops_floored,
+            tm_migrated: self.tm_migrated(),
+            tm_tetrahedral: 0,
+            mean_tm_valence_charged: mean_valence,
+            o_holes_per_fu_charged: holes_charged,
+            densified_depth_nm: self.densified_depth_nm(),
+            li_tm_rate_ratio: if max_tm > 0.0 { li_rate / max_tm } else { f64::INFINITY },
+        }))
+    }
+
+    /// Mean oxidation state of the redox-active TMs (NaN if there are none).
+    fn mean_redox_valence(&self) -> f64 {
+        let l = self.lattice();
+        let (mut sum, mut n) = (0.0, 0usize);
+        for c in 0..l.n_cations() {
+            let code = self.code(l.cation_grid_index(c));
+            if species::is_tm(code) && self.kind_of(code).rank != usize::MAX {
+                sum += self.valence(c) as f64;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            f64::NAN
+        } else {
+            sum / n as f64
+        }
+    }
+
+    pub fn tm_migrated(&self) -> u64 {
+        self.state.origin.iter().enumerate().filter(|&(c, &o)| o != u32::MAX && o as usize != c).count() as u64
+    }
+
+    /// TM per anion present in each z plane.
+    fn plane_density(&self) -> Vec<f64> {
+        let l = self.lattice();
+        let d = l.dims();
+        let mut tm = vec![0usize; d[2]];
+        let mut an = vec![0usize; d[2]];
+        for (g, &code) in self.state.config.grid().iter().enumerate() {
+            let p = l.grid_coords(g);
+            if Lattice::is_cation(p) {
+                tm[p[2]] += species::is_tm(code) as usize;
+            } else {
+                an[p[2]] += (code != species::ANION_VACANCY) as usize;
+            }
+        }
+        tm.iter().zip(&an).map(|(&t, &a)| if a > 0 { t as f64 / a as f64 } else { f64::INFINITY }).collect()
+    }
+
+    /// Mean depth, over both surfaces, of the run of planes whose TM per anion is at least
+    /// `DENSIFIED_RATIO` times the as-made value, nm.
+    pub fn densified_depth_nm(&self) -> f64 {
+        let now = self.plane_density();
+        let reference = &self.state.pristine_density;
+        let dense = |z: usize| {
+            let r = reference[z];
+            if r > 0.0 {
+                now[z] >= DENSIFIED_RATIO * r
+            } else {
+                now[z] > 0.0
+            }
+        };
+        let nz = now.len();
+        let from_bottom = (0..nz).take_while(|&z| dense(z)).count();
+        let from_top = (0..nz).rev().take_while(|&z| dense(z)).count();
+        let plane_nm = self.lattice().a() / 20.0;
+        0.5 * (from_bottom.min(nz) + from_top.min(nz)) as f64 * plane_nm
+    }
+
+    /// Per-plane fractions, surface (depth 0) first, planes at equal depth from the two
+    /// surfaces averaged. The accessible fraction is that of the last protocol step.
+    pub fn depth_profile(&self) -> DepthProfile {
+        let l = self.lattice();
+        let d = l.dims();
+        let nz = d[2];
+        let n_depth = nz.div_ceil(2);
+        let mut li = vec![0.0; n_depth];
+        let mut tm = vec![0.0; n_depth];
+        let mut ov = vec![0.0; n_depth];
+        let mut acc = vec![0.0; n_depth];
+        let mut cat = vec![0.0; n_depth];
+        let mut an = vec![0.0; n_depth];
+        for (g, &code) in self.state.config.grid().iter().enumerate() {
+            let p = l.grid_coords(g);
+            let k = p[2].min(nz - 1 - p[2]);
+            if Lattice::is_cation(p) {
+                cat[k] += 1.0;
+                li[k] += (code == species::LI) as u8 as f64;
+                tm[k] += species::is_tm(code) as u8 as f64;
+                let c = Lattice::sublattice_index(g);
+                acc[k] += self.work.accessible.get(c).copied().unwrap_or(false) as u8 as f64;
+            } else {
+                an[k] += 1.0;
+                ov[k] += (code == species::ANION_VACANCY) as u8 as f64;
+            }
+        }
+        let frac = |v: Vec<f64>, n: &[f64]| v.iter().zip(n).map(|(a, b)| a / b).collect();
+        DepthProfile {
+            depth_nm: (0..n_depth).map(|k| self.depth_nm(k)).collect(),
+            li_fraction: frac(li, &cat),
+            tm_fraction: frac(tm, &cat),
+            o_vacancy_fraction: frac(ov, &an),
+            accessible_fraction: frac(acc, &cat),
+        }
+    }
+}
+
+/// The TM kinds of `config` with their redox windows from `composition` and their barriers.
+fn tm_kinds(config: &Configuration, composition: &Composition, model: &DegradationModel) -> Result<Vec<TmKind>> {
+    let order = crate::composition::redox_order();
+    for name in &model.redox_order {
+        let active = composition.redox_window(name).is_some_and(|w| w.rank.is_some());
+        if !active {
+            return Err(Error::invalid(
+                "redox_order",
+                format!("{name:?} is not a redox-active metal of {}", composition.formula()),
+            ));
+        }
+    }
+    config
+        .tm_names()
+        .iter()
+        .map(|name| {
+            let w = composition.redox_window(name).ok_or_else(|| {
+                Error::invalid("config", format!("has {name} but the material {} does not", composition.formula()))
+            })?;
+            let rank = match w.rank {
+                None => usize::MAX,
+                Some(r) if model.redox_order.is_empty() => r,
+                Some(r) => model.redox_order.iter().position(|s| s == name).unwrap_or(order.len() + r),
+            };
+            let barrier = std::array::from_fn(|v| model.migration_barrier(name, v as i8));
+            Ok(TmKind { symbol: name.clone(), min: w.min.round() as i8, max: w.max.round() as i8, rank, barrier })
+        })
+        .collect()
+}
+
+/// Give every TM an integer state so that each kind's mean is its composition state: the
+/// floor, and the ceiling on a fixed-priority share of the sites.
+fn assign_average_valences(state: &mut CellState, composition: &Composition) {
+    let l = *state.config.lattice();
+    let n_cat = l.n_cations();
+    let mut valences = vec![0i8; n_cat];
+    let cations = state.config.cations();
+    for (k, kind) in state.kinds.iter().enumerate() {
+        let code = species::FIRST_TM + k as u8;
+        let avg = composition.redox_window(&kind.symbol).map_or(kind.min as f64, |w| w.state);
+        let lo = avg.floor();
+        let mut sites: Vec<usize> = (0..n_cat).filter(|&c| cations[c] == code).collect();
+        sites.sort_by(|&a, &b| {
+            keyed_unit(state.seed ^ PRIORITY_KEY, a as u64).total_cmp(&keyed_unit(state.seed ^ PRIORITY_KEY, b as u64))
+        });
+        let n_hi = ((avg - lo) * sites.len() as f64).round() as usize;
+        for (i, &c) in sites.iter().enumerate() {
+            valences[c] = (lo as i8 + (i < n_hi) as i8).clamp(1, 8);
+        }
+    }
+    state.config = state.config.clone().with_valences(valences).expect("valences of TM sites only, 1..=8");
+}
+
+/// Total charge of a cell state, e.
+pub(crate) fn charge_sum_of(state: &CellState) -> i64 {
+    let l = state.config.lattice();
+    let grid = state.config.grid();
+    let mut q = state.holes;
+    for c in 0..l.n_cations() {
+        let code = grid[l.cation_grid_index(c)];
+        q += match code {
+            species::LI => 1,
+            species::VACANCY => 0,
+            _ => state.config.valences()[c] as i64,
+        };
+    }
+    for a in 0..l.n_anions() {
+        q += match grid[l.anion_grid_index(a)] {
+            species::O => -2,
+            species::F | species::CL => -1,
+            _ => 0,
+        };
+    }
+    q
+}

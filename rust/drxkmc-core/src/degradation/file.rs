@@ -1,0 +1,80 @@
+//! Checkpoints of a cycling run, taken between cycles: the framed, checksummed layout of
+//! `crate::checkpoint` around a MessagePack payload `{cycling: CellState}`. A resumed run
+//! continues bit for bit (everything else is rebuilt at the next step). Errors name the field
+//! `checkpoint`.
+
+use super::cell::{CellState, Cycling};
+use crate::checkpoint::{bad, frame, in_checkpoint, unframe};
+use crate::config::{species, Configuration};
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+struct PayloadRef<'a> {
+    cycling: &'a CellState,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    cycling: CellState,
+}
+
+/// The checkpoint file of a cycling run.
+pub fn encode(run: &Cycling) -> Result<Vec<u8>> {
+    let payload = rmp_serde::to_vec_named(&PayloadRef { cycling: run.state() })
+        .map_err(|e| bad(format!("could not be encoded: {e}")))?;
+    Ok(frame(&payload))
+}
+
+/// A cycling run from its checkpoint file, every field checked.
+pub fn decode(data: &[u8]) -> Result<Cycling> {
+    let mut rest = unframe(data)?;
+    let payload = {
+        let mut de = rmp_serde::Deserializer::new(&mut rest);
+        Payload::deserialize(&mut de)
+            .map_err(|e| bad(format!("has an invalid payload (is it the checkpoint of a Li diffusion run?): {e}")))?
+    };
+    if !rest.is_empty() {
+        return Err(bad(format!("has {} stray bytes after its payload", rest.len())));
+    }
+    let s = payload.cycling;
+    validate(&s)?;
+    Ok(Cycling::from_state(s))
+}
+
+fn validate(s: &CellState) -> Result<()> {
+    let c = &s.config;
+    let l = *c.lattice();
+    let rebuilt = Configuration::from_species(l, &c.cations(), &c.anions(), c.tm_names().to_vec())
+        .and_then(|r| r.with_valences(c.valences().to_vec()))
+        .map_err(in_checkpoint)?;
+    if &rebuilt != c || c.valences().is_empty() {
+        return Err(bad("configuration is not valid"));
+    }
+    s.barrier.validate().map_err(in_checkpoint)?;
+    s.model.validate().map_err(in_checkpoint)?;
+    s.protocol.validate().map_err(in_checkpoint)?;
+    if s.kinds.len() != c.tm_names().len() || s.kinds.iter().zip(c.tm_names()).any(|(k, n)| &k.symbol != n) {
+        return Err(bad("TM kinds do not match the configuration"));
+    }
+    let cations = c.cations();
+    if s.origin.len() != cations.len()
+        || s.origin.iter().zip(&cations).any(|(&o, &code)| {
+            (o == u32::MAX) == species::is_tm(code) || (o != u32::MAX && o as usize >= cations.len())
+        })
+    {
+        return Err(bad("TM origins do not match the configuration"));
+    }
+    let finite = [s.formula_units, s.mah_g_per_electron, s.time_s].iter().all(|x| x.is_finite() && *x >= 0.0);
+    if !finite || s.formula_units <= 0.0 || s.holes < 0 || s.holes > s.max_holes || s.max_holes < 0 {
+        return Err(bad("run counters are out of range"));
+    }
+    if s.pristine_density.len() != l.dims()[2] {
+        return Err(bad("densification reference does not match the lattice"));
+    }
+    if super::cell::charge_sum_of(s) != 0 {
+        return Err(bad("the cell is not charge neutral"));
+    }
+    Ok(())
+}

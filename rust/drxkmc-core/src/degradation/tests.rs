@@ -1,0 +1,376 @@
+//! Exact results and invariants of cycling (see the module docs for the model).
+
+use super::cell::{Counts, Cycling};
+use super::file;
+use super::model::{CyclingProtocol, DegradationModel};
+use crate::composition::Composition;
+use crate::config::{species, Configuration};
+use crate::lattice::{Geometry, Lattice, OCTAHEDRON_ANIONS, PATHS};
+use crate::model::{BarrierModel, BOLTZMANN_EV_PER_K};
+use crate::random::keyed_unit;
+
+fn lmto() -> Composition {
+    Composition::parse("Li1.2Mn0.4Ti0.4O2", &[]).unwrap()
+}
+
+fn slab(size: [usize; 3]) -> Lattice {
+    Lattice::new(size, 4.15, Geometry::Slab).unwrap()
+}
+
+/// A random as-made Li1.2Mn0.4Ti0.4O2 slab.
+fn lmto_slab(size: [usize; 3], seed: u64) -> Configuration {
+    let l = slab(size);
+    let n = l.n_cations();
+    let n_mn = (0.2 * n as f64).round() as usize;
+    Configuration::random(l, n - 2 * n_mn, &[n_mn, n_mn], vec!["Mn".into(), "Ti".into()], 0, 0, seed).unwrap()
+}
+
+fn valences_of(cfg: &Configuration) -> Vec<i8> {
+    cfg.valences().to_vec()
+}
+
+fn never() -> bool {
+    false
+}
+
+/// The electroneutrality energy of the whole cell, computed from scratch (independent of the
+/// engine's local bookkeeping): J Σ_anions (Q − 6|q|)², Li at the step's probabilities.
+fn total_energy(c: &Cycling) -> f64 {
+    let cfg = c.config();
+    let l = *cfg.lattice();
+    let d = l.dims();
+    let mut e = 0.0;
+    for a in 0..l.n_anions() {
+        let g = l.anion_grid_index(a);
+        let target = match cfg.grid()[g] {
+            species::O => 12.0,
+            species::F | species::CL => 6.0,
+            _ => continue,
+        };
+        let p = l.grid_coords(g);
+        let mut q = 0.0;
+        for o in OCTAHEDRON_ANIONS {
+            let z = p[2] as isize + o[2] as isize;
+            if z < 0 || z >= d[2] as isize {
+                continue;
+            }
+            let n = l.grid_index([
+                (p[0] as isize + o[0] as isize).rem_euclid(d[0] as isize) as usize,
+                (p[1] as isize + o[1] as isize).rem_euclid(d[1] as isize) as usize,
+                z as usize,
+            ]);
+            let code = cfg.grid()[n];
+            let c_idx = Lattice::sublattice_index(n);
+            q += if species::is_tm(code) { cfg.valences()[c_idx] as f64 } else { c.work.li_prob[c_idx] };
+        }
+        e += c.state.model.electroneutrality_ev * (q - target).powi(2);
+    }
+    e
+}
+
+#[test]
+fn no_degradation_gives_identical_cycles_and_the_extractable_li() {
+    let cfg = lmto_slab([4, 4, 6], 3);
+    let model = DegradationModel { o_redox_per_fu: 5.0, ..DegradationModel::inert() };
+    let barrier = BarrierModel::default();
+    let protocol = CyclingProtocol::default();
+    let mut c = Cycling::new(&cfg, &lmto(), &barrier, &model, &protocol, 7).unwrap();
+    // Independently: the Li the kinetic network connects to a surface.
+    let net = crate::equilibrium::kinetic_network(&cfg, &barrier, 300.0, protocol.li_timescale_s).unwrap();
+    let records: Vec<_> = (0..4).map(|_| c.run_cycle(&never).unwrap().unwrap()).collect();
+    let per_e = lmto().capacity_per_electron_mah_g();
+    let n_fu = c.state.formula_units;
+    // At 4.8 V (μ = −1.3 eV, far below every site energy) every accessible Li leaves.
+    let expect = net.n_accessible_li as f64 / n_fu * per_e;
+    assert!(
+        (records[0].charge_capacity_mAh_g - expect).abs() < 1e-9,
+        "{} vs {expect}",
+        records[0].charge_capacity_mAh_g
+    );
+    for r in &records {
+        assert_eq!(r.discharge_capacity_mAh_g, records[0].discharge_capacity_mAh_g);
+        assert_eq!(r.charge_capacity_mAh_g, records[0].charge_capacity_mAh_g);
+        assert_eq!(r.tm_hops_cycle + r.o_lost_cycle, 0);
+    }
+    assert_eq!(c.config().cations(), cfg.cations(), "the as-made state comes back");
+}
+
+#[test]
+fn charge_stops_at_the_redox_limit() {
+    // Li1.2Mn0.4Ti0.4O2: Mn3+ -> Mn4+ gives 0.4 e/f.u., plus the O-redox allowance.
+    let cfg = lmto_slab([4, 4, 6], 5);
+    let model = DegradationModel { o_redox_per_fu: 0.1, ..DegradationModel::inert() };
+    let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &CyclingProtocol::default(), 1).unwrap();
+    // Electrons the Mn can give from their as-built states (the cell balanced its own
+    // charge on construction), plus the O-redox allowance.
+    let mn_room: i64 = c
+        .config()
+        .cations()
+        .iter()
+        .zip(c.config().valences())
+        .filter(|(&s, _)| s == species::FIRST_TM)
+        .map(|(_, &v)| (4 - v) as i64)
+        .sum();
+    let r = c.run_cycle(&never).unwrap().unwrap();
+    let n_fu = c.state.formula_units;
+    let electrons = mn_room as f64 + (0.1 * n_fu).round();
+    let per_e = lmto().capacity_per_electron_mah_g();
+    assert!((r.charge_capacity_mAh_g - electrons / n_fu * per_e).abs() < 1e-9);
+    assert!((r.mean_tm_valence_charged - 4.0).abs() < 1e-12, "every Mn at 4+");
+    assert!((r.o_holes_per_fu_charged - (0.1 * n_fu).round() / n_fu).abs() < 1e-12);
+    assert!(r.end_of_charge_V < 4.8, "stopped by the redox limit below the cut-off");
+}
+
+#[test]
+fn a_full_tm_plane_leaves_only_the_li_outside_it_extractable() {
+    let l = slab([3, 3, 8]);
+    let d = l.dims();
+    let planes = [3usize, d[2] - 1 - 3];
+    let cations: Vec<u8> =
+        l.cation_points().map(|p| if planes.contains(&p[2]) { species::FIRST_TM } else { species::LI }).collect();
+    let outside = l.cation_points().filter(|p| p[2] < planes[0] || p[2] > planes[1]).count();
+    let cfg = Configuration::from_species(l, &cations, &vec![species::O; l.n_anions()], vec!["Mn".into()]).unwrap();
+    // The composition supplies Mn's redox window; the cell balances its own charge (O holes).
+    let comp = lmto();
+    let model = DegradationModel { o_redox_per_fu: 10.0, ..DegradationModel::inert() };
+    let mut c = Cycling::new(&cfg, &comp, &BarrierModel::default(), &model, &CyclingProtocol::default(), 2).unwrap();
+    let li0 = c.config().n_li();
+    let r = c.run_cycle(&never).unwrap().unwrap();
+    let removed = (li0 as f64 - r.li_per_fu_charged * c.state.formula_units).round() as usize;
+    assert_eq!(removed, outside);
+}
+
+#[test]
+fn charge_stays_neutral_and_species_are_conserved() {
+    let cfg = lmto_slab([4, 4, 6], 11);
+    // Fast events everywhere: Mn moves at every valence, O leaves readily.
+    let mut model = DegradationModel::default();
+    for v in 2..=4 {
+        model.migration_barrier_ev.insert(format!("Mn{v}+"), 0.75);
+    }
+    model.o_loss_barrier_ev = 0.8;
+    model.o_redox_per_fu = 0.4;
+    let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &CyclingProtocol::default(), 4).unwrap();
+    assert_eq!(c.charge_sum(), 0);
+    let count = |cfg: &Configuration, code: u8| cfg.cations().iter().filter(|&&s| s == code).count();
+    let mut events = 0;
+    for _ in 0..3 {
+        let r = c.run_cycle(&never).unwrap().unwrap();
+        events += r.tm_hops_cycle + r.o_lost_cycle;
+        assert_eq!(c.charge_sum(), 0);
+        for code in [species::FIRST_TM, species::FIRST_TM + 1] {
+            assert_eq!(count(c.config(), code), count(&cfg, code));
+        }
+        let vac = c.config().anions().iter().filter(|&&a| a == species::ANION_VACANCY).count() as u64;
+        assert_eq!(vac, c.state.o_lost);
+        assert!((r.o_lost_per_fu - vac as f64 / c.state.formula_units).abs() < 1e-12);
+    }
+    assert!(events > 0, "the test must exercise events");
+}
+
+#[test]
+fn tm_hops_obey_detailed_balance_against_the_total_energy() {
+    // A few Mn2+ in a Li-free slab (every other site empty): forward and backward rates of
+    // a hop differ by exp(−ΔE/kT), ΔE from the whole cell's energy before and after.
+    let l = slab([3, 3, 4]);
+    let n = l.n_cations();
+    let mut cations = vec![species::VACANCY; n];
+    for (k, c) in [5usize, 40, 77, 100].iter().enumerate() {
+        cations[*c] = species::FIRST_TM + (k % 2) as u8;
+    }
+    let mut anions = vec![species::O; l.n_anions()];
+    anions[3] = species::F;
+    let cfg = Configuration::from_species(l, &cations, &anions, vec!["Mn".into(), "Ti".into()])
+        .unwrap()
+        .with_valences(cations.iter().map(|&s| if species::is_tm(s) { 2 + (s - 2) as i8 * 2 } else { 0 }).collect())
+        .unwrap();
+    // Neutrality does not matter for this test: give the cell O holes to balance.
+    let comp = Composition::parse("Li1.2Mn0.4Ti0.4O2", &[]).unwrap();
+    let model = DegradationModel {
+        o_redox_per_fu: 10.0,
+        o_loss_barrier_ev: 100.0,
+        o_loss_depth_nm: 0.5,
+        ..DegradationModel::default()
+    };
+    let protocol = CyclingProtocol::default();
+    let mut c = Cycling::new(&cfg, &comp, &BarrierModel::default(), &model, &protocol, 3).unwrap();
+    c.state.config = c.state.config.clone().with_valences(valences_of(&cfg)).unwrap();
+    c.equilibrate_li(4.8).unwrap();
+    c.prepare_events(1e-12);
+    let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
+    let mut checked = 0;
+    for &site in &[5usize, 40] {
+        let ga = l.cation_grid_index(site);
+        let (fwd, _) = c.tm_paths(ga);
+        for k in 0..24 {
+            if fwd[k] == 0.0 {
+                continue;
+            }
+            let mut after = c.clone();
+            let e0 = total_energy(&c);
+            after.move_tm(ga, k);
+            let e1 = total_energy(&after);
+            let p = l.grid_coords(ga);
+            let gb = {
+                let t = PATHS[k].target;
+                let d = l.dims();
+                l.grid_index([
+                    (p[0] as isize + t[0] as isize).rem_euclid(d[0] as isize) as usize,
+                    (p[1] as isize + t[1] as isize).rem_euclid(d[1] as isize) as usize,
+                    (p[2] as isize + t[2] as isize) as usize,
+                ])
+            };
+            // The reverse path: opposite direction through the same tetrahedron (its centre,
+            // in a/4 units, seen from B = A + d).
+            let rev_k = (0..24)
+                .find(|&r| {
+                    let t = PATHS[r].target;
+                    let s = PATHS[k].target;
+                    t == [-s[0], -s[1], -s[2]]
+                        && PATHS[r]
+                            .centre_quarter
+                            .iter()
+                            .zip(PATHS[k].centre_quarter.iter())
+                            .zip(s.iter())
+                            .all(|((a, b), d)| *a == b - 2 * d)
+                })
+                .unwrap();
+            let (rev, _) = after.tm_paths(gb);
+            let ratio = fwd[k] / rev[rev_k];
+            let expect = (-(e1 - e0) / kt).exp();
+            assert!((ratio / expect - 1.0).abs() < 1e-9, "path {k}: {ratio} vs {expect}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "{checked}");
+}
+
+#[test]
+fn default_barriers_give_arrhenius_rates_in_mobility_order() {
+    // One TM in an empty, uncharged slab with J = 0: every open path runs at ν·exp(−E/kT).
+    let l = slab([3, 3, 4]);
+    let n = l.n_cations();
+    let site = n / 2;
+    let model = DegradationModel {
+        electroneutrality_ev: 0.0,
+        o_redox_per_fu: 10.0,
+        o_loss_depth_nm: 0.5,
+        ..DegradationModel::default()
+    };
+    let protocol = CyclingProtocol::default();
+    let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
+    let mut rates = Vec::new();
+    for (name, v) in [("Mn", 2i8), ("Mn", 3), ("Ti", 4), ("Mn", 4)] {
+        let mut cations = vec![species::VACANCY; n];
+        cations[site] = species::FIRST_TM;
+        let mut valences = vec![0i8; n];
+        valences[site] = v;
+        let cfg = Configuration::from_species(l, &cations, &vec![species::O; l.n_anions()], vec![name.into()])
+            .unwrap()
+            .with_valences(valences)
+            .unwrap();
+        let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &protocol, 1).unwrap();
+        // The cell balanced its charge by oxidising the TM; put the state under test back
+        // (only rates are checked here, not neutrality).
+        c.state.config = c.state.config.clone().with_valences(valences_of(&cfg)).unwrap();
+        c.equilibrate_li(4.8).unwrap();
+        c.prepare_events(1e-9); // short: no path is raised to the equilibration floor
+        let (paths, floored) = c.tm_paths(l.cation_grid_index(site));
+        let expect = model.attempt_frequency_hz * (-model.migration_barrier(name, v) / kt).exp();
+        let open: Vec<f64> = paths.iter().copied().filter(|&r| r > 0.0).collect();
+        assert_eq!(open.len(), 24, "{name}{v}+: every path open in an empty interior");
+        for r in open {
+            assert!((r / expect - 1.0).abs() < 1e-12, "{name}{v}+ {r} vs {expect}");
+        }
+        assert!(floored.iter().all(|&f| !f));
+        rates.push(expect);
+    }
+    assert!(rates.windows(2).all(|w| w[0] > w[1]), "Mn2+ > Mn3+ > Ti4+ > Mn4+: {rates:?}");
+}
+
+#[test]
+fn o_loss_at_a_constant_rate_is_binomial() {
+    // No TMs, O holes plenty: only surface O can leave (depth 0), each at rate k.
+    let l = slab([4, 4, 4]);
+    let n = l.n_cations();
+    let li: Vec<u8> =
+        (0..n).map(|c| if keyed_unit(9, c as u64) < 0.5 { species::LI } else { species::VACANCY }).collect();
+    let cfg = Configuration::from_species(l, &li, &vec![species::O; l.n_anions()], vec![]).unwrap();
+    let model = DegradationModel {
+        o_redox_per_fu: 10.0,
+        o_loss_depth_nm: 0.0,
+        o_loss_tm_neighbour_ev: 0.0,
+        ..DegradationModel::default()
+    };
+    let protocol = CyclingProtocol::default();
+    let base = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &protocol, 1).unwrap();
+    let d = l.dims();
+    let surface = l.anion_points().filter(|p| p[2] == 0 || p[2] == d[2] - 1).count() as f64;
+    let mut probe = base.clone();
+    probe.equilibrate_li(4.8).unwrap();
+    probe.prepare_events(1.0);
+    let k = probe.o_loss_rate(l.anion_grid_index(0));
+    assert!(k > 0.0);
+    let t = 0.7 / k;
+    let reps = 300;
+    let mut lost = Vec::with_capacity(reps);
+    for r in 0..reps {
+        let mut c = base.clone();
+        c.state.rng = rand::SeedableRng::seed_from_u64(100 + r as u64);
+        c.equilibrate_li(4.8).unwrap();
+        let mut counts = Counts::default();
+        c.hold(t, &mut counts, &never).unwrap();
+        lost.push(counts.o_lost as f64);
+    }
+    let p = 1.0 - (-k * t).exp();
+    let mean = lost.iter().sum::<f64>() / reps as f64;
+    let var = lost.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (reps - 1) as f64;
+    let expect_var = surface * p * (1.0 - p);
+    assert!((mean - surface * p).abs() < 4.0 * (expect_var / reps as f64).sqrt(), "{mean} vs {}", surface * p);
+    assert!((var / expect_var - 1.0).abs() < 0.35, "variance {var} vs {expect_var}");
+}
+
+#[test]
+fn resumed_runs_are_bit_identical() {
+    let cfg = lmto_slab([3, 3, 6], 8);
+    let mut model = DegradationModel::default();
+    model.migration_barrier_ev.insert("Mn4+".into(), 0.8);
+    model.o_loss_barrier_ev = 0.85;
+    let mk = || Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &CyclingProtocol::default(), 21).unwrap();
+    let mut straight = mk();
+    let a: Vec<String> = (0..3).map(|_| format!("{:?}", straight.run_cycle(&never).unwrap().unwrap())).collect();
+    let mut first = mk();
+    let mut b = vec![format!("{:?}", first.run_cycle(&never).unwrap().unwrap())];
+    let bytes = file::encode(&first).unwrap();
+    let mut resumed = file::decode(&bytes).unwrap();
+    b.extend((0..2).map(|_| format!("{:?}", resumed.run_cycle(&never).unwrap().unwrap())));
+    assert_eq!(a, b);
+    assert_eq!(straight.config(), resumed.config());
+    // A damaged file is refused, naming the field.
+    let mut bad = bytes.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    assert_eq!(file::decode(&bad).unwrap_err().field(), "checkpoint");
+    // An interrupted cycle leaves the run as it was.
+    let before = format!("{:?}", resumed.state().config);
+    assert!(resumed.run_cycle(&|| true).is_err() || format!("{:?}", resumed.state().config) != before);
+}
+
+#[test]
+fn bad_setups_name_their_field() {
+    let cfg = lmto_slab([3, 3, 6], 1);
+    let b = BarrierModel::default();
+    let p = CyclingProtocol::default();
+    let m = DegradationModel::default();
+    let bulk = Configuration::random(Lattice::new([3, 3, 4], 4.15, Geometry::Bulk).unwrap(), 10, &[], vec![], 0, 0, 1)
+        .unwrap();
+    assert_eq!(Cycling::new(&bulk, &lmto(), &b, &m, &p, 0).unwrap_err().field(), "config");
+    let deep = DegradationModel { o_loss_depth_nm: 2.6, ..m.clone() };
+    assert_eq!(Cycling::new(&cfg, &lmto(), &b, &deep, &p, 0).unwrap_err().field(), "o_loss_depth_nm");
+    let order = DegradationModel { redox_order: vec!["Ni".into()], ..m.clone() };
+    assert_eq!(Cycling::new(&cfg, &lmto(), &b, &order, &p, 0).unwrap_err().field(), "redox_order");
+    let other = Composition::parse("Li1.2Ni0.4Ti0.4O2", &[]).unwrap();
+    assert_eq!(Cycling::new(&cfg, &other, &b, &m, &p, 0).unwrap_err().field(), "config");
+    let hold = CyclingProtocol { discharge_time_s: -1.0, ..p.clone() };
+    assert_eq!(Cycling::new(&cfg, &lmto(), &b, &m, &hold, 0).unwrap_err().field(), "discharge_time_s");
+}
