@@ -2,7 +2,8 @@
 
 Build a :class:`Material` from a formula, place it on a :class:`Lattice` as a
 :class:`Configuration`, choose a :class:`BarrierModel`, and run a :class:`Simulation`;
-results come back as Polars DataFrames.
+results come back as Polars DataFrames. :class:`Cycling` charges and discharges a slab with
+TM migration and O loss (:class:`DegradationModel`, :class:`CyclingProtocol`).
 """
 
 from importlib.metadata import PackageNotFoundError
@@ -11,6 +12,7 @@ from importlib.metadata import version as _version
 from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
+from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel
 from drxkmc.electrochem import extractable_capacity, state_of_charge_sweep, voltage_curve
 from drxkmc.errors import (
     CompositionError,
@@ -40,6 +42,9 @@ __all__ = [
     "CompositionError",
     "Configuration",
     "ConvergenceWarning",
+    "Cycling",
+    "CyclingProtocol",
+    "DegradationModel",
     "DrxkmcError",
     "InvalidParameterError",
     "Lattice",

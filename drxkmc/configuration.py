@@ -248,6 +248,12 @@ class Configuration:
             }
         )
 
+    def valences(self) -> np.ndarray | None:
+        """Oxidation state of the TM on each cation site (cation order, 0 elsewhere), once a
+        cycling run has resolved them per site; None before (every TM of a kind then has the
+        material's average state)."""
+        return self._c.valences()
+
     def li_pair_channel_counts(self) -> dict[str, int]:
         """Tetrahedra shared by nearest-neighbour Li pairs, by TM count of their spectators."""
         n0, n1, n2 = self._c.li_pair_channel_counts()

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from drxkmc._core import ANION_NAMES
+
+#: Anion code of an O vacancy (its index in the core's anion names).
+ANION_VACANCY = ANION_NAMES.index("Va")
+
 
 def axes_or_new(ax):
     """``ax``, or the axes of a new 5×3.5 in figure."""
@@ -193,4 +198,102 @@ def plot_cluster_slice(result, z: int = 0, ax=None):
         frameon=False,
         fontsize="small",
     )
+    return ax
+
+
+def plot_capacity(results, ax=None):
+    """Charge and discharge capacity (mAh/g) against cycle from :attr:`Cycling.results`, with
+    the retention on a second axis. Returns the capacity axes."""
+    ax = axes_or_new(ax)
+    cycle = results["cycle"].to_numpy()
+    ax.plot(cycle, results["charge_capacity_mAh_g"].to_numpy(), "o-", ms=3, label="charge")
+    ax.plot(cycle, results["discharge_capacity_mAh_g"].to_numpy(), "s-", ms=3, label="discharge")
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("capacity (mAh/g)")
+    right = ax.twinx()
+    right.plot(cycle, 100 * results["retention"].to_numpy(), "k:", label="retention")
+    right.set_ylabel("retention (%)")
+    lines = ax.get_legend_handles_labels()
+    extra = right.get_legend_handles_labels()
+    ax.legend(lines[0] + extra[0], lines[1] + extra[1], frameon=False, fontsize="small")
+    return ax
+
+
+#: Readable labels of the depth-profile columns.
+_PROFILE_LABELS = {
+    "li_fraction": "Li per cation site",
+    "tm_fraction": "TM per cation site",
+    "o_vacancy_fraction": "O vacancies per anion site",
+    "accessible_fraction": "accessible cation sites",
+    "lost_site_fraction": "cation sites lost to densification",
+}
+
+
+def plot_depth_profiles(profiles, column: str = "tm_fraction", cycles=None, ax=None):
+    """One depth profile per cycle (surface at 0 nm) of ``column`` from
+    :attr:`Cycling.profiles`; ``cycles`` picks which (default: up to six, evenly spaced)."""
+    if column not in _PROFILE_LABELS:
+        from drxkmc.errors import invalid
+
+        raise invalid("column", f"must be one of {sorted(_PROFILE_LABELS)}, got {column!r}")
+    ax = axes_or_new(ax)
+    available = sorted(set(profiles["cycle"].to_list()))
+    if cycles is None:
+        step = max(1, len(available) // 6)
+        cycles = available[::step]
+    import matplotlib as mpl
+
+    colours = mpl.colormaps["viridis"](np.linspace(0, 1, max(len(cycles), 2)))
+    for colour, c in zip(colours, cycles, strict=False):
+        p = profiles.filter(profiles["cycle"] == c)
+        ax.plot(
+            p["depth_nm"].to_numpy(),
+            p[column].to_numpy(),
+            "o-",
+            ms=2,
+            color=colour,
+            label=f"cycle {c}",
+        )
+    ax.set_xlabel("depth below the surface (nm)")
+    ax.set_ylabel(_PROFILE_LABELS[column])
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_cross_section(config, y: int = 0, ax=None):
+    """An x–z slice (grid plane ``y``, units of a/2) of a slab's cation sites coloured by
+    species (vacancy, Li, each TM) and its O vacancies, surfaces at the top and bottom."""
+    ax = axes_or_new(ax)
+    lattice = config.lattice
+    nx, ny, nz = (2 * s for s in lattice.size)
+    if not 0 <= y < ny:
+        from drxkmc.errors import invalid
+
+        raise invalid("y", f"must be a grid plane 0..{ny - 1}, got {y}")
+    cations = config._c.cations()
+    anions = config._c.anions()
+    half = lattice.a / 2
+    names = ["vacancy", "Li", *config.tm_names]
+    colours = ["0.85", "tab:green", "tab:purple", "tab:orange", "tab:blue", "tab:red", "tab:brown"]
+    # Cation c and anion c share the grid pair (2c, 2c+1), x fastest: the cation is the
+    # point with x+y+z even.
+    g = 2 * np.arange(len(cations))
+    x0, yy, z = g % nx, (g // nx) % ny, g // (nx * ny)
+    even = (x0 + yy + z) % 2 == 0
+    x = np.where(even, x0, x0 + 1)
+    on = yy == y
+    for code, name in enumerate(names):
+        sel = on & (cations == code)
+        if sel.any():
+            ax.scatter(
+                x[sel] * half, z[sel] * half, s=12, color=colours[code % len(colours)], label=name
+            )
+    ax_x = np.where(even, x0 + 1, x0)
+    vac = on & (anions == ANION_VACANCY)
+    if vac.any():
+        ax.scatter(ax_x[vac] * half, z[vac] * half, s=12, marker="x", color="k", label="O vacancy")
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("z (Å)")
+    ax.set_aspect("equal")
+    ax.legend(frameon=False, fontsize="x-small", loc="upper left", bbox_to_anchor=(1, 1))
     return ax

@@ -47,6 +47,16 @@ impl PyConfiguration {
     fn anions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u8>> {
         self.0.anions().into_pyarray(py)
     }
+    /// Site-resolved TM oxidation states (cation order, 0 off TM sites), or None if the
+    /// configuration does not track them (every TM at its composition's average state).
+    fn valences<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArray1<i8>>> {
+        let v = self.0.valences();
+        (!v.is_empty()).then(|| v.to_vec().into_pyarray(py))
+    }
+    /// The same configuration with site-resolved TM oxidation states.
+    fn with_valences(&self, valences: PyReadonlyArray1<'_, i8>) -> PyDrxkmcResult<Self> {
+        Ok(PyConfiguration(self.0.clone().with_valences(valences.as_slice()?.to_vec())?))
+    }
     /// Tetrahedra of nearest-neighbour Li pairs by channel: (0-TM, 1-TM, 2-TM).
     fn li_pair_channel_counts(&self) -> (u64, u64, u64) {
         let c = self.0.li_pair_channel_counts();

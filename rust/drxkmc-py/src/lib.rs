@@ -4,6 +4,7 @@
 
 mod composition;
 mod configuration;
+mod degradation;
 mod engine;
 mod equilibrium;
 mod errors;
@@ -20,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     composition::register(m)?;
     lattice::register(m)?;
     configuration::register(m)?;
+    degradation::register(m)?;
     model::register(m)?;
     engine::register(m)?;
     equilibrium::register(m)?;

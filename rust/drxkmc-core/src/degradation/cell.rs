@@ -65,8 +65,17 @@ pub struct CellState {
     pub(crate) kinds: Vec<TmKind>,
     /// Original cation index of the TM on each cation site (`u32::MAX` on other sites).
     pub(crate) origin: Vec<u32>,
+    /// Cation sites lost to densification: one per O released, the rocksalt keeping one
+    /// cation site per anion (Li_x M_(2−x) O_2 losing δ O becomes a rocksalt of 2 − δ sites
+    /// with Li excess x_eff = 2(x − δ)/(2 − δ)). A lost site holds nothing and blocks Li and
+    /// TM paths like a TM.
+    pub(crate) collapsed: Vec<bool>,
     /// O-redox holes in the cell.
     pub(crate) holes: i64,
+    /// Charge of the as-built cell that no redox can remove (e): what rounding a finite
+    /// cell's species counts leaves, at most a few e; kept constant, so "neutral" means the
+    /// total charge equals it.
+    pub(crate) charge_offset: i64,
     /// Most O-redox holes allowed.
     pub(crate) max_holes: i64,
     /// Formula units in the cell.
@@ -82,6 +91,11 @@ pub struct CellState {
     pub(crate) o_lost: u64,
     /// Discharge capacity of the first cycle, mAh/g (NaN before it).
     pub(crate) first_discharge_mah_g: f64,
+    /// The material (its redox windows and mass).
+    pub(crate) composition: Composition,
+    /// Every completed cycle's record and end-of-cycle depth profile.
+    pub(crate) records: Vec<CycleRecord>,
+    pub(crate) profiles: Vec<DepthProfile>,
 }
 
 /// Per-step work arrays, rebuilt at the start of every step.
@@ -125,7 +139,7 @@ pub(crate) struct Counts {
 /// One cycle's results. Capacities in mAh/g of the as-made material. Field names are the
 /// columns of the Python frame, units spelled as there.
 #[allow(non_snake_case)]
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CycleRecord {
     pub cycle: u32,
     /// Simulated time at the end of the cycle, s.
@@ -151,6 +165,8 @@ pub struct CycleRecord {
     pub tm_hops_equilibrated_cycle: u64,
     /// TMs not on their as-made site.
     pub tm_migrated: u64,
+    /// Cation sites lost to densification since the start, per formula unit.
+    pub cation_sites_lost_per_fu: f64,
     /// TMs on tetrahedral sites (0: tetrahedral TMs are transition states here, not kept).
     pub tm_tetrahedral: u64,
     /// Mean oxidation state of the redox-active TMs at the end of charge.
@@ -166,18 +182,24 @@ pub struct CycleRecord {
 }
 
 /// Li, TM, O-vacancy and accessible-site fractions of each z plane, surface first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DepthProfile {
     pub depth_nm: Vec<f64>,
     pub li_fraction: Vec<f64>,
     pub tm_fraction: Vec<f64>,
     pub o_vacancy_fraction: Vec<f64>,
     pub accessible_fraction: Vec<f64>,
+    /// Cation sites lost to densification.
+    pub lost_site_fraction: Vec<f64>,
 }
 
 /// The run was interrupted; the state is that before the cycle started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interrupted;
+
+/// Largest as-built charge accepted without a redox partner, e: rounding the counts of a few
+/// species to whole atoms.
+pub const MAX_CHARGE_OFFSET: i64 = 4;
 
 /// Densified when a plane's TM per anion is at least this many times its as-made value.
 pub const DENSIFIED_RATIO: f64 = 1.2;
@@ -231,15 +253,17 @@ impl Cycling {
         )?;
         let kinds = tm_kinds(config, composition, model)?;
         let n_fu = lattice.n_cations() as f64 / composition.cation_sites();
-        let mut state = CellState {
+        let state = CellState {
             config: config.clone(),
             barrier: barrier.clone(),
             model: model.clone(),
             protocol: protocol.clone(),
             kinds,
             origin: Vec::new(),
+            collapsed: vec![false; lattice.n_cations()],
             holes: 0,
-            max_holes: (model.o_redox_per_fu * n_fu).round() as i64,
+            charge_offset: 0,
+            max_holes: 0,
             formula_units: n_fu,
             mah_g_per_electron: composition.capacity_per_electron_mah_g(),
             pristine_density: Vec::new(),
@@ -249,8 +273,15 @@ impl Cycling {
             cycle: 0,
             o_lost: 0,
             first_discharge_mah_g: f64::NAN,
+            composition: composition.clone(),
+            records: Vec::new(),
+            profiles: Vec::new(),
         };
         let cations = config.cations();
+        let mut cell0 = Cycling { state, work: StepWork::default() };
+        cell0.state.max_holes =
+            (0..lattice.n_anions()).filter(|&a| cell0.is_labile_o(lattice.anion_grid_index(a))).count() as i64;
+        let mut state = cell0.state;
         state.origin =
             cations.iter().enumerate().map(|(c, &s)| if species::is_tm(s) { c as u32 } else { u32::MAX }).collect();
         if config.valences().is_empty() {
@@ -260,18 +291,18 @@ impl Cycling {
         // is brought to neutrality through the redox order, as charge or discharge would.
         let excess = charge_sum_of(&state);
         let mut cell = Cycling { state, work: StepWork::default() };
-        if excess != 0 {
-            let moved = cell.apply_electrons(excess);
-            if moved != excess {
-                return Err(Error::invalid(
-                    "config",
-                    format!(
-                        "its charge ({excess:+} e in the cell with the material's oxidation states) cannot \
-                         be balanced within the redox ranges of its TMs and the O-redox allowance"
-                    ),
-                ));
-            }
+        let moved = cell.apply_electrons(excess);
+        let offset = excess - moved;
+        if offset.abs() > MAX_CHARGE_OFFSET {
+            return Err(Error::invalid(
+                "config",
+                format!(
+                    "its charge ({excess:+} e in the cell with the material's oxidation states) cannot be \
+                     balanced within the redox ranges of its TMs and the O-redox allowance ({offset:+} e left)"
+                ),
+            ));
         }
+        cell.state.charge_offset = offset;
         cell.state.pristine_density = cell.plane_density();
         Ok(cell)
     }
@@ -305,9 +336,9 @@ impl Cycling {
         &self.state.kinds[(code - species::FIRST_TM) as usize]
     }
 
-    /// Total charge of the cell, e (0 for a neutral cell).
+    /// Total charge of the cell beyond its as-built rounding offset, e (0 at all times).
     pub fn charge_sum(&self) -> i64 {
-        charge_sum_of(&self.state)
+        charge_sum_of(&self.state) - self.state.charge_offset
     }
 
     /// Grid index of p + o, periodic in x and y, `None` beyond a surface.
@@ -415,6 +446,16 @@ impl Cycling {
 
     // ----- Li equilibrium --------------------------------------------------------------------
 
+    /// The configuration the Li network sees: sites lost to densification block like a TM.
+    fn network_config(&self) -> Configuration {
+        let mut c = self.state.config.clone();
+        let l = self.lattice();
+        for (site, _) in self.state.collapsed.iter().enumerate().filter(|(_, &x)| x) {
+            c.set_code(l.cation_grid_index(site), species::FIRST_TM);
+        }
+        c
+    }
+
     /// Bring the Li to equilibrium with an electrode at voltage `volts` within the redox limits:
     /// recompute the accessible network and site energies, fill the accessible sites whose
     /// thresholds lie below μ, and move the electrons. Returns (Li inserted (negative: removed),
@@ -424,7 +465,7 @@ impl Cycling {
         let p = &self.state.protocol;
         let kt = BOLTZMANN_EV_PER_K * p.temperature_k;
         let net = crate::equilibrium::kinetic_network(
-            &self.state.config,
+            &self.network_config(),
             &self.state.barrier,
             p.temperature_k,
             p.li_timescale_s,
@@ -494,8 +535,12 @@ impl Cycling {
         } else {
             0.0
         };
-        let n_o = (0..n_an).filter(|&a| grid[l.anion_grid_index(a)] == species::O).count();
-        w.hole_fraction = if n_o > 0 { (self.state.holes as f64 / n_o as f64).min(1.0) } else { 0.0 };
+        // Holes sit on the labile O: the fraction of them oxidised.
+        w.hole_fraction = if self.state.max_holes > 0 {
+            (self.state.holes as f64 / self.state.max_holes as f64).min(1.0)
+        } else {
+            0.0
+        };
         w.spectator_factor = (-self.state.model.spectator_li_ev / w.kt).exp();
         w.max_tm_rate = 0.0;
         w.stamp = vec![0; l.n_grid()];
@@ -558,10 +603,10 @@ impl Cycling {
         for (k, path) in PATHS.iter().enumerate() {
             let Some(gb) = self.at(p, path.target) else { continue };
             let target = self.code(gb);
-            if species::is_tm(target) {
+            let cb = Lattice::sublattice_index(gb);
+            if species::is_tm(target) || self.state.collapsed[cb] {
                 continue;
             }
-            let cb = Lattice::sublattice_index(gb);
             let empty = 1.0 - self.work.li_prob[cb];
             if empty <= 0.0 {
                 continue;
@@ -569,7 +614,8 @@ impl Cycling {
             let (Some(s1), Some(s2)) = (self.at(p, path.spectators[0]), self.at(p, path.spectators[1])) else {
                 continue; // the tetrahedron lies beyond the surface
             };
-            if species::is_tm(self.code(s1)) || species::is_tm(self.code(s2)) {
+            let blocks = |g: usize| species::is_tm(self.code(g)) || self.state.collapsed[Lattice::sublattice_index(g)];
+            if blocks(s1) || blocks(s2) {
                 continue;
             }
             let spect: f64 = [s1, s2]
@@ -621,9 +667,20 @@ impl Cycling {
         z.min(nz - 1 - z) as f64 * l.a() / 20.0
     }
 
+    /// TM neighbours (inside the slab) of the anion at grid index `g`.
+    fn tm_neighbours(&self, g: usize) -> usize {
+        let p = self.lattice().grid_coords(g);
+        OCTAHEDRON_ANIONS.iter().filter_map(|&o| self.at(p, o)).filter(|&n| species::is_tm(self.code(n))).count()
+    }
+
+    /// Whether the anion at `g` is an O in a Li-rich environment (see `labile_o_max_tm`).
+    pub(crate) fn is_labile_o(&self, g: usize) -> bool {
+        self.code(g) == species::O && self.tm_neighbours(g) <= self.state.model.labile_o_max_tm as usize
+    }
+
     /// Rate of O release from the anion at grid index `g` (0 unless it is an O that can leave).
     pub(crate) fn o_loss_rate(&self, g: usize) -> f64 {
-        if self.code(g) != species::O || self.work.hole_fraction <= 0.0 {
+        if self.work.hole_fraction <= 0.0 || !self.is_labile_o(g) {
             return 0.0;
         }
         let l = self.lattice();
@@ -732,8 +789,16 @@ impl Cycling {
         }
         self.state.config.set_code(gx, species::ANION_VACANCY);
         self.state.o_lost += 1;
+        // One labile O fewer: the O-redox capacity shrinks, and a hole it can no longer hold
+        // takes the first of the two electrons.
+        self.state.max_holes = (self.state.max_holes - 1).max(0);
+        let mut electrons = 2;
+        if self.state.holes > self.state.max_holes {
+            self.state.holes -= 1;
+            electrons -= 1;
+        }
         let mut reduced: Vec<usize> = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..electrons {
             let best = OCTAHEDRON_ANIONS
                 .iter()
                 .filter_map(|&o| self.at(p, o))
@@ -750,6 +815,28 @@ impl Cycling {
             }
         }
         for n in reduced {
+            self.refresh_around(n);
+        }
+        // One cation site per O lost leaves the rocksalt: an empty neighbour of the vacancy,
+        // the one with the most O vacancies around it (then the lowest index).
+        let o_vacancies_around = |this: &Self, g: usize| {
+            let q = l.grid_coords(g);
+            OCTAHEDRON_ANIONS
+                .iter()
+                .filter_map(|&o| this.at(q, o))
+                .filter(|&x| this.code(x) == species::ANION_VACANCY)
+                .count()
+        };
+        let lost = OCTAHEDRON_ANIONS
+            .iter()
+            .filter_map(|&o| self.at(p, o))
+            .filter(|&n| self.code(n) == species::VACANCY && !self.state.collapsed[Lattice::sublattice_index(n)])
+            .max_by_key(|&n| (o_vacancies_around(self, n), std::cmp::Reverse(n)));
+        if let Some(n) = lost {
+            let c = Lattice::sublattice_index(n);
+            self.state.collapsed[c] = true;
+            self.work.li_prob[c] = 0.0;
+            self.work.accessible[c] = false;
             self.refresh_around(n);
         }
         // The vacancy's anion neighbours can now leave (the vacancy is their way out), and the
@@ -858,7 +945,7 @@ impl Cycling {
         self.hold(p.discharge_time_s, &mut counts, stop)?;
         max_tm = max_tm.max(self.work.max_tm_rate);
         self.state.cycle += 1;
-        let zero_tm = match analyze(&self.state.config, &BondRule::MaxTm(0), Criterion::Surface) {
+        let zero_tm = match analyze(&self.network_config(), &BondRule::MaxTm(0), Criterion::Surface) {
             Ok(r) => r.accessible_li_fraction(),
             Err(e) => return Ok(Err(e)),
         };
@@ -870,7 +957,7 @@ impl Cycling {
         }
         let li_rate = self.state.barrier.attempt_frequency_hz
             * (-self.state.barrier.channel_barrier_ev[0] / (BOLTZMANN_EV_PER_K * p.temperature_k)).exp();
-        Ok(Ok(CycleRecord {
+        let record = CycleRecord {
             cycle: self.state.cycle,
             time_s: self.state.time_s,
             charge_capacity_mAh_g: charge_cap,
@@ -886,12 +973,29 @@ impl Cycling {
             tm_hops_cycle: counts.tm_hops,
             tm_hops_equilibrated_cycle: counts.tm_hops_floored,
             tm_migrated: self.tm_migrated(),
+            cation_sites_lost_per_fu: self.state.collapsed.iter().filter(|&&x| x).count() as f64 / n_fu,
             tm_tetrahedral: 0,
             mean_tm_valence_charged: mean_valence,
             o_holes_per_fu_charged: holes_charged,
             densified_depth_nm: self.densified_depth_nm(),
             li_tm_rate_ratio: if max_tm > 0.0 { li_rate / max_tm } else { f64::INFINITY },
-        }))
+        };
+        self.state.records.push(record.clone());
+        self.state.profiles.push(self.depth_profile());
+        Ok(Ok(record))
+    }
+
+    /// Every completed cycle's record.
+    pub fn records(&self) -> &[CycleRecord] {
+        &self.state.records
+    }
+    /// Every completed cycle's end-of-cycle depth profile.
+    pub fn profiles(&self) -> &[DepthProfile] {
+        &self.state.profiles
+    }
+    /// The material being cycled.
+    pub fn composition(&self) -> &Composition {
+        &self.state.composition
     }
 
     /// Mean oxidation state of the redox-active TMs (NaN if there are none).
@@ -965,6 +1069,7 @@ impl Cycling {
         let mut ov = vec![0.0; n_depth];
         let mut acc = vec![0.0; n_depth];
         let mut cat = vec![0.0; n_depth];
+        let mut lost = vec![0.0; n_depth];
         let mut an = vec![0.0; n_depth];
         for (g, &code) in self.state.config.grid().iter().enumerate() {
             let p = l.grid_coords(g);
@@ -975,6 +1080,7 @@ impl Cycling {
                 tm[k] += species::is_tm(code) as u8 as f64;
                 let c = Lattice::sublattice_index(g);
                 acc[k] += self.work.accessible.get(c).copied().unwrap_or(false) as u8 as f64;
+                lost[k] += self.state.collapsed[c] as u8 as f64;
             } else {
                 an[k] += 1.0;
                 ov[k] += (code == species::ANION_VACANCY) as u8 as f64;
@@ -987,6 +1093,7 @@ impl Cycling {
             tm_fraction: frac(tm, &cat),
             o_vacancy_fraction: frac(ov, &an),
             accessible_fraction: frac(acc, &cat),
+            lost_site_fraction: frac(lost, &cat),
         }
     }
 }

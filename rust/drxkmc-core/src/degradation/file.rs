@@ -66,6 +66,11 @@ fn validate(s: &CellState) -> Result<()> {
     {
         return Err(bad("TM origins do not match the configuration"));
     }
+    if s.collapsed.len() != cations.len()
+        || s.collapsed.iter().zip(&cations).any(|(&x, &code)| x && code != species::VACANCY)
+    {
+        return Err(bad("lost cation sites do not match the configuration"));
+    }
     let finite = [s.formula_units, s.mah_g_per_electron, s.time_s].iter().all(|x| x.is_finite() && *x >= 0.0);
     if !finite || s.formula_units <= 0.0 || s.holes < 0 || s.holes > s.max_holes || s.max_holes < 0 {
         return Err(bad("run counters are out of range"));
@@ -73,7 +78,10 @@ fn validate(s: &CellState) -> Result<()> {
     if s.pristine_density.len() != l.dims()[2] {
         return Err(bad("densification reference does not match the lattice"));
     }
-    if super::cell::charge_sum_of(s) != 0 {
+    if s.records.len() != s.cycle as usize || s.profiles.len() != s.cycle as usize {
+        return Err(bad("cycle history does not match the cycle count"));
+    }
+    if super::cell::charge_sum_of(s) != s.charge_offset || s.charge_offset.abs() > super::cell::MAX_CHARGE_OFFSET {
         return Err(bad("the cell is not charge neutral"));
     }
     Ok(())

@@ -41,7 +41,11 @@ pub struct DegradationModel {
     /// E = J·Σ_anions (Q − 6|q|)², Q the summed charge of the anion's cation neighbours (Li
     /// counted with its equilibrium occupancy, TMs with their valence). Pauling's second
     /// rule as in drxkmc's SRO Hamiltonian (Ji et al., Nat. Commun. 10, 592 (2019) for the
-    /// local environments it favours); default 0.01 eV/e², the SRO default, an assumption.
+    /// local environments it favours). Default 0.005 eV/e², an assumption: a TM moving next
+    /// to a fully delithiated Li-rich O then gains 0.5–1 eV, the scale of the driving force
+    /// for TM migration in charged Li-excess oxides (layered-to-spinel: Reed, Ceder & Van der
+    /// Ven, Electrochem. Solid-State Lett. 4, A78 (2001)); the SRO default (0.01) would make
+    /// every such move barrierless.
     #[serde(rename = "electroneutrality_eV")]
     pub electroneutrality_ev: f64,
     /// Barrier of O release from an O with no TM neighbour (Li–O–Li, the oxidised O), eV.
@@ -61,10 +65,13 @@ pub struct DegradationModel {
     /// vacancies). Default 2.0 nm: the few-nm densified shell seen by TEM on cycled DRX
     /// (Lee et al., Nat. Commun. 8, 981 (2017)).
     pub o_loss_depth_nm: f64,
-    /// O-redox electrons per formula unit that charge may draw after every TM is at the top of
-    /// its range. Default 0.3: Li1.2Mn0.4Ti0.4O2 delivers ~0.3 e⁻/f.u. beyond Mn³⁺/Mn⁴⁺ on
-    /// first charge (Lee et al. 2017); an assumption for other materials.
-    pub o_redox_per_fu: f64,
+    /// An O with at most this many TM neighbours is labile: it can give one electron (O²⁻ →
+    /// O⁻) once every TM is at the top of its range, and only labile, oxidised O can leave.
+    /// Default 1 (five or six Li/vacancy neighbours): O redox comes from O in Li-rich
+    /// environments with Li–O–Li configurations (Seo et al., Nat. Chem. 8, 692 (2016)),
+    /// which fluorination takes away (F prefers the Li-rich sites). The O-redox capacity is
+    /// the number of labile O of the as-made cell, less those lost.
+    pub labile_o_max_tm: u32,
     /// Order in which the redox-active TMs are oxidised on charge (reduced in reverse on
     /// discharge), TM symbols. Empty (default): drxkmc's redox order by couple voltage
     /// (`composition::REDOX_ORDER`: V, Mo, Mn, Fe, Ru, Cr, Co, Rh, Ni, Cu).
@@ -93,11 +100,11 @@ impl Default for DegradationModel {
             migration_barrier_ev: barriers.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
             default_migration_barrier_ev: 1.5,
             spectator_li_ev: 0.10,
-            electroneutrality_ev: 0.01,
+            electroneutrality_ev: 0.005,
             o_loss_barrier_ev: 1.05,
             o_loss_tm_neighbour_ev: 0.10,
             o_loss_depth_nm: 2.0,
-            o_redox_per_fu: 0.3,
+            labile_o_max_tm: 1,
             redox_order: Vec::new(),
             equilibrated_hops: 100.0,
         }
@@ -141,7 +148,12 @@ impl DegradationModel {
         require_non_negative("o_loss_barrier_eV", self.o_loss_barrier_ev)?;
         require_finite("o_loss_tm_neighbour_eV", self.o_loss_tm_neighbour_ev)?;
         require_non_negative("o_loss_depth_nm", self.o_loss_depth_nm)?;
-        require_non_negative("o_redox_per_fu", self.o_redox_per_fu)?;
+        if self.labile_o_max_tm > 6 {
+            return Err(Error::invalid(
+                "labile_o_max_tm",
+                format!("an O has six cation neighbours; must be 0..6, got {}", self.labile_o_max_tm),
+            ));
+        }
         if self.equilibrated_hops < 1.0 || !self.equilibrated_hops.is_finite() {
             return Err(Error::invalid(
                 "equilibrated_hops",

@@ -1,0 +1,324 @@
+"""Degradation over cycling: TM migration, O loss, densification and capacity fade.
+
+A slab (``Lattice(..., geometry="slab")``: periodic in x and y, surfaces normal to z) is
+charged and discharged through its surfaces. Each cycle:
+
+1. **Charge** to ``charge_cutoff_V``: Li leave from the sites the Li network connects to a
+   surface, in equilibrium at the electrode's chemical potential, until the cut-off or until
+   the TMs (oxidised in their redox order) and the O-redox allowance run out of electrons.
+2. **Hold** ``charge_time_s`` at the charged state: structural events by kinetic Monte Carlo —
+   TMs hop octahedral → tetrahedral → octahedral into empty octahedra (barrier by species
+   and oxidation state, raised by Li on the tetrahedron's spectators, closed by TM
+   spectators, driven by the local electroneutrality of the anions in the KRA form, so
+   detailed balance holds); oxidised surface O leaves (faster with fewer TM neighbours,
+   from the surface inward through its own vacancies) and its two electrons reduce the TMs
+   around the vacancy, which makes them mobile.
+3. **Discharge** to ``discharge_cutoff_V`` and hold ``discharge_time_s``.
+
+Li hop in nanoseconds and TMs in milliseconds to years, so the Li are taken as equilibrated
+between structural events (quasi-equilibrium / multi-timescale kMC): the event rates use the
+exact equilibrium Li occupancies of the barrier model (Li interact only through site
+energies). A TM path faster than ``equilibrated_hops`` per hold is equilibrated within it (its
+barrier raised, detailed balance kept); each cycle reports how many hops ran so
+(``tm_hops_equilibrated``) and the Li/TM rate ratio (``li_tm_rate_ratio``, ≫ 1 when the time
+scales separate). Nothing scripts a fade: capacity changes only through the events, and TM
+migration may open 0-TM channels as well as close them.
+
+Every default cites its source (or says it is an assumption) in
+``rust/drxkmc-core/src/degradation/model.rs``. Physics: ``docs/design.md#degradation``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from drxkmc import _core
+from drxkmc import _validate as check
+from drxkmc._files import atomic_write
+from drxkmc.configuration import Configuration
+from drxkmc.errors import invalid
+from drxkmc.material import Material
+
+__all__ = ["CyclingProtocol", "Cycling", "DegradationModel"]
+
+_MODEL_DEFAULTS = _core.default_degradation_model()
+_PROTOCOL_DEFAULTS = _core.default_cycling_protocol()
+
+
+def _default(defaults: dict, name: str):
+    value = defaults[name]
+    if isinstance(value, (dict, list)):
+        return field(default_factory=lambda: type(value)(value))
+    return field(default=value)
+
+
+class _Parameters:
+    """Shared behaviour of the parameter dataclasses: validation by the core, dict views."""
+
+    _validate_core: Any
+
+    def __post_init__(self) -> None:
+        type(self)._validate_core(self.as_dict())
+
+    def __new__(cls, *args, **kwargs):
+        unknown = sorted(set(kwargs) - set(cls.__dataclass_fields__))  # type: ignore[attr-defined]
+        if unknown:
+            raise invalid(unknown[0], f"is not a {cls.__name__} parameter")
+        return super().__new__(cls)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def replace(self, **changes):
+        """A copy with some fields changed (validated)."""
+        unknown = sorted(set(changes) - set(self.__dataclass_fields__))  # type: ignore[attr-defined]
+        if unknown:
+            raise invalid(unknown[0], f"is not a {type(self).__name__} parameter")
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        check.instance(cls.__name__, d, dict, f"dict of {cls.__name__} fields")
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class DegradationModel(_Parameters):
+    """Parameters of TM migration and O loss (eV, s⁻¹, nm); defaults and sources in the core.
+
+    ``migration_barrier_eV`` maps ``"Mn2+"``-style keys to KRA barriers; other species and
+    states take ``default_migration_barrier_eV``. ``spectator_li_eV`` is added per Li on a
+    spectator of the TM's tetrahedron; ``electroneutrality_eV`` is J of
+    E = J·Σ_anions (Q − 6|q|)². O leaves with barrier ``o_loss_barrier_eV`` +
+    ``o_loss_tm_neighbour_eV`` per TM neighbour, from at most ``o_loss_depth_nm`` below a
+    surface. An O with at most ``labile_o_max_tm`` TM neighbours is labile: it can give one
+    electron (O redox) after the TMs, and only labile, oxidised O can leave.
+    ``redox_order`` overrides the order TMs are oxidised in. Bad values raise
+    :class:`drxkmc.InvalidParameterError` naming the field."""
+
+    attempt_frequency_hz: float = _default(_MODEL_DEFAULTS, "attempt_frequency_hz")
+    migration_barrier_eV: dict = _default(_MODEL_DEFAULTS, "migration_barrier_eV")
+    default_migration_barrier_eV: float = _default(_MODEL_DEFAULTS, "default_migration_barrier_eV")
+    spectator_li_eV: float = _default(_MODEL_DEFAULTS, "spectator_li_eV")
+    electroneutrality_eV: float = _default(_MODEL_DEFAULTS, "electroneutrality_eV")
+    o_loss_barrier_eV: float = _default(_MODEL_DEFAULTS, "o_loss_barrier_eV")
+    o_loss_tm_neighbour_eV: float = _default(_MODEL_DEFAULTS, "o_loss_tm_neighbour_eV")
+    o_loss_depth_nm: float = _default(_MODEL_DEFAULTS, "o_loss_depth_nm")
+    labile_o_max_tm: int = _default(_MODEL_DEFAULTS, "labile_o_max_tm")
+    redox_order: list = _default(_MODEL_DEFAULTS, "redox_order")
+    equilibrated_hops: float = _default(_MODEL_DEFAULTS, "equilibrated_hops")
+
+    _validate_core = staticmethod(_core.validate_degradation_model)
+
+    @classmethod
+    def inert(cls) -> DegradationModel:
+        """Every event off (barriers of 100 eV): the no-degradation reference."""
+        return cls(
+            migration_barrier_eV={}, default_migration_barrier_eV=100.0, o_loss_barrier_eV=100.0
+        )
+
+
+@dataclass(frozen=True)
+class CyclingProtocol(_Parameters):
+    """One cycle: charge to ``charge_cutoff_V``, hold ``charge_time_s``, discharge to
+    ``discharge_cutoff_V``, hold ``discharge_time_s``, at ``temperature_K``. Voltages are
+    V vs Li/Li⁺ with the model's offset ``reference_voltage_V`` (see
+    :mod:`drxkmc.electrochem`); ``li_timescale_s`` sets which Li paths carry Li during a step.
+    Defaults and sources in the core."""
+
+    charge_cutoff_V: float = _default(_PROTOCOL_DEFAULTS, "charge_cutoff_V")
+    discharge_cutoff_V: float = _default(_PROTOCOL_DEFAULTS, "discharge_cutoff_V")
+    charge_time_s: float = _default(_PROTOCOL_DEFAULTS, "charge_time_s")
+    discharge_time_s: float = _default(_PROTOCOL_DEFAULTS, "discharge_time_s")
+    temperature_K: float = _default(_PROTOCOL_DEFAULTS, "temperature_K")
+    reference_voltage_V: float = _default(_PROTOCOL_DEFAULTS, "reference_voltage_V")
+    li_timescale_s: float = _default(_PROTOCOL_DEFAULTS, "li_timescale_s")
+
+    _validate_core = staticmethod(_core.validate_cycling_protocol)
+
+
+class Cycling:
+    """A cycling run of a slab ``config`` (with its material, as made or partly charged).
+
+    ``run(cycles)`` runs more cycles and returns the frame of every cycle so far
+    (:attr:`results`); :attr:`profiles` holds the depth profiles at the end of each cycle.
+    Ctrl-C during a cycle abandons that cycle only: the completed ones stay in
+    :attr:`results` and the run can continue or be saved with :meth:`save_checkpoint`
+    (resumed runs are bit-identical to uninterrupted ones)."""
+
+    def __init__(
+        self,
+        config: Configuration,
+        barrier_model=None,
+        degradation_model: DegradationModel | None = None,
+        protocol: CyclingProtocol | None = None,
+        seed: int = 0,
+    ):
+        check.instance("config", config, Configuration, "drxkmc.Configuration")
+        if config.material is None:
+            raise invalid("config", "needs its material (its redox ranges and mass)")
+        if config.lattice.geometry != "slab":
+            raise invalid(
+                "config",
+                "cycling needs a slab (Lattice(..., geometry='slab')): Li and O leave "
+                "through its surfaces",
+            )
+        barrier_model = check.model(barrier_model, "barrier_model")
+        degradation_model = DegradationModel() if degradation_model is None else degradation_model
+        check.instance("degradation_model", degradation_model, DegradationModel)
+        protocol = CyclingProtocol() if protocol is None else protocol
+        check.instance("protocol", protocol, CyclingProtocol)
+        seed = check.seed(seed)
+        self._run = _core.Cycling(
+            config._c,
+            config.material._c,
+            barrier_model._core_dict(),
+            degradation_model.as_dict(),
+            protocol.as_dict(),
+            seed,
+        )
+        self.material = config.material
+
+    @property
+    def cycle(self) -> int:
+        """Cycles completed."""
+        return self._run.cycle
+
+    @property
+    def time_s(self) -> float:
+        """Simulated time, s."""
+        return self._run.time_s
+
+    def configuration(self) -> Configuration:
+        """The slab now (TM valences site-resolved: ``configuration().valences()``)."""
+        return Configuration(self._run.configuration(), self.material)
+
+    def run(self, cycles: int, *, progress: bool | None = None) -> pl.DataFrame:
+        """Run ``cycles`` more cycles; returns :attr:`results` (every cycle so far).
+
+        A progress bar (one step per cycle) shows on a terminal unless ``progress=False``."""
+        cycles = check.count("cycles", cycles)
+        progress = check.flag("progress", progress) if progress is not None else sys.stderr.isatty()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cycles, unit="cycle", desc="cycling", leave=False)
+        try:
+            for _ in range(cycles):
+                self._run.run_cycle()
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.results
+
+    @property
+    def results(self) -> pl.DataFrame:
+        """One row per completed cycle; units in the column names. ``coulombic_efficiency``
+        is discharge over charge capacity of the cycle, ``retention`` the discharge capacity
+        over that of cycle 1."""
+        records = self._run.records()
+        if not records:
+            return pl.DataFrame(schema=_RESULT_SCHEMA)
+        frame = pl.DataFrame(records, schema_overrides=_RESULT_SCHEMA, strict=False)
+        first = frame["discharge_capacity_mAh_g"][0]
+        frame = frame.with_columns(
+            coulombic_efficiency=pl.col("discharge_capacity_mAh_g")
+            / pl.col("charge_capacity_mAh_g"),
+            retention=pl.col("discharge_capacity_mAh_g") / first,
+        )
+        order = [c for c in _COLUMN_ORDER if c in frame.columns]
+        return frame.select(order + [c for c in frame.columns if c not in order])
+
+    @property
+    def profiles(self) -> pl.DataFrame:
+        """Per cycle and depth (surface = 0 nm, both surfaces averaged): Li, TM, O-vacancy
+        and accessible-site fractions at the end of the cycle."""
+        frames = [
+            pl.DataFrame(p).with_columns(cycle=pl.lit(k + 1, dtype=pl.UInt32))
+            for k, p in enumerate(self._run.profiles())
+        ]
+        if not frames:
+            return pl.DataFrame(schema=_PROFILE_SCHEMA)
+        return pl.concat(frames).select(list(_PROFILE_SCHEMA))
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Write the run (state, generator, history and material) to ``path`` atomically;
+        :meth:`load_checkpoint` continues it bit-identically."""
+        path = Path(path)
+        if not path.parent.is_dir():
+            raise invalid("path", f"the folder {str(path.parent)!r} does not exist")
+        if path.is_dir():
+            raise invalid("path", f"{str(path)!r} is a folder; give a file name")
+        atomic_write(path, self._run.checkpoint())
+
+    @classmethod
+    def load_checkpoint(cls, path: str | os.PathLike) -> Cycling:
+        """Resume a run saved by :meth:`save_checkpoint`. A file that is not a complete,
+        undamaged cycling checkpoint raises :class:`drxkmc.InvalidParameterError` with
+        ``.field == "checkpoint"``."""
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise invalid("path", f"no such file {str(path)!r}") from None
+        except IsADirectoryError:
+            raise invalid("path", f"{str(path)!r} is a folder, not a checkpoint file") from None
+        self = cls.__new__(cls)
+        self._run = _core.Cycling.from_checkpoint(data)
+        composition = self._run.material()
+        self.material = Material(composition, dict(composition.oxidation_overrides))
+        return self
+
+    def __repr__(self) -> str:
+        return f"Cycling({self.material.formula}, {self.cycle} cycles, {self.time_s:.3g} s)"
+
+
+_RESULT_SCHEMA = {
+    "cycle": pl.UInt32,
+    "time_s": pl.Float64,
+    "charge_capacity_mAh_g": pl.Float64,
+    "discharge_capacity_mAh_g": pl.Float64,
+    "li_per_fu_charged": pl.Float64,
+    "li_per_fu_discharged": pl.Float64,
+    "end_of_charge_V": pl.Float64,
+    "end_of_discharge_V": pl.Float64,
+    "accessible_li_fraction": pl.Float64,
+    "zero_tm_li_fraction": pl.Float64,
+    "o_lost_per_fu": pl.Float64,
+    "o_lost_cycle": pl.UInt64,
+    "tm_hops_cycle": pl.UInt64,
+    "tm_hops_equilibrated_cycle": pl.UInt64,
+    "tm_migrated": pl.UInt64,
+    "cation_sites_lost_per_fu": pl.Float64,
+    "tm_tetrahedral": pl.UInt64,
+    "mean_tm_valence_charged": pl.Float64,
+    "o_holes_per_fu_charged": pl.Float64,
+    "densified_depth_nm": pl.Float64,
+    "li_tm_rate_ratio": pl.Float64,
+}
+_COLUMN_ORDER = [
+    "cycle",
+    "time_s",
+    "charge_capacity_mAh_g",
+    "discharge_capacity_mAh_g",
+    "coulombic_efficiency",
+    "retention",
+]
+_PROFILE_SCHEMA = {
+    "cycle": pl.UInt32,
+    "depth_nm": pl.Float64,
+    "li_fraction": pl.Float64,
+    "tm_fraction": pl.Float64,
+    "o_vacancy_fraction": pl.Float64,
+    "accessible_fraction": pl.Float64,
+    "lost_site_fraction": pl.Float64,
+}

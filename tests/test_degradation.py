@@ -1,0 +1,243 @@
+"""Cycling with degradation: invariants, exact limits, resumability, bad input and figures.
+
+The physics identities (detailed balance of TM hops against the whole cell's energy, Arrhenius
+rates of the default barriers, binomial O loss, the extractable Li behind a TM plane) are
+tested in the core (``rust/drxkmc-core/src/degradation/tests.rs``); here the Python layer is
+held to what a user sees."""
+
+from __future__ import annotations
+
+import _thread
+import math
+import threading
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import raises_field
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import drxkmc
+from drxkmc import Cycling, CyclingProtocol, DegradationModel
+
+LMTO = "Li1.2Mn0.4Ti0.4O2"
+LMTOF = "Li1.2Mn0.4Ti0.4O1.6F0.4"
+
+
+def slab(formula: str = LMTO, size=(4, 4, 6), seed: int = 1) -> drxkmc.Configuration:
+    m = drxkmc.Material.from_formula(formula)
+    return drxkmc.Configuration.random(m, drxkmc.Lattice(size, geometry="slab"), seed=seed)
+
+
+def fast_model(**kw) -> DegradationModel:
+    """Events frequent enough to act within a few small cycles."""
+    barriers = {**DegradationModel().migration_barrier_eV, "Mn4+": 0.9}
+    return DegradationModel(migration_barrier_eV=barriers, o_loss_barrier_eV=0.85, **kw)
+
+
+def test_defaults_come_from_the_core_and_are_cited():
+    core = drxkmc._core.default_degradation_model()
+    assert DegradationModel().as_dict() == core
+    assert CyclingProtocol().as_dict() == drxkmc._core.default_cycling_protocol()
+    m = DegradationModel().migration_barrier_eV
+    assert m["Mn2+"] < m["Mn3+"] < m["Ti4+"] < m["Mn4+"]
+
+
+def test_no_degradation_repeats_every_cycle_exactly():
+    c = Cycling(slab(), degradation_model=DegradationModel.inert(), seed=3)
+    df = c.run(3, progress=False)
+    assert df.height == 3 and c.cycle == 3
+    for col in ("charge_capacity_mAh_g", "discharge_capacity_mAh_g"):
+        assert df[col].n_unique() == 1, col
+    assert df["retention"].to_list() == [1.0, 1.0, 1.0]
+    assert df["tm_hops_cycle"].sum() == 0 and df["o_lost_per_fu"].max() == 0
+    # The capacity is electrons per formula unit times the material's capacity per electron.
+    m = drxkmc.Material.from_formula(LMTO)
+    per_e = m._c.capacity_per_electron_mah_g
+    x = df["li_per_fu_discharged"][0] - df["li_per_fu_charged"][0]
+    assert df["charge_capacity_mAh_g"][1] == pytest.approx(x * per_e, rel=1e-12)
+
+
+def test_events_keep_the_cell_neutral_and_conserve_species():
+    cfg = slab(size=(4, 4, 8))
+    c = Cycling(cfg, degradation_model=fast_model(), seed=2)
+    df = c.run(3, progress=False)
+    assert df["tm_hops_cycle"].sum() + df["o_lost_cycle"].sum() > 0, "the test must see events"
+    assert c._run.charge() == 0
+    now = c.configuration()
+    before, after = cfg.counts(), now.counts()
+    for species in ("Mn", "Ti", "F", "Cl"):
+        b = before.filter(pl.col("species") == species)["count"].sum()
+        a = after.filter(pl.col("species") == species)["count"].sum()
+        assert a == b, species
+    o_vacancies = int(np.count_nonzero(now._c.anions() == drxkmc._core.ANION_NAMES.index("Va")))
+    n_fu = cfg.lattice.n_cations / cfg.material.cation_sites
+    assert df["o_lost_per_fu"][-1] == pytest.approx(o_vacancies / n_fu, rel=1e-12)
+    v = now.valences()
+    codes = now._c.cations()
+    assert v is not None and np.all((v > 0) == (codes >= drxkmc._core.SPECIES_FIRST_TM))
+    assert cfg.valences() is None
+
+
+def test_profiles_and_results_have_units_and_shapes():
+    c = Cycling(slab(), degradation_model=fast_model(), seed=1)
+    df = c.run(2, progress=False)
+    for col in ("time_s", "charge_capacity_mAh_g", "densified_depth_nm", "o_lost_per_fu"):
+        assert col in df.columns
+    assert df["coulombic_efficiency"].is_between(0, 2).all()
+    p = c.profiles
+    n_depth = c.configuration().lattice.size[2]  # 2·L grid planes, folded onto L depths
+    assert p.height == 2 * n_depth
+    assert p["depth_nm"].min() == 0.0
+    assert set(p.columns) >= {
+        "li_fraction",
+        "tm_fraction",
+        "o_vacancy_fraction",
+        "lost_site_fraction",
+    }
+    assert p.filter(pl.col("cycle") == 2)["tm_fraction"].is_between(0, 1).all()
+    empty = Cycling(slab(), seed=1)
+    assert empty.results.height == 0 and empty.profiles.height == 0
+
+
+def test_a_resumed_run_continues_bit_identically(tmp_path):
+    model = fast_model()
+    straight = Cycling(slab(), degradation_model=model, seed=5)
+    straight.run(3, progress=False)
+    first = Cycling(slab(), degradation_model=model, seed=5)
+    first.run(1, progress=False)
+    path = tmp_path / "run.drxkmc"
+    first.save_checkpoint(path)
+    resumed = Cycling.load_checkpoint(path)
+    assert resumed.material == first.material and resumed.cycle == 1
+    resumed.run(2, progress=False)
+    assert resumed.results.equals(straight.results)
+    assert resumed.profiles.equals(straight.profiles)
+    assert resumed.configuration() == straight.configuration()
+    assert list(tmp_path.iterdir()) == [path], "no temporary files left behind"
+
+
+def test_ctrl_c_abandons_only_the_running_cycle():
+    c = Cycling(slab(size=(6, 6, 8)), degradation_model=fast_model(), seed=1)
+    c.run(1, progress=False)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            c.run(10_000, progress=False)
+    finally:
+        timer.cancel()
+    done = c.cycle
+    assert 1 <= done < 10_000 and c.results.height == done
+    assert c._run.charge() == 0
+    c.run(1, progress=False)  # and it goes on
+    assert c.cycle == done + 1
+
+
+def test_bad_input_names_the_field(tmp_path):
+    cfg = slab()
+    bulk = drxkmc.Configuration.random(
+        drxkmc.Material.from_formula(LMTO), drxkmc.Lattice((3, 3, 3)), seed=1
+    )
+    raises_field(lambda: Cycling(bulk), "config")
+    raises_field(lambda: Cycling("slab"), "config")
+    raises_field(
+        lambda: Cycling(cfg, degradation_model={"o_loss_barrier_eV": 1}), "degradation_model"
+    )
+    raises_field(lambda: Cycling(cfg, protocol=CyclingProtocol(), seed=-1), "seed")
+    raises_field(lambda: Cycling(cfg).run(0), "cycles")
+    raises_field(lambda: Cycling(cfg).run(2.5), "cycles")
+    raises_field(lambda: DegradationModel(o_loss_depth_nm=-1), "o_loss_depth_nm")
+    raises_field(
+        lambda: Cycling(cfg, degradation_model=DegradationModel(o_loss_depth_nm=50)),
+        "o_loss_depth_nm",
+    )
+    raises_field(lambda: DegradationModel(migration_barrier_eV={"Mn": 0.3}), "migration_barrier_eV")
+    raises_field(
+        lambda: DegradationModel(migration_barrier_eV={"Mn2+": "x"}), "migration_barrier_eV"
+    )
+    raises_field(lambda: DegradationModel(equilibrated_hops=0), "equilibrated_hops")
+    raises_field(lambda: DegradationModel(frobnicate=1), "frobnicate")
+    raises_field(
+        lambda: Cycling(cfg, degradation_model=DegradationModel(redox_order=["Ni"])), "redox_order"
+    )
+    raises_field(lambda: CyclingProtocol(charge_time_s=-1), "charge_time_s")
+    raises_field(lambda: CyclingProtocol(charge_cutoff_V=7.0), "charge_cutoff_V")
+    raises_field(lambda: CyclingProtocol(discharge_cutoff_V=4.9), "discharge_cutoff_V")
+    raises_field(lambda: CyclingProtocol(temperature_K=float("nan")), "temperature_K")
+    raises_field(lambda: Cycling.load_checkpoint(tmp_path / "missing"), "path")
+    raises_field(lambda: Cycling(cfg).save_checkpoint(tmp_path / "no" / "x"), "path")
+    sim = drxkmc.Simulation(
+        drxkmc.Configuration.random(
+            drxkmc.Material.from_formula(LMTO), drxkmc.Lattice((3, 3, 3)), seed=1
+        ),
+        temperature_K=600,
+        equilibrate=False,
+    )
+    sim.save_checkpoint(tmp_path / "li.ckpt")
+    raises_field(lambda: Cycling.load_checkpoint(tmp_path / "li.ckpt"), "checkpoint")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=400), cut=st.integers(0, 10_000), flip=st.integers(0, 10_000))
+def test_damaged_checkpoints_are_refused(tmp_path, data, cut, flip):
+    good = Cycling(slab(size=(3, 3, 6)), seed=1)._run.checkpoint()
+    for blob in (data, good[: cut % len(good)], _flip(good, flip)):
+        path = tmp_path / "c.ckpt"
+        path.write_bytes(blob)
+        raises_field(lambda p=path: Cycling.load_checkpoint(p), "checkpoint")
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    b = bytearray(data)
+    b[at % len(b)] ^= 0x10
+    return bytes(b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(sorted(DegradationModel().as_dict())),
+    value=st.one_of(st.floats(allow_nan=True), st.text(max_size=3), st.none(), st.integers(-5, 5)),
+)
+def test_model_fuzz_never_crashes(name, value):
+    try:
+        DegradationModel(**{name: value})
+    except drxkmc.DrxkmcError as e:
+        assert e.field == name
+    # Whatever was accepted validated in the core: nothing else to check.
+
+
+def test_fluorination_slows_o_loss():
+    """Same Li excess, same seeds: the oxyfluoride has less O to lose and its Li-rich
+    environments hold F, which never leaves."""
+    lost = {}
+    for formula in (LMTO, LMTOF):
+        c = Cycling(
+            slab(formula, size=(5, 5, 8), seed=4),
+            degradation_model=DegradationModel(o_loss_barrier_eV=0.85),
+            seed=4,
+        )
+        lost[formula] = c.run(6, progress=False)["o_lost_per_fu"][-1]
+    assert lost[LMTOF] < lost[LMTO], lost
+
+
+def test_figures_draw_headless(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from drxkmc import plot
+
+    c = Cycling(slab(), degradation_model=fast_model(), seed=1)
+    c.run(2, progress=False)
+    ax = plot.plot_capacity(c.results)
+    assert ax.get_ylabel() == "capacity (mAh/g)"
+    ax = plot.plot_depth_profiles(c.profiles, "o_vacancy_fraction")
+    assert "depth" in ax.get_xlabel() and len(ax.get_lines()) == 2
+    ax = plot.plot_cross_section(c.configuration(), y=0)
+    assert ax.get_xlabel() == "x (Å)" and len(ax.collections) >= 2
+    raises_field(lambda: plot.plot_depth_profiles(c.profiles, "nope"), "column")
+    raises_field(lambda: plot.plot_cross_section(c.configuration(), y=999), "y")
+    assert math.isfinite(c.results["densified_depth_nm"][-1])
