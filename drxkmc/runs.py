@@ -1,0 +1,534 @@
+"""Runs that survive being killed: :func:`run_or_resume` of a :class:`~drxkmc.spec.RunSpec`
+in a folder.
+
+The folder holds the spec (``spec.toml``), the latest checkpoint and the one before it
+(``checkpoint.drxkmc``, ``checkpoint.prev.drxkmc``) and, once the run is done, its result
+(``result.parquet``, one row of diffusivities, and ``msd.parquet``; the spec, units and
+drxkmc version are in their Parquet metadata). :func:`run_or_resume` returns the stored
+result if there is one, resumes from the latest undamaged checkpoint if there is one, and
+otherwise starts; a run killed at any moment (SIGKILL included) and resumed gives the same
+numbers, bit for bit, as one that never stopped.
+
+How a measuring run is resumed exactly: :meth:`Simulation.run` decides what to do next (block
+lengths, re-planning, when the precision is reached) only from what the engine reports. While
+it runs, every call into the engine that advances or reports its state is recorded with its
+answer (a journal: per chunk of hops the observations and the clock, hop count and total
+rate). A checkpoint is the engine's exact checkpoint (state and generator, taken between two
+chunks) plus that journal. Resuming replays the same Python code against the journal, which
+answers every call as the engine did, without running a hop; when the journal ends, the
+engine restored from the checkpoint is exactly where the recorded run was, and the run goes
+on live. So the measurement's whole state (blocks so far, planned lengths, the precision
+loop) is rebuilt by the code that made it, with nothing to keep in step by hand.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from drxkmc import _validate as check
+from drxkmc._files import atomic_write
+from drxkmc.configuration import Configuration
+from drxkmc.errors import DrxkmcError, invalid
+from drxkmc.simulation import RunResult, Simulation
+from drxkmc.spec import RunSpec
+
+__all__ = [
+    "RunInterrupted",
+    "build_configuration",
+    "build_simulation",
+    "load_result",
+    "run_or_resume",
+    "run_spec",
+    "run_status",
+]
+
+log = logging.getLogger("drxkmc")
+
+SPEC_FILE = "spec.toml"
+CHECKPOINT_FILE = "checkpoint.drxkmc"
+PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.drxkmc"
+RESULT_FILE = "result.parquet"
+MSD_FILE = "msd.parquet"
+#: Identifies a run checkpoint (a zip of NumPy arrays: the engine checkpoint and the journal).
+CHECKPOINT_FORMAT = "drxkmc-run-checkpoint"
+CHECKPOINT_VERSION = 1
+#: Engine calls whose answers depend on the engine's state (the rest are constants of a run).
+_RECORDED = ("run", "cations", "reset_displacements")
+#: Units of result columns, from the suffix of their names.
+_UNIT_SUFFIXES = {
+    "_cm2_s": "cm²/s",
+    "_mS_cm": "mS/cm",
+    "_A2": "Å²",
+    "_K": "K",
+    "_eV": "eV",
+    "_s": "s",
+}
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`run_or_resume`; ``checkpoint`` is the file it saved (None when
+    it stopped before its first checkpoint, or on a second Ctrl-C) and ``hops`` the hops it
+    holds. ``run_or_resume`` on the same folder continues from there."""
+
+    def __init__(self, message: str, checkpoint: Path | None = None, hops: int = 0):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.hops = hops
+
+
+# ----- building what a spec describes --------------------------------------------------------
+
+
+def build_configuration(spec: RunSpec) -> Configuration:
+    """The starting configuration of ``spec`` (before the simulation's equilibrium start)."""
+    check.instance("spec", spec, RunSpec, "drxkmc.RunSpec")
+    material, model = spec.material(), spec.barrier_model()
+    seed = spec.seed if spec.config_seed is None else spec.config_seed
+    if spec.configuration == "random":
+        return Configuration.random(
+            material,
+            spec.lattice(),
+            li_content=spec.li_content,
+            seed=seed,
+            delithiation=spec.delithiation,
+            model=model,
+            temperature_K=spec.delithiation_temperature_K,
+        )
+    if spec.configuration == "annealed":
+        assert spec.anneal_temperature_K is not None  # the spec checked it
+        config = Configuration.random(material, spec.lattice(), seed=seed).anneal(
+            temperature_K=spec.anneal_temperature_K,
+            sweeps=spec.anneal_sweeps,
+            seed=seed,
+            progress=False,
+        )
+    else:
+        config = Configuration.from_file(spec.structure_file, material=material)
+    if spec.li_content is None:
+        return config
+    return config.with_li_content(
+        spec.li_content, model, temperature_K=spec.delithiation_temperature_K, seed=seed
+    )
+
+
+def build_simulation(spec: RunSpec) -> Simulation:
+    """The :class:`Simulation` of ``spec``, ready to run."""
+    return Simulation(
+        build_configuration(spec),
+        spec.barrier_model(),
+        temperature_K=spec.temperature_K,
+        seed=spec.seed,
+        equilibrate=spec.equilibrate,
+        timescale_s=spec.timescale_s,
+        acceleration=spec.acceleration,
+    )
+
+
+def run_spec(spec: RunSpec, *, progress: bool | None = None) -> RunResult:
+    """Run ``spec`` in memory (no files); the numbers are those of :func:`run_or_resume`."""
+    sim = build_simulation(spec)
+    return sim.run(**spec.run_kwargs(), progress=progress)
+
+
+# ----- the journal ---------------------------------------------------------------------------
+
+
+class _JournaledEngine:
+    """Stands in for a simulation's engine (``Simulation._kmc``) during a resumable run.
+
+    Calls in ``_RECORDED`` are answered from the journal while it lasts (replay), then passed
+    to the engine and recorded (live); the clock, hop count and total rate are those after the
+    last answered call. Everything else is a constant of the run and goes to the engine.
+    ``after_chunk`` is called after each live chunk of hops, when the engine and the journal
+    agree, which is when a checkpoint may be taken."""
+
+    def __init__(
+        self,
+        engine: Any,
+        entries: list[tuple[str, Any]],
+        states: list[tuple[float, int, float]],
+        after_chunk: Callable[[], None],
+    ):
+        self._engine = engine
+        self.entries = entries
+        #: (time_s, hops, total_rate) at the start and after every entry.
+        self.states = states
+        self.position = 0
+        self.replay_length = len(entries)
+        self.after_chunk = after_chunk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def _state(self, k: int) -> Any:
+        if self.position < self.replay_length:
+            return self.states[self.position][k]
+        return None
+
+    @property
+    def time_s(self) -> float:
+        s = self._state(0)
+        return self._engine.time_s if s is None else s
+
+    @property
+    def hops(self) -> int:
+        s = self._state(1)
+        return self._engine.hops if s is None else s
+
+    @property
+    def total_rate(self) -> float:
+        s = self._state(2)
+        return self._engine.total_rate if s is None else s
+
+    def _call(self, kind: str, live: Callable[[], Any]) -> Any:
+        if self.position < self.replay_length:
+            recorded, answer = self.entries[self.position]
+            if recorded != kind:
+                raise invalid(
+                    "checkpoint",
+                    f"does not match this run (call {self.position} was {recorded!r}, now "
+                    f"{kind!r}); was it written by another drxkmc version?",
+                )
+            self.position += 1
+            return answer
+        answer = live()
+        e = self._engine
+        self.entries.append((kind, answer))
+        self.states.append((e.time_s, e.hops, e.total_rate))
+        self.position += 1
+        if kind == "run":
+            self.after_chunk()
+        return answer
+
+    def run(self, t_end_s: float, max_hops: int, sample_times_s: np.ndarray) -> Any:
+        return self._call("run", lambda: self._engine.run(t_end_s, max_hops, sample_times_s))
+
+    def cations(self) -> np.ndarray:
+        return self._call("cations", self._engine.cations)
+
+    def reset_displacements(self) -> None:
+        return self._call("reset_displacements", self._engine.reset_displacements)
+
+
+def _checkpoint_bytes(spec: RunSpec, sim: Simulation, journal: _JournaledEngine) -> bytes:
+    engine = journal._engine
+    material = None if sim.material is None else sim.material._c
+    kinds = [k for k, _ in journal.entries]
+    runs = [a for k, a in journal.entries if k == "run"]
+    cations = [a for k, a in journal.entries if k == "cations"]
+    arrays: dict[str, np.ndarray] = {
+        "engine": np.frombuffer(engine.checkpoint(material), dtype=np.uint8),
+        "state_time_s": np.array([s[0] for s in journal.states], dtype=np.float64),
+        "state_hops": np.array([s[1] for s in journal.states], dtype=np.uint64),
+        "state_rate": np.array([s[2] for s in journal.states], dtype=np.float64),
+        "run_samples": np.array([len(obs["time_s"]) for _, obs in runs], dtype=np.int64),
+        "cations": np.concatenate(cations) if cations else np.empty(0, np.uint8),
+        "cations_sites": np.array([len(c) for c in cations], dtype=np.int64),
+    }
+    keys = sorted(runs[0][1]) if runs else []
+    for key in keys:
+        arrays[f"obs_{key}"] = np.concatenate([obs[key] for _, obs in runs])
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "spec": spec.to_dict(),
+        "kinds": kinds,
+        "run_reasons": [reason for reason, _ in runs],
+        "observation_keys": keys,
+    }
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _read_checkpoint(path: Path, spec: RunSpec) -> tuple[Simulation, list, list]:
+    """(simulation restored from the engine checkpoint, journal entries, states); raises
+    InvalidParameterError(field "checkpoint") for anything but a complete, matching file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        meta = json.loads(bytes(data["meta"]).decode())
+        if meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
+            raise ValueError("not a drxkmc run checkpoint of this format version")
+        runs_left = iter(range(len(data["run_samples"])))
+        offsets = np.concatenate([[0], np.cumsum(data["run_samples"])])
+        sites = np.concatenate([[0], np.cumsum(data["cations_sites"])])
+        reasons = meta["run_reasons"]
+        keys = meta["observation_keys"]
+        entries: list[tuple[str, Any]] = []
+        n_cations = 0
+        for kind in meta["kinds"]:
+            if kind == "run":
+                i = next(runs_left)
+                lo, hi = offsets[i], offsets[i + 1]
+                obs = {k: data[f"obs_{k}"][lo:hi] for k in keys}
+                entries.append((kind, (reasons[i], obs)))
+            elif kind == "cations":
+                lo, hi = sites[n_cations], sites[n_cations + 1]
+                entries.append((kind, data["cations"][lo:hi]))
+                n_cations += 1
+            elif kind == "reset_displacements":
+                entries.append((kind, None))
+            else:
+                raise ValueError(f"unknown journal entry {kind!r}")
+        states = [
+            (float(t), int(h), float(r))
+            for t, h, r in zip(data["state_time_s"], data["state_hops"], data["state_rate"])
+        ]
+        if len(states) != len(entries) + 1:
+            raise ValueError("journal and states disagree in length")
+        saved_spec = meta["spec"]
+        engine = bytes(data["engine"])
+    except DrxkmcError:
+        raise
+    except Exception as e:  # zipfile, NumPy and JSON raise many kinds on damaged files
+        raise invalid(
+            "checkpoint", f"{str(path)!r} is damaged or not a run checkpoint ({e})"
+        ) from None
+    if saved_spec != json.loads(json.dumps(spec.to_dict())):
+        raise invalid("checkpoint", f"{str(path)!r} is a checkpoint of another spec")
+    sim = Simulation._from_checkpoint_bytes(engine)  # validates the engine part (CRC-32)
+    sim.timescale_s = spec.timescale_s
+    if sim.hops != states[-1][1] or sim.time_s != states[-1][0]:
+        raise invalid("checkpoint", f"{str(path)!r}: its engine state and journal disagree")
+    return sim, entries, states
+
+
+# ----- stopping on Ctrl-C ----------------------------------------------------------------------
+
+
+class _StopRequest:
+    requested = False
+
+
+@contextmanager
+def _stop_between_chunks() -> Iterator[_StopRequest]:
+    """On the main thread, the first Ctrl-C (SIGINT) asks the run to stop after the current
+    chunk of hops, when a checkpoint can be written; a second one interrupts at once."""
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+        log.warning("stopping after the current chunk of hops to save a checkpoint")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# ----- the folder --------------------------------------------------------------------------
+
+
+def run_or_resume(
+    spec: RunSpec, workdir: str | os.PathLike, *, progress: bool | None = None
+) -> RunResult:
+    """Run ``spec`` in the folder ``workdir`` (made if needed), or continue it there.
+
+    Idempotent: returns the stored result if the run is done; resumes from the latest
+    checkpoint if there is one (the one before it if the latest is damaged); otherwise
+    builds the configuration and starts. Checkpoints are written atomically every
+    ``spec.checkpoint_minutes`` (the previous one is kept) and hold the engine and the whole
+    measuring run, so the result is bit-identical to that of a run that never stopped.
+    A folder that holds another spec's run is refused (``.field == "workdir"``).
+
+    Ctrl-C (on the main thread) stops after the current chunk of hops, saves a checkpoint
+    and raises :class:`RunInterrupted` (a ``KeyboardInterrupt``).
+    """
+    check.instance("spec", spec, RunSpec, "drxkmc.RunSpec")
+    if spec.structure_file is not None:
+        spec = spec.replace(structure_file=str(Path(spec.structure_file).resolve()))
+    folder = _prepare_folder(spec, workdir)
+    if (folder / RESULT_FILE).exists():
+        return load_result(folder)
+    restored = _latest_checkpoint(folder, spec)
+    if restored is None:
+        log.info("starting %s", folder)
+        sim = build_simulation(spec)
+        entries: list = []
+        states = [(sim._kmc.time_s, sim._kmc.hops, sim._kmc.total_rate)]
+    else:
+        sim, entries, states = restored
+        log.info("resuming %s at %d hops", folder, states[-1][1])
+    stop = _StopRequest()
+    interval_s = 60.0 * spec.checkpoint_minutes
+    last = [time.monotonic()]
+    stopped: list[RunInterrupted] = []
+
+    def save() -> None:
+        _save_checkpoint(folder, _checkpoint_bytes(spec, sim, journal))
+        last[0] = time.monotonic()
+
+    def after_chunk() -> None:
+        if stop.requested or time.monotonic() - last[0] >= interval_s:
+            save()
+        if stop.requested:
+            stopped.append(
+                RunInterrupted(
+                    f"interrupted; checkpoint saved in {folder} at {journal.hops:,} hops",
+                    folder / CHECKPOINT_FILE,
+                    journal.hops,
+                )
+            )
+            raise stopped[-1]
+
+    journal = _JournaledEngine(sim._kmc, entries, states, after_chunk)
+    if restored is None:
+        save()  # the configuration and equilibrium start are not made again
+    sim._kmc = journal
+    try:
+        with _stop_between_chunks() as stop:
+            result = sim.run(**spec.run_kwargs(), progress=progress)
+    finally:
+        sim._kmc = journal._engine
+    if result.interrupted:
+        if stopped:
+            raise stopped[-1]
+        raise RunInterrupted(f"interrupted; the last checkpoint in {folder} continues the run")
+    _write_result(folder, spec, result)
+    return result
+
+
+def _prepare_folder(spec: RunSpec, workdir: str | os.PathLike) -> Path:
+    try:
+        folder = Path(workdir)
+    except TypeError:
+        raise invalid("workdir", f"must be a folder path, got {workdir!r}") from None
+    if folder.exists() and not folder.is_dir():
+        raise invalid("workdir", f"{str(folder)!r} is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    spec_file = folder / SPEC_FILE
+    if spec_file.exists():
+        stored = RunSpec.read(spec_file)
+        if stored != spec:
+            raise invalid(
+                "workdir",
+                f"{str(folder)!r} holds the run of another spec ({spec_file}); give each run "
+                "its own folder",
+            )
+    else:
+        spec.write(spec_file)
+    return folder
+
+
+def _save_checkpoint(folder: Path, data: bytes) -> None:
+    """Write the checkpoint atomically, keeping the one before it."""
+    current = folder / CHECKPOINT_FILE
+    if current.exists():
+        os.replace(current, folder / PREVIOUS_CHECKPOINT_FILE)
+    atomic_write(current, data)
+    log.debug("checkpoint written to %s", current)
+
+
+def _latest_checkpoint(folder: Path, spec: RunSpec):
+    """The latest checkpoint that loads, or None when there is none; a damaged latest one
+    is reported and the previous one used."""
+    failures = []
+    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            return _read_checkpoint(path, spec)
+        except DrxkmcError as err:
+            if "another spec" in str(err):
+                raise
+            log.warning("%s; trying the previous checkpoint", err)
+            failures.append(str(err))
+    if failures:
+        raise invalid("checkpoint", "; ".join(failures) + "; no usable checkpoint is left")
+    return None
+
+
+# ----- results -----------------------------------------------------------------------------
+
+
+def _units(frame: pl.DataFrame) -> dict[str, str]:
+    out = {}
+    for col in frame.columns:
+        for suffix, unit in _UNIT_SUFFIXES.items():
+            if col.endswith(suffix):
+                out[col] = unit
+                break
+    return out
+
+
+def _write_result(folder: Path, spec: RunSpec, result: RunResult) -> None:
+    from drxkmc import __version__
+
+    for name, frame in ((MSD_FILE, result.msd), (RESULT_FILE, result.diffusivity)):
+        metadata = {
+            "drxkmc_spec": spec.dumps("json"),
+            "drxkmc_units": json.dumps(_units(frame)),
+            "drxkmc_version": __version__,
+        }
+        # The diffusivity file is written last: its presence means the run is done.
+        atomic_write(
+            folder / name, lambda tmp, f=frame, m=metadata: f.write_parquet(tmp, metadata=m)
+        )
+
+
+def load_result(workdir: str | os.PathLike) -> RunResult:
+    """The stored result of a finished run (``blocks`` are not stored: empty)."""
+    folder = Path(workdir)
+    try:
+        diffusivity = pl.read_parquet(folder / RESULT_FILE)
+        msd = pl.read_parquet(folder / MSD_FILE)
+    except FileNotFoundError:
+        raise invalid("workdir", f"{str(folder)!r} holds no finished run") from None
+    except Exception as e:  # polars raises several kinds on damaged files
+        raise invalid("workdir", f"{str(folder)!r}: damaged result file ({e})") from None
+    return RunResult(diffusivity, msd, [], False)
+
+
+def result_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The spec (dict), units ({column: unit}) and drxkmc version stored in a result file."""
+    meta = pl.read_parquet_metadata(path)
+    return {
+        "spec": json.loads(meta["drxkmc_spec"]),
+        "units": json.loads(meta["drxkmc_units"]),
+        "drxkmc_version": meta["drxkmc_version"],
+    }
+
+
+def run_status(workdir: str | os.PathLike) -> dict[str, Any]:
+    """Where the run in ``workdir`` is: ``state`` ("done", "started" or "not started"),
+    ``hops`` and ``time_s`` of the result or latest checkpoint, and the checkpoint's age."""
+    folder = Path(workdir)
+    if not (folder / SPEC_FILE).is_file():
+        raise invalid("workdir", f"{str(folder)!r} holds no drxkmc run (no {SPEC_FILE})")
+    spec = RunSpec.read(folder / SPEC_FILE)
+    out: dict[str, Any] = {"workdir": str(folder), "spec": spec}
+    if (folder / RESULT_FILE).exists():
+        row = load_result(folder).diffusivity.row(0, named=True)
+        return {**out, "state": "done", "hops": row["hops"], "converged": row["converged"]}
+    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        path = folder / name
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                hops, t = int(z["state_hops"][-1]), float(z["state_time_s"][-1])
+        except Exception:  # missing or damaged: try the previous one
+            continue
+        age = time.time() - path.stat().st_mtime
+        return {**out, "state": "started", "hops": hops, "time_s": t, "checkpoint_age_s": age}
+    return {**out, "state": "not started"}
