@@ -79,14 +79,22 @@ _UNIT_SUFFIXES = {
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped :func:`run_or_resume`; ``checkpoint`` is the file it saved (None when
-    it stopped before its first checkpoint, or on a second Ctrl-C) and ``hops`` the hops it
-    holds. ``run_or_resume`` on the same folder continues from there."""
+    """Ctrl-C (or SIGTERM) stopped :func:`run_or_resume`; ``checkpoint`` is the file it
+    saved (None when it stopped before saving one, e.g. on a second Ctrl-C), ``hops`` the hops
+    it holds and ``signum`` the signal. ``run_or_resume`` on the same folder continues from
+    the latest checkpoint."""
 
-    def __init__(self, message: str, checkpoint: Path | None = None, hops: int = 0):
+    def __init__(
+        self,
+        message: str,
+        checkpoint: Path | None = None,
+        hops: int = 0,
+        signum: int = signal.SIGINT,
+    ):
         super().__init__(message)
         self.checkpoint = checkpoint
         self.hops = hops
+        self.signum = signum
 
 
 # ----- building what a spec describes --------------------------------------------------------
@@ -313,11 +321,17 @@ def _read_checkpoint(path: Path, spec: RunSpec) -> tuple[Simulation, list, list]
 
 class _StopRequest:
     requested = False
+    signum = signal.SIGINT
+
+
+#: Signals that stop a run cleanly: Ctrl-C, and SIGTERM, which batch systems (SLURM) send
+#: before killing a job at its time limit.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
 def _stop_between_chunks() -> Iterator[_StopRequest]:
-    """On the main thread, the first Ctrl-C (SIGINT) asks the run to stop after the current
+    """On the main thread, the first Ctrl-C or SIGTERM asks the run to stop after the current
     chunk of hops, when a checkpoint can be written; a second one interrupts at once."""
     stop = _StopRequest()
     if threading.current_thread() is not threading.main_thread():
@@ -327,14 +341,15 @@ def _stop_between_chunks() -> Iterator[_StopRequest]:
     def handler(signum, frame):
         if stop.requested:
             raise KeyboardInterrupt
-        stop.requested = True
+        stop.requested, stop.signum = True, signum
         log.warning("stopping after the current chunk of hops to save a checkpoint")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in _STOP_SIGNALS}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 # ----- the folder --------------------------------------------------------------------------
@@ -388,6 +403,7 @@ def run_or_resume(
                     f"interrupted; checkpoint saved in {folder} at {journal.hops:,} hops",
                     folder / CHECKPOINT_FILE,
                     journal.hops,
+                    stop.signum,
                 )
             )
             raise stopped[-1]
