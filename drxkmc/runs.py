@@ -451,7 +451,15 @@ def _save_checkpoint(folder: Path, data: bytes) -> None:
     """Write the checkpoint atomically, keeping the one before it."""
     current = folder / CHECKPOINT_FILE
     if current.exists():
-        os.replace(current, folder / PREVIOUS_CHECKPOINT_FILE)
+        # The previous copy becomes a second name of the current file first, so that a kill
+        # at any moment leaves the latest checkpoint under its name (and never none).
+        link = folder / f".{PREVIOUS_CHECKPOINT_FILE}.link"
+        try:
+            link.unlink(missing_ok=True)
+            os.link(current, link)
+            os.replace(link, folder / PREVIOUS_CHECKPOINT_FILE)
+        except OSError:  # a file system without hard links
+            os.replace(current, folder / PREVIOUS_CHECKPOINT_FILE)
     atomic_write(current, data)
     log.debug("checkpoint written to %s", current)
 

@@ -187,7 +187,7 @@ class RunSpec:
             elif isinstance(name, str) and name in _KEYS:
                 flat[name] = value
             else:
-                raise invalid(str(name), "is neither a run-spec field nor a BarrierModel field")
+                raise invalid(_name(name), "is neither a run-spec field nor a BarrierModel field")
         return cls(**flat, model=model)
 
     def flat(self) -> dict[str, Any]:
@@ -394,7 +394,7 @@ def _model_overrides(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, v in value.items():
         if not isinstance(name, str) or name not in _MODEL_FIELDS:
-            raise invalid(str(name), "is not a BarrierModel field")
+            raise invalid(_name(name), "is not a BarrierModel field")
         default = _MODEL_DEFAULTS[name]
         if isinstance(default, tuple):
             if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)):
@@ -419,23 +419,33 @@ def _flat_from_sections(data: Any) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for section, table in data.items():
         if section not in SECTIONS:
-            raise invalid(str(section), f"is not a spec section (use {', '.join(SECTIONS)})")
+            raise invalid(_name(section), f"is not a spec section (use {', '.join(SECTIONS)})")
         if not isinstance(table, Mapping):
             raise invalid(section, f"must be a table, got {table!r}")
-        if section == "model":
-            flat["model"] = dict(table)
-            continue
         for key, value in table.items():
+            if section == "model" and key not in _MODEL_FIELDS:
+                raise invalid(f"model.{_name(key)}", "is not a BarrierModel field")
+            if section == "model":
+                flat.setdefault("model", {})[key] = value
+                continue
             name = _FLAT.get((section, key)) if isinstance(key, str) else None
             if name is None:
                 raise invalid(
-                    f"{section}.{key}",
+                    f"{section}.{_name(key)}",
                     f"is not a key of [{section}] (use {', '.join(SECTIONS[section])})",
                 )
             flat[name] = value
     if "formula" not in flat:
         raise invalid("material.formula", "is required")
     return flat
+
+
+def _name(key: Any) -> str:
+    """A key as a field name: itself when it is a plain word, else its repr (so that an empty
+    or odd key is still visible in the message)."""
+    if isinstance(key, str) and key and key.isprintable() and key.strip() == key:
+        return key
+    return repr(key)
 
 
 def _located(err: DrxkmcError, source: str) -> DrxkmcError:

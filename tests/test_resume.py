@@ -1,0 +1,173 @@
+"""Resumable runs: a run killed with SIGKILL at random moments, or stopped with Ctrl-C or
+SIGTERM, and resumed gives the frames of a run that never stopped, bit for bit; damaged
+checkpoints are refused and the previous copy used; results carry their spec and units."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import raises_field
+
+from drxkmc import ConvergenceWarning
+from drxkmc.runs import (
+    CHECKPOINT_FILE,
+    PREVIOUS_CHECKPOINT_FILE,
+    RESULT_FILE,
+    result_metadata,
+    run_or_resume,
+    run_spec,
+    run_status,
+)
+from drxkmc.spec import RunSpec
+
+# Long enough (about 1 s, dozens of chunks) to be killed mid-run; checkpoints after every
+# chunk of hops, so that each kill leaves a recent one.
+SPEC = RunSpec(
+    "Li1.2Mn0.4Ti0.4O2",
+    size=4,
+    li_content=0.6,
+    temperature_K=600.0,
+    seed=3,
+    precision=0.04,
+    max_hops=8_000_000,
+    checkpoint_minutes=0.0,
+)
+# A short one for the tests that need no kill.
+SHORT = SPEC.replace(precision=None, hops=300_000)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The uninterrupted run, in memory (whether it converges does not matter here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return run_spec(SPEC, progress=False)
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "drxkmc", *args]
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    start = time.monotonic()
+    while not path.exists():
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() - start < timeout
+        time.sleep(0.02)
+
+
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path, reference):
+    spec_file = tmp_path / "spec.toml"
+    SPEC.write(spec_file)
+    folder = tmp_path / "run"
+    rng = random.Random(20261127)
+    kills = 0
+    for _ in range(3):
+        proc = subprocess.Popen(_cli("run", str(spec_file), "--workdir", str(folder)))
+        _wait_for(folder / CHECKPOINT_FILE, proc)
+        time.sleep(rng.uniform(0.0, 0.5))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        state = run_status(folder)["state"]
+        if state == "done":
+            break
+    assert kills >= 1, "no kill landed mid-run; the run is too short for this test"
+    out = subprocess.run(_cli("resume", str(folder)), capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    done = run_or_resume(SPEC, folder)  # idempotent: the stored result
+    assert done.diffusivity.equals(reference.diffusivity)
+    assert done.msd.equals(reference.msd)
+    assert pl.read_parquet(folder / RESULT_FILE).equals(reference.diffusivity)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_save_a_checkpoint_and_say_so(tmp_path, reference, sig, code):
+    spec_file = tmp_path / "spec.toml"
+    SPEC.write(spec_file)
+    folder = tmp_path / "run"
+    proc = subprocess.Popen(
+        _cli("run", str(spec_file), "--workdir", str(folder)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(folder / CHECKPOINT_FILE, proc)
+    time.sleep(0.1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.fail("the run finished before the signal; make SPEC longer")
+    assert proc.returncode == code, err
+    assert "checkpoint saved" in err and "drxkmc resume" in err, err
+    assert "Traceback" not in err
+    assert run_status(folder)["state"] == "started"
+    resumed = run_or_resume(SPEC, folder, progress=False)
+    assert resumed.diffusivity.equals(reference.diffusivity)
+
+
+def test_in_memory_and_folder_runs_agree_and_repeat_idempotently(tmp_path):
+    memory = run_spec(SHORT, progress=False)
+    first = run_or_resume(SHORT, tmp_path, progress=False)
+    assert first.diffusivity.equals(memory.diffusivity) and first.msd.equals(memory.msd)
+    stamp = (tmp_path / RESULT_FILE).stat().st_mtime_ns
+    again = run_or_resume(SHORT, tmp_path)
+    assert again.diffusivity.equals(memory.diffusivity)
+    assert (tmp_path / RESULT_FILE).stat().st_mtime_ns == stamp  # returned, not rerun
+    meta = result_metadata(tmp_path / RESULT_FILE)
+    assert RunSpec.from_dict(meta["spec"]) == SHORT
+    assert meta["units"]["D_tracer_cm2_s"] == "cm²/s" and meta["units"]["time_s"] == "s"
+    assert run_status(tmp_path)["state"] == "done"
+    # Another spec in the same folder is refused, not mixed in.
+    raises_field(
+        lambda: run_or_resume(SHORT.replace(seed=4), tmp_path), "workdir", match="another spec"
+    )
+
+
+def _interrupted_folder(tmp_path: Path) -> Path:
+    """A folder whose run was killed after a few checkpoints (two copies on disk)."""
+    folder = tmp_path / "run"
+    spec_file = tmp_path / "spec.toml"
+    SPEC.write(spec_file)
+    proc = subprocess.Popen(_cli("run", str(spec_file), "--workdir", str(folder)))
+    _wait_for(folder / PREVIOUS_CHECKPOINT_FILE, proc)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert run_status(folder)["state"] == "started"
+    return folder
+
+
+def test_damaged_checkpoint_falls_back_to_the_previous_copy(tmp_path, reference, caplog):
+    folder = _interrupted_folder(tmp_path)
+    latest = folder / CHECKPOINT_FILE
+    data = latest.read_bytes()
+    latest.write_bytes(data[: len(data) // 2])  # truncated
+    with caplog.at_level(logging.WARNING, logger="drxkmc"):
+        resumed = run_or_resume(SPEC, folder, progress=False)
+    assert "damaged" in caplog.text and "previous checkpoint" in caplog.text
+    assert resumed.diffusivity.equals(reference.diffusivity)
+
+
+def test_no_usable_checkpoint_is_a_clear_error(tmp_path):
+    folder = _interrupted_folder(tmp_path)
+    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+        path = folder / name  # both exist whenever the run is killed (tested here)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF  # one flipped byte: the zip's CRC-32 catches it
+        path.write_bytes(bytes(data))
+    raises_field(lambda: run_or_resume(SPEC, folder), "checkpoint", match="no usable checkpoint")
+    os.remove(folder / CHECKPOINT_FILE)
+    (folder / PREVIOUS_CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
+    raises_field(lambda: run_or_resume(SPEC, folder), "checkpoint", match="damaged")
