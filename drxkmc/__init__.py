@@ -24,7 +24,9 @@ from drxkmc.material import Material
 from drxkmc.model import BarrierModel
 from drxkmc.percolation import PercolationResult, percolation, percolation_sweep
 from drxkmc.replicas import run_replicas
+from drxkmc.runs import RunInterrupted, run_or_resume
 from drxkmc.simulation import ConvergenceWarning, RunResult, Simulation
+from drxkmc.spec import RunSpec
 from drxkmc.sro import SROResult, anneal, sro
 from drxkmc.sweep import sweep
 
@@ -46,7 +48,9 @@ __all__ = [
     "Material",
     "MemoryLimitError",
     "PercolationResult",
+    "RunInterrupted",
     "RunResult",
+    "RunSpec",
     "SROResult",
     "Simulation",
     "SimulationBusyError",
@@ -56,6 +60,7 @@ __all__ = [
     "extractable_capacity",
     "percolation",
     "percolation_sweep",
+    "run_or_resume",
     "run_replicas",
     "sro",
     "state_of_charge_sweep",

@@ -188,6 +188,8 @@ class RunSpec:
                 flat[name] = value
             else:
                 raise invalid(_name(name), "is neither a run-spec field nor a BarrierModel field")
+        if "formula" not in flat:
+            raise invalid("formula", "is required (the material's chemical formula)")
         return cls(**flat, model=model)
 
     def flat(self) -> dict[str, Any]:

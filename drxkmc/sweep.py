@@ -232,8 +232,6 @@ def _specs(
             if base is not None:
                 specs.append(base.replace(**values))
             else:
-                if "formula" not in values:
-                    raise invalid("grid", "every point of a diffusivity sweep needs a 'formula'")
                 specs.append(RunSpec.from_flat(values))
         except DrxkmcError as err:
             if len(points) > 1:
