@@ -259,7 +259,8 @@ def _checkpoint_bytes(spec: RunSpec, sim: Simulation, journal: _JournaledEngine)
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    savez: Any = np.savez  # (NumPy's stub takes the arrays' names for its own keywords)
+    savez(buffer, **arrays)
     return buffer.getvalue()
 
 
@@ -411,7 +412,7 @@ def run_or_resume(
     journal = _JournaledEngine(sim._kmc, entries, states, after_chunk)
     if restored is None:
         save()  # the configuration and equilibrium start are not made again
-    sim._kmc = journal
+    sim._kmc = journal  # type: ignore[assignment]  # it answers as the engine does
     try:
         with _stop_between_chunks() as stop:
             result = sim.run(**spec.run_kwargs(), progress=progress)
@@ -506,10 +507,12 @@ def _write_result(folder: Path, spec: RunSpec, result: RunResult) -> None:
             "drxkmc_units": json.dumps(_units(frame)),
             "drxkmc_version": __version__,
         }
+
+        def write(tmp: str, frame: pl.DataFrame = frame, metadata: dict = metadata) -> None:
+            frame.write_parquet(tmp, metadata=metadata)
+
         # The diffusivity file is written last: its presence means the run is done.
-        atomic_write(
-            folder / name, lambda tmp, f=frame, m=metadata: f.write_parquet(tmp, metadata=m)
-        )
+        atomic_write(folder / name, write)
 
 
 def load_result(workdir: str | os.PathLike) -> RunResult:
@@ -527,7 +530,7 @@ def load_result(workdir: str | os.PathLike) -> RunResult:
 
 def result_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The spec (dict), units ({column: unit}) and drxkmc version stored in a result file."""
-    meta = pl.read_parquet_metadata(path)
+    meta = pl.read_parquet_metadata(Path(path))
     return {
         "spec": json.loads(meta["drxkmc_spec"]),
         "units": json.loads(meta["drxkmc_units"]),

@@ -41,7 +41,9 @@ class SweepWarning(UserWarning):
     """Some points of a sweep failed; their rows carry the error."""
 
 
-def grid_points(grid: Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]]) -> list[dict]:
+def grid_points(
+    grid: Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any] | RunSpec],
+) -> list[dict]:
     """The points of a sweep: the Cartesian product of a dict of value lists, or an explicit
     list of dicts (each one point)."""
     if isinstance(grid, Mapping):
@@ -171,7 +173,7 @@ def sweep(
         specs = _specs(swept, fixed, base, sweep_seed, reseed=spec_points)
         labels = _labels(swept, specs, spec_points, seeded=sweep_seed is not None)
         folder = None if workdir is None else Path(workdir)
-        calls = [
+        calls: list[dict[str, Any]] = [
             {"spec": s, "workdir": None if folder is None else str(folder / f"point-{k:04d}")}
             for k, s in enumerate(specs)
         ]
