@@ -188,7 +188,7 @@ def sweep(
         outcomes = [fn(**c) for c in calls]
     else:
         futures = [executor.submit(fn, **c) for c in calls]
-        outcomes = [f.result() for f in futures]
+        outcomes = [_outcome(f) for f in futures]
     failures = [o for o in outcomes if isinstance(o, _Failure)]
     if failures and errors == "raise":
         raise failures[0].exception()
@@ -294,6 +294,15 @@ def _failure(err: Exception) -> _Failure:
     return _Failure(f"{type(err).__name__}: {err}", kept)
 
 
+def _outcome(future: Any) -> Any:
+    """A future's result; a job the back-end lost (a worker or batch job killed, a time limit)
+    is a failed point like any other."""
+    try:
+        return future.result()
+    except Exception as err:
+        return _failure(err)
+
+
 def _run(spec: RunSpec, workdir: str | None):
     from drxkmc.runs import run_or_resume, run_spec
 
@@ -309,13 +318,27 @@ def _run(spec: RunSpec, workdir: str | None):
     return result
 
 
-def _run_point(spec: RunSpec, workdir: str | None) -> pl.DataFrame | _Failure:
-    """One diffusivity point; a failure comes back as a value, so that every executor
-    (submitit wraps raised errors in its own) reports it the same way."""
-    try:
-        return _run(spec, workdir).diffusivity
-    except Exception as err:
-        return _failure(err)
+class _PointRunner:
+    """Runs one diffusivity point; a failure comes back as a value, so that every executor
+    (submitit wraps raised errors in its own) reports it the same way.
+
+    ``checkpoint`` makes it requeue on submitit: at a SLURM job's time limit submitit calls it
+    and resubmits the same call, which :func:`drxkmc.run_or_resume` continues from the
+    point's latest checkpoint (when the sweep has a ``workdir``)."""
+
+    def __call__(self, spec: RunSpec, workdir: str | None) -> pl.DataFrame | _Failure:
+        try:
+            return _run(spec, workdir).diffusivity
+        except Exception as err:
+            return _failure(err)
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+_run_point = _PointRunner()
 
 
 def _run_task(task: Callable[..., pl.DataFrame], kwargs: dict) -> pl.DataFrame | _Failure:
