@@ -60,6 +60,7 @@ log = logging.getLogger("drxkmc")
 SPEC_FILE = "spec.toml"
 CHECKPOINT_FILE = "checkpoint.drxkmc"
 PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.drxkmc"
+NEXT_CHECKPOINT_FILE = "checkpoint.next.drxkmc"
 RESULT_FILE = "result.parquet"
 MSD_FILE = "msd.parquet"
 #: Identifies a run checkpoint (a zip of NumPy arrays: the engine checkpoint and the journal).
@@ -449,19 +450,17 @@ def _prepare_folder(spec: RunSpec, workdir: str | os.PathLike) -> Path:
 
 
 def _save_checkpoint(folder: Path, data: bytes) -> None:
-    """Write the checkpoint atomically, keeping the one before it."""
+    """Write the checkpoint atomically, keeping the one before it as a separate file.
+
+    The new one is written whole (``checkpoint.next.drxkmc``) before the current one becomes
+    the previous one; a kill between the two renames leaves the new one under its ``next``
+    name, which :func:`_latest_checkpoint` reads first then."""
     current = folder / CHECKPOINT_FILE
+    upcoming = folder / NEXT_CHECKPOINT_FILE
+    atomic_write(upcoming, data)
     if current.exists():
-        # The previous copy becomes a second name of the current file first, so that a kill
-        # at any moment leaves the latest checkpoint under its name (and never none).
-        link = folder / f".{PREVIOUS_CHECKPOINT_FILE}.link"
-        try:
-            link.unlink(missing_ok=True)
-            os.link(current, link)
-            os.replace(link, folder / PREVIOUS_CHECKPOINT_FILE)
-        except OSError:  # a file system without hard links
-            os.replace(current, folder / PREVIOUS_CHECKPOINT_FILE)
-    atomic_write(current, data)
+        os.replace(current, folder / PREVIOUS_CHECKPOINT_FILE)
+    os.replace(upcoming, current)
     log.debug("checkpoint written to %s", current)
 
 
@@ -469,7 +468,10 @@ def _latest_checkpoint(folder: Path, spec: RunSpec):
     """The latest checkpoint that loads, or None when there is none; a damaged latest one
     is reported and the previous one used."""
     failures = []
-    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+    current = folder / CHECKPOINT_FILE
+    # The 'next' file is the newest only when a save was killed between its two renames.
+    first = CHECKPOINT_FILE if current.exists() else NEXT_CHECKPOINT_FILE
+    for name in (first, PREVIOUS_CHECKPOINT_FILE):
         path = folder / name
         if not path.exists():
             continue
@@ -549,7 +551,7 @@ def run_status(workdir: str | os.PathLike) -> dict[str, Any]:
     if (folder / RESULT_FILE).exists():
         row = load_result(folder).diffusivity.row(0, named=True)
         return {**out, "state": "done", "hops": row["hops"], "converged": row["converged"]}
-    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
+    for name in (CHECKPOINT_FILE, NEXT_CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
         path = folder / name
         try:
             with np.load(path, allow_pickle=False) as z:

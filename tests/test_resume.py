@@ -5,7 +5,6 @@ checkpoints are refused and the previous copy used; results carry their spec and
 from __future__ import annotations
 
 import logging
-import os
 import random
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from conftest import raises_field
 from drxkmc import ConvergenceWarning
 from drxkmc.runs import (
     CHECKPOINT_FILE,
+    NEXT_CHECKPOINT_FILE,
     PREVIOUS_CHECKPOINT_FILE,
     RESULT_FILE,
     result_metadata,
@@ -149,9 +149,15 @@ def _interrupted_folder(tmp_path: Path) -> Path:
     return folder
 
 
+def _latest(folder: Path) -> Path:
+    """The newest checkpoint: a save killed between its two renames leaves it as 'next'."""
+    current = folder / CHECKPOINT_FILE
+    return current if current.exists() else folder / NEXT_CHECKPOINT_FILE
+
+
 def test_damaged_checkpoint_falls_back_to_the_previous_copy(tmp_path, reference, caplog):
     folder = _interrupted_folder(tmp_path)
-    latest = folder / CHECKPOINT_FILE
+    latest = _latest(folder)
     data = latest.read_bytes()
     latest.write_bytes(data[: len(data) // 2])  # truncated
     with caplog.at_level(logging.WARNING, logger="drxkmc"):
@@ -162,12 +168,22 @@ def test_damaged_checkpoint_falls_back_to_the_previous_copy(tmp_path, reference,
 
 def test_no_usable_checkpoint_is_a_clear_error(tmp_path):
     folder = _interrupted_folder(tmp_path)
-    for name in (CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
-        path = folder / name  # both exist whenever the run is killed (tested here)
+    for path in (_latest(folder), folder / PREVIOUS_CHECKPOINT_FILE):
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0xFF  # one flipped byte: the zip's CRC-32 catches it
         path.write_bytes(bytes(data))
     raises_field(lambda: run_or_resume(SPEC, folder), "checkpoint", match="no usable checkpoint")
-    os.remove(folder / CHECKPOINT_FILE)
+    for name in (CHECKPOINT_FILE, NEXT_CHECKPOINT_FILE):
+        (folder / name).unlink(missing_ok=True)
     (folder / PREVIOUS_CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
     raises_field(lambda: run_or_resume(SPEC, folder), "checkpoint", match="damaged")
+
+
+def test_a_save_killed_between_its_renames_resumes_from_the_new_copy(tmp_path, reference):
+    folder = _interrupted_folder(tmp_path)
+    latest = _latest(folder)
+    if latest.name == CHECKPOINT_FILE:  # make the state of a save killed between its renames
+        latest.rename(folder / NEXT_CHECKPOINT_FILE)
+    hops = run_status(folder)["hops"]
+    assert hops > 0
+    assert run_or_resume(SPEC, folder, progress=False).diffusivity.equals(reference.diffusivity)
