@@ -44,6 +44,7 @@ def main() -> None:
         frame = drxkmc.sweep(grid, base=spec, sweep_seed=1, executor=executor)
         return time.perf_counter() - start, frame
 
+    load = os.getloadavg()[0]  # other processes on the machine share its cores
     serial, serial_frame = timed(base, None)
     tiny_serial, _ = timed(tiny, None)
     with (
@@ -72,7 +73,8 @@ def main() -> None:
     markdown = (
         f"# 16-point sweep: serial vs Dask LocalCluster ({machine()})\n\n"
         f"`python benchmarks/bench_sweep.py --cells {args.cells} --hops {args.hops}`; "
-        "identical frames checked.\n\n"
+        f"identical frames checked. Load average before the run: {load:.1f} on {workers} "
+        "cores (a load near the core count leaves nothing for the second worker).\n\n"
         "| points | workers | cation sites | hops/point | serial (s) | Dask (s) | speed-up "
         "| overhead/point (ms) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         f"| {n} | {workers} | {4 * args.cells**3} | {args.hops:,} | {serial:.1f} | "

@@ -309,7 +309,7 @@ def _read_checkpoint(path: Path, spec: RunSpec) -> tuple[Simulation, list, list]
         raise invalid(
             "checkpoint", f"{str(path)!r} is damaged or not a run checkpoint ({e})"
         ) from None
-    if saved_spec != json.loads(json.dumps(spec.to_dict())):
+    if _what_runs(saved_spec) != _what_runs(json.loads(json.dumps(spec.to_dict()))):
         raise invalid("checkpoint", f"{str(path)!r} is a checkpoint of another spec")
     sim = Simulation._from_checkpoint_bytes(engine)  # validates the engine part (CRC-32)
     sim.timescale_s = spec.timescale_s
@@ -438,7 +438,7 @@ def _prepare_folder(spec: RunSpec, workdir: str | os.PathLike) -> Path:
     spec_file = folder / SPEC_FILE
     if spec_file.exists():
         stored = RunSpec.read(spec_file)
-        if stored != spec:
+        if _what_runs(stored.to_dict()) != _what_runs(spec.to_dict()):
             raise invalid(
                 "workdir",
                 f"{str(folder)!r} holds the run of another spec ({spec_file}); give each run "
@@ -447,6 +447,12 @@ def _prepare_folder(spec: RunSpec, workdir: str | os.PathLike) -> Path:
     else:
         spec.write(spec_file)
     return folder
+
+
+def _what_runs(spec_dict: dict) -> dict:
+    """A spec's sections that decide the numbers: all but ``output`` (how often to
+    checkpoint may change between a run and its resumption)."""
+    return {k: v for k, v in spec_dict.items() if k != "output"}
 
 
 def _save_checkpoint(folder: Path, data: bytes) -> None:

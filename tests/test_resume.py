@@ -187,3 +187,9 @@ def test_a_save_killed_between_its_renames_resumes_from_the_new_copy(tmp_path, r
     hops = run_status(folder)["hops"]
     assert hops > 0
     assert run_or_resume(SPEC, folder, progress=False).diffusivity.equals(reference.diffusivity)
+
+
+def test_the_checkpoint_interval_may_change_on_resuming(tmp_path, reference):
+    folder = _interrupted_folder(tmp_path)
+    resumed = run_or_resume(SPEC.replace(checkpoint_minutes=30.0), folder, progress=False)
+    assert resumed.diffusivity.equals(reference.diffusivity)
