@@ -177,11 +177,12 @@ class RunSpec:
         if not isinstance(values, Mapping):
             raise invalid("spec", f"must be a mapping of spec fields, got {type(values).__name__}")
         flat: dict[str, Any] = {}
-        model: dict[str, Any] = {}
+        # A whole model first; single model fields given beside it change it.
+        model: dict[str, Any] = _model_overrides(values["model"]) if "model" in values else {}
         model_names = set(_MODEL_FIELDS)
         for name, value in values.items():
             if name == "model":
-                model.update(_model_overrides(value))
+                continue
             elif name in model_names:
                 model[name] = value
             elif isinstance(name, str) and name in _KEYS:
@@ -200,7 +201,10 @@ class RunSpec:
 
     def replace(self, **changes: Any) -> RunSpec:
         """A copy with some fields changed (spec or BarrierModel fields), validated."""
-        return RunSpec.from_flat({**self.flat(), **changes})
+        current = self.flat()
+        if "model" in changes:  # a whole new model replaces this one's fields
+            current = {k: v for k, v in current.items() if k not in _MODEL_FIELDS}
+        return RunSpec.from_flat({**current, **changes})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "spec") -> RunSpec:

@@ -246,3 +246,15 @@ def _toml_or_empty(d: dict) -> str:
         return tomli_w.dumps(d)
     except (TypeError, ValueError):
         return ""
+
+
+def test_a_whole_model_replaces_and_single_fields_change_it():
+    spec = RunSpec(LMTO, model={"site_disorder_eV": 0.05})
+    assert spec.replace(model=drxkmc.BarrierModel()).model == {}
+    changed = spec.replace(model={"site_f_eV": -0.1}, site_disorder_eV=0.02)
+    assert changed.model == {"site_f_eV": -0.1, "site_disorder_eV": 0.02}
+    assert spec.replace(spectator_li_eV=0.01).model == {
+        "site_disorder_eV": 0.05,
+        "spectator_li_eV": 0.01,
+    }
+    assert changed.barrier_model() == drxkmc.BarrierModel(site_f_eV=-0.1, site_disorder_eV=0.02)
