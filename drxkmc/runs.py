@@ -23,6 +23,7 @@ loop) is rebuilt by the code that made it, with nothing to keep in step by hand.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -66,6 +67,10 @@ MSD_FILE = "msd.parquet"
 #: Identifies a run checkpoint (a zip of NumPy arrays: the engine checkpoint and the journal).
 CHECKPOINT_FORMAT = "drxkmc-run-checkpoint"
 CHECKPOINT_VERSION = 1
+#: A run checkpoint file is this magic, the SHA-256 of the rest, then the zip: the zip's own
+#: CRC-32s leave its headers unchecked, and a file must load whole or not at all.
+_MAGIC = b"DRXKRUN1"
+_DIGEST_BYTES = 32
 #: Engine calls whose answers depend on the engine's state (the rest are constants of a run).
 _RECORDED = ("run", "cations", "reset_displacements")
 #: Units of result columns, from the suffix of their names.
@@ -262,14 +267,26 @@ def _checkpoint_bytes(spec: RunSpec, sim: Simulation, journal: _JournaledEngine)
     buffer = io.BytesIO()
     savez: Any = np.savez  # (NumPy's stub takes the arrays' names for its own keywords)
     savez(buffer, **arrays)
-    return buffer.getvalue()
+    body = buffer.getvalue()
+    return _MAGIC + hashlib.sha256(body).digest() + body
+
+
+def _open_checkpoint(path: Path) -> Any:
+    """The arrays of a run checkpoint file, after checking its magic and digest."""
+    data = path.read_bytes()
+    head = len(_MAGIC) + _DIGEST_BYTES
+    if data[: len(_MAGIC)] != _MAGIC:
+        raise ValueError("not a drxkmc run checkpoint")
+    if hashlib.sha256(data[head:]).digest() != data[len(_MAGIC) : head]:
+        raise ValueError("checksum mismatch: the file is truncated or damaged")
+    return np.load(io.BytesIO(data[head:]), allow_pickle=False)
 
 
 def _read_checkpoint(path: Path, spec: RunSpec) -> tuple[Simulation, list, list]:
     """(simulation restored from the engine checkpoint, journal entries, states); raises
     InvalidParameterError(field "checkpoint") for anything but a complete, matching file."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with _open_checkpoint(path) as z:
             data = {k: z[k] for k in z.files}
         meta = json.loads(bytes(data["meta"]).decode())
         if meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
@@ -560,7 +577,7 @@ def run_status(workdir: str | os.PathLike) -> dict[str, Any]:
     for name in (CHECKPOINT_FILE, NEXT_CHECKPOINT_FILE, PREVIOUS_CHECKPOINT_FILE):
         path = folder / name
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with _open_checkpoint(path) as z:
                 hops, t = int(z["state_hops"][-1]), float(z["state_time_s"][-1])
         except Exception:  # missing or damaged: try the previous one
             continue
