@@ -207,28 +207,33 @@ class _JournaledEngine:
         s = self._state(2)
         return self._engine.total_rate if s is None else s
 
-    def _call(self, kind: str, live: Callable[[], Any]) -> Any:
+    def _call(self, request: str, live: Callable[[], Any]) -> Any:
+        """``request`` names the call and its arguments exactly: a replayed run must ask
+        what the recorded one asked, or it is another run."""
         if self.position < self.replay_length:
             recorded, answer = self.entries[self.position]
-            if recorded != kind:
+            if recorded != request:
                 raise invalid(
                     "checkpoint",
                     f"does not match this run (call {self.position} was {recorded!r}, now "
-                    f"{kind!r}); was it written by another drxkmc version?",
+                    f"{request!r}); was it written by another drxkmc version?",
                 )
             self.position += 1
             return answer
         answer = live()
         e = self._engine
-        self.entries.append((kind, answer))
+        self.entries.append((request, answer))
         self.states.append((e.time_s, e.hops, e.total_rate))
         self.position += 1
-        if kind == "run":
+        if _kind(request) == "run":
             self.after_chunk()
         return answer
 
     def run(self, t_end_s: float, max_hops: int, sample_times_s: np.ndarray) -> Any:
-        return self._call("run", lambda: self._engine.run(t_end_s, max_hops, sample_times_s))
+        times = np.ascontiguousarray(sample_times_s, dtype=np.float64)
+        digest = hashlib.sha256(times.tobytes()).hexdigest()[:16]
+        request = f"run {float(t_end_s).hex()} {int(max_hops)} {len(times)} {digest}"
+        return self._call(request, lambda: self._engine.run(t_end_s, max_hops, sample_times_s))
 
     def cations(self) -> np.ndarray:
         return self._call("cations", self._engine.cations)
@@ -237,12 +242,16 @@ class _JournaledEngine:
         return self._call("reset_displacements", self._engine.reset_displacements)
 
 
+def _kind(request: str) -> str:
+    return request.split(" ", 1)[0]
+
+
 def _checkpoint_bytes(spec: RunSpec, sim: Simulation, journal: _JournaledEngine) -> bytes:
     engine = journal._engine
     material = None if sim.material is None else sim.material._c
-    kinds = [k for k, _ in journal.entries]
-    runs = [a for k, a in journal.entries if k == "run"]
-    cations = [a for k, a in journal.entries if k == "cations"]
+    requests = [r for r, _ in journal.entries]
+    runs = [a for r, a in journal.entries if _kind(r) == "run"]
+    cations = [a for r, a in journal.entries if _kind(r) == "cations"]
     arrays: dict[str, np.ndarray] = {
         "engine": np.frombuffer(engine.checkpoint(material), dtype=np.uint8),
         "state_time_s": np.array([s[0] for s in journal.states], dtype=np.float64),
@@ -259,7 +268,7 @@ def _checkpoint_bytes(spec: RunSpec, sim: Simulation, journal: _JournaledEngine)
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "spec": spec.to_dict(),
-        "kinds": kinds,
+        "requests": requests,
         "run_reasons": [reason for reason, _ in runs],
         "observation_keys": keys,
     }
@@ -298,20 +307,21 @@ def _read_checkpoint(path: Path, spec: RunSpec) -> tuple[Simulation, list, list]
         keys = meta["observation_keys"]
         entries: list[tuple[str, Any]] = []
         n_cations = 0
-        for kind in meta["kinds"]:
+        for request in meta["requests"]:
+            kind = _kind(request)
             if kind == "run":
                 i = next(runs_left)
                 lo, hi = offsets[i], offsets[i + 1]
                 obs = {k: data[f"obs_{k}"][lo:hi] for k in keys}
-                entries.append((kind, (reasons[i], obs)))
+                entries.append((request, (reasons[i], obs)))
             elif kind == "cations":
                 lo, hi = sites[n_cations], sites[n_cations + 1]
-                entries.append((kind, data["cations"][lo:hi]))
+                entries.append((request, data["cations"][lo:hi]))
                 n_cations += 1
             elif kind == "reset_displacements":
-                entries.append((kind, None))
+                entries.append((request, None))
             else:
-                raise ValueError(f"unknown journal entry {kind!r}")
+                raise ValueError(f"unknown journal entry {request!r}")
         states = [
             (float(t), int(h), float(r))
             for t, h, r in zip(data["state_time_s"], data["state_hops"], data["state_rate"])

@@ -19,6 +19,7 @@ from conftest import raises_field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import drxkmc.simulation
 from drxkmc import ConvergenceWarning
 from drxkmc.runs import (
     CHECKPOINT_FILE,
@@ -234,3 +235,11 @@ def test_any_flipped_bit_or_truncation_is_refused(tmp_path, checkpoint_bytes, da
     raises_field(lambda: _read_checkpoint(path, SHORT), "checkpoint")
     path.write_bytes(checkpoint_bytes)
     assert _read_checkpoint(path, SHORT)[0].hops > 0  # the undamaged file loads
+
+
+def test_a_journal_that_another_version_would_not_replay_is_refused(tmp_path, monkeypatch):
+    folder = _interrupted_folder(tmp_path)
+    # As if a newer drxkmc measured the hop rate over other hops: the replayed run asks the
+    # engine something the recorded one did not, so the checkpoint is not silently misused.
+    monkeypatch.setattr(drxkmc.simulation, "_calibration_hops", lambda n, n_li: 12_345)
+    raises_field(lambda: run_or_resume(SPEC, folder), "checkpoint", match="does not match")
