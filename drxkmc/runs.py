@@ -464,16 +464,25 @@ def _prepare_folder(spec: RunSpec, workdir: str | os.PathLike) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     spec_file = folder / SPEC_FILE
     if spec_file.exists():
-        stored = RunSpec.read(spec_file)
-        if _what_runs(stored.to_dict()) != _what_runs(spec.to_dict()):
-            raise invalid(
-                "workdir",
-                f"{str(folder)!r} holds the run of another spec ({spec_file}); give each run "
-                "its own folder",
-            )
+        check_folder(spec, folder)
     else:
         spec.write(spec_file)
     return folder
+
+
+def check_folder(spec: RunSpec, workdir: str | os.PathLike) -> None:
+    """Raise (``.field == "workdir"``) if ``workdir`` holds the run of another spec (its
+    ``[output]`` section aside); a missing or empty folder is fine."""
+    spec_file = Path(workdir) / SPEC_FILE
+    if not spec_file.exists():
+        return
+    stored = RunSpec.read(spec_file)
+    if _what_runs(stored.to_dict()) != _what_runs(spec.to_dict()):
+        raise invalid(
+            "workdir",
+            f"{str(workdir)!r} holds the run of another spec ({spec_file}); give each run "
+            "its own folder",
+        )
 
 
 def _what_runs(spec_dict: dict) -> dict:

@@ -173,6 +173,11 @@ def sweep(
         specs = _specs(swept, fixed, base, sweep_seed, reseed=spec_points)
         labels = _labels(swept, specs, spec_points, seeded=sweep_seed is not None)
         folder = None if workdir is None else Path(workdir)
+        if folder is not None:
+            from drxkmc.runs import check_folder
+
+            for k, s in enumerate(specs):  # a changed grid fails here, before any submission
+                check_folder(s, folder / f"point-{k:04d}")
         calls: list[dict[str, Any]] = [
             {"spec": s, "workdir": None if folder is None else str(folder / f"point-{k:04d}")}
             for k, s in enumerate(specs)

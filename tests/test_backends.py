@@ -107,6 +107,12 @@ def test_points_in_folders_resume(tmp_path, serial):
     assert sweep(GRID, base=BASE, sweep_seed=11, workdir=tmp_path).equals(serial)
     again = [p.stat().st_mtime_ns for p in sorted(tmp_path.glob("point-*/result.parquet"))]
     assert again == stamps and len(stamps) == 4
+    # Another grid in the same folders is refused before anything runs.
+    raises_field(
+        lambda: sweep(GRID, base=BASE, sweep_seed=12, workdir=tmp_path),
+        "workdir",
+        match="point-0000",
+    )
     # A point's folder holds exactly what run_or_resume of its spec returns.
     point = drxkmc.RunSpec.read(tmp_path / "point-0003" / "spec.toml")
     alone = drxkmc.run_or_resume(point, tmp_path / "point-0003").diffusivity
