@@ -422,6 +422,13 @@ def run_or_resume(
     def save() -> None:
         _save_checkpoint(folder, _checkpoint_bytes(spec, sim, journal))
         last[0] = time.monotonic()
+        # One line per checkpoint: the progress a batch job's log shows (drxkmc -v).
+        log.info(
+            "%s: checkpoint at %s hops, %.4g s simulated",
+            folder,
+            f"{journal.hops:,}",
+            journal.time_s,
+        )
 
     def after_chunk() -> None:
         if stop.requested or time.monotonic() - last[0] >= interval_s:
