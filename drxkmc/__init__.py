@@ -26,7 +26,9 @@ from drxkmc.material import Material
 from drxkmc.model import BarrierModel
 from drxkmc.percolation import PercolationResult, percolation, percolation_sweep
 from drxkmc.replicas import run_replicas
+from drxkmc.runs import RunInterrupted, run_or_resume
 from drxkmc.simulation import ConvergenceWarning, RunResult, Simulation
+from drxkmc.spec import RunSpec
 from drxkmc.sro import SROResult, anneal, sro
 from drxkmc.sweep import sweep
 
@@ -51,7 +53,9 @@ __all__ = [
     "Material",
     "MemoryLimitError",
     "PercolationResult",
+    "RunInterrupted",
     "RunResult",
+    "RunSpec",
     "SROResult",
     "Simulation",
     "SimulationBusyError",
@@ -61,6 +65,7 @@ __all__ = [
     "extractable_capacity",
     "percolation",
     "percolation_sweep",
+    "run_or_resume",
     "run_replicas",
     "sro",
     "state_of_charge_sweep",
