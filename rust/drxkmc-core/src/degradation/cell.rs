@@ -197,6 +197,21 @@ pub struct DepthProfile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interrupted;
 
+/// Offsets (grid units) whose rates a change at the origin can alter: L1 ≤ 4, ≤ 3 per axis.
+static REFRESH_OFFSETS: std::sync::LazyLock<Vec<[i8; 3]>> = std::sync::LazyLock::new(|| {
+    let mut out = Vec::new();
+    for z in -3i8..=3 {
+        for y in -3i8..=3 {
+            for x in -3i8..=3 {
+                if x.abs() + y.abs() + z.abs() <= 4 {
+                    out.push([x, y, z]);
+                }
+            }
+        }
+    }
+    out
+});
+
 /// Largest as-built charge accepted without a redox partner, e: rounding the counts of a few
 /// species to whole atoms.
 pub const MAX_CHARGE_OFFSET: i64 = 4;
@@ -342,16 +357,26 @@ impl Cycling {
     }
 
     /// Grid index of p + o, periodic in x and y, `None` beyond a surface.
+    #[inline]
     fn at(&self, p: [usize; 3], o: [i8; 3]) -> Option<usize> {
-        let l = self.lattice();
-        let d = l.dims();
+        let d = self.state.config.lattice().dims();
         let z = p[2] as isize + o[2] as isize;
         if z < 0 || z >= d[2] as isize {
             return None;
         }
-        let x = (p[0] as isize + o[0] as isize).rem_euclid(d[0] as isize) as usize;
-        let y = (p[1] as isize + o[1] as isize).rem_euclid(d[1] as isize) as usize;
-        Some(l.grid_index([x, y, z as usize]))
+        // |o| ≤ 3 < the box (≥ 4 points per axis): one wrap at most, no division.
+        let wrap = |x: isize, n: usize| -> usize {
+            if x < 0 {
+                (x + n as isize) as usize
+            } else if x >= n as isize {
+                (x - n as isize) as usize
+            } else {
+                x as usize
+            }
+        };
+        let x = wrap(p[0] as isize + o[0] as isize, d[0]);
+        let y = wrap(p[1] as isize + o[1] as isize, d[1]);
+        Some(x + d[0] * (y + d[1] * z as usize))
     }
 
     // ----- redox ---------------------------------------------------------------------------
@@ -711,11 +736,9 @@ impl Cycling {
         }
     }
 
-    /// After a change at grid point `g`: recompute the anion sums next to it (a cation) and
-    /// every rate within three grid steps of it (every event whose rate can depend on it).
-    fn refresh_around(&mut self, g: usize) {
-        let l = self.lattice();
-        let p = l.grid_coords(g);
+    /// Recompute the anion sums next to the cation at `g`.
+    fn update_anion_sums(&mut self, g: usize) {
+        let p = self.lattice().grid_coords(g);
         if Lattice::is_cation(p) {
             for o in OCTAHEDRON_ANIONS {
                 if let Some(x) = self.at(p, o) {
@@ -723,27 +746,40 @@ impl Cycling {
                 }
             }
         }
+    }
+
+    /// After a change at grid point `g`: its anion sums and every rate that can depend on it.
+    fn refresh_around(&mut self, g: usize) {
+        self.update_anion_sums(g);
+        self.refresh_rates(&[g]);
+    }
+
+    /// Recompute every rate within reach of the changed points: a TM's rate reads its
+    /// target, spectators and the anion sums of both octahedra (offsets up to L1 = 3), and an
+    /// anion sum reads its six cations (L1 = 1), so L1 ≤ 4 (and ≤ 3 along any axis) covers
+    /// every dependency; O-release rates read less.
+    fn refresh_rates(&mut self, changed: &[usize]) {
+        let l = self.lattice();
         self.work.stamp_now = self.work.stamp_now.wrapping_add(1);
         if self.work.stamp_now == 0 {
             self.work.stamp.fill(0);
             self.work.stamp_now = 1;
         }
         let n_cat = l.n_cations();
-        for dz in -3i8..=3 {
-            for dy in -3i8..=3 {
-                for dx in -3i8..=3 {
-                    let Some(n) = self.at(p, [dx, dy, dz]) else { continue };
-                    if self.work.stamp[n] == self.work.stamp_now {
-                        continue;
-                    }
-                    self.work.stamp[n] = self.work.stamp_now;
-                    if Lattice::is_cation(l.grid_coords(n)) {
-                        let r = self.tm_rate(n);
-                        self.set_rate(Lattice::sublattice_index(n), r);
-                    } else {
-                        let r = self.o_loss_rate(n);
-                        self.set_rate(n_cat + Lattice::sublattice_index(n), r);
-                    }
+        for &g in changed {
+            let p = l.grid_coords(g);
+            for &o in REFRESH_OFFSETS.iter() {
+                let Some(n) = self.at(p, o) else { continue };
+                if self.work.stamp[n] == self.work.stamp_now {
+                    continue;
+                }
+                self.work.stamp[n] = self.work.stamp_now;
+                if Lattice::is_cation(l.grid_coords(n)) {
+                    let r = self.tm_rate(n);
+                    self.set_rate(Lattice::sublattice_index(n), r);
+                } else {
+                    let r = self.o_loss_rate(n);
+                    self.set_rate(n_cat + Lattice::sublattice_index(n), r);
                 }
             }
         }
@@ -769,8 +805,9 @@ impl Cycling {
         self.work.accessible[cb] = false;
         self.work.li_prob[ca] = li_on_b as u8 as f64;
         self.work.li_prob[cb] = 0.0;
-        self.refresh_around(ga);
-        self.refresh_around(gb);
+        self.update_anion_sums(ga);
+        self.update_anion_sums(gb);
+        self.refresh_rates(&[ga, gb]);
     }
 
     /// Release the O at grid `gx`: its two electrons reduce the TMs around the vacancy (the
