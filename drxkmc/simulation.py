@@ -141,12 +141,15 @@ class Simulation:
     @property
     def percolating_li_fraction(self) -> float:
         """Li on clusters of the kinetic network (paths firing within ``timescale_s``) that
-        span the cell, over all Li: the Li that can carry long-range transport. It does not
-        depend on how long a run is."""
+        span the cell (wrap it; in a slab along x or y, the directions a slab's D is measured
+        along), over all Li: the Li that can carry long-range transport. It does not depend on
+        how long a run is."""
         k = self._kmc
         cut = _core.kinetic_cutoff_ev(k.model(), k.temperature_k, self.timescale_s)
         cfg = _core.Configuration.from_species(k.lattice, k.cations(), k.anions(), k.tm_names)
-        p = _core.percolation_analysis(cfg, barrier_cutoff_ev=cut, model=k.model())
+        p = _core.percolation_analysis(
+            cfg, barrier_cutoff_ev=cut, model=k.model(), criterion="wrap"
+        )
         return p["n_accessible_li"] / p["n_li"] if p["n_li"] else float("nan")
 
     @property
@@ -531,7 +534,11 @@ class _Measurement:
             self.partial_hops += sim.hops - h0
             self.partial_time += sim.time_s - t0
             return
-        self.blocks.append(block_from_observations(obs, t0, sim.lattice.a / 2, sim.hops - h0))
+        self.blocks.append(
+            block_from_observations(
+                obs, t0, sim.lattice.a / 2, sim.hops - h0, in_plane=sim.lattice.geometry == "slab"
+            )
+        )
         self.block_hops.append(sim.hops - h0)
         if self.bar is not None:
             self.bar.update(1)

@@ -38,7 +38,7 @@
 
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
-use crate::lattice::{slot, Geometry, Lattice, NN_DIRECTIONS, PATHS};
+use crate::lattice::{inside_slab, slot, Geometry, Lattice, NN_DIRECTIONS, PATHS};
 use crate::memory::{describe_lattice, require_available, try_filled};
 use crate::model::BarrierModel;
 use crate::union_find::{bond_image_shift, Node};
@@ -415,13 +415,6 @@ fn analyze_with<W: Winding>(config: &Configuration, rule: &BondRule, criterion: 
         }
     }
     label_clusters(uf, config, criterion, n_bonds)
-}
-
-/// Whether z + dz stays inside the slab's cation planes 0..nz.
-#[inline(always)]
-fn inside_slab(z: usize, dz: i8, nz: usize) -> bool {
-    let t = z as isize + dz as isize;
-    t >= 0 && t < nz as isize
 }
 
 /// Turn the union-find into labels and per-cluster statistics.

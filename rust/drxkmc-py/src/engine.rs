@@ -71,6 +71,7 @@ impl PyKmc {
         d.set_item("hops", obs.iter().map(|o| o.hops).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("n_li", obs.iter().map(|o| o.n_li).collect::<Vec<_>>().into_pyarray(py))?;
         d.set_item("sum_r2", obs.iter().map(|o| o.sum_r2).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("sum_rz2", obs.iter().map(|o| o.sum_rz2).collect::<Vec<_>>().into_pyarray(py))?;
         for (k, axis) in ["sum_rx", "sum_ry", "sum_rz"].iter().enumerate() {
             d.set_item(*axis, obs.iter().map(|o| o.sum_r[k]).collect::<Vec<_>>().into_pyarray(py))?;
         }

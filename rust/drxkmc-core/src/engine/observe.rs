@@ -5,7 +5,7 @@ use super::site::{Disp, Hood, PATH_SPECTATORS};
 use super::Kmc;
 use crate::config::species;
 use crate::lattice::{offset_index, padded, Lattice, NN_DIRECTIONS, N_PATHS};
-use crate::model::{KraTable, BOLTZMANN_EV_PER_K};
+use crate::model::{KraTable, BOLTZMANN_EV_PER_K, CLOSED_CLASS};
 
 /// A snapshot of the Li displacements, taken by `Kmc::observe`.
 /// Displacements are since the last `reset_displacements`, in units of a/2.
@@ -18,6 +18,9 @@ pub struct Observation {
     pub sum_r2: f64,
     /// Σ_i R_i, a/2.
     pub sum_r: [f64; 3],
+    /// Σ_i R_z,i², (a/2)²: the part of `sum_r2` across a slab's planes, which its in-plane
+    /// diffusivities leave out.
+    pub sum_rz2: f64,
     /// Li with |R_i| larger than one nearest-neighbour distance.
     pub n_beyond_one_hop: u64,
     /// Li in each octant of the box (index x_hi + 2 y_hi + 4 z_hi).
@@ -63,6 +66,7 @@ impl Kmc {
             let r2 = (r[0] as i64).pow(2) + (r[1] as i64).pow(2) + (r[2] as i64).pow(2);
             o.n_li += 1;
             o.sum_r2 += r2 as f64;
+            o.sum_rz2 += (r[2] as i64).pow(2) as f64;
             for k in 0..3 {
                 o.sum_r[k] += r[k] as f64;
             }
@@ -137,6 +141,9 @@ impl Kmc {
                 }
                 let cube = b.cube(path);
                 let class = self.site(cube).cubes[cube & 1];
+                if class == CLOSED_CLASS {
+                    continue; // beyond a slab's surface: no tetrahedron there
+                }
                 let [s1, s2] = PATH_SPECTATORS[path & 31];
                 let n_li = (((me.li >> s1) & 1) + ((me.li >> s2) & 1)) as usize;
                 let (w_a, w_b) = (me.weight as f64, self.site(b.nn(dir)).weight as f64);
