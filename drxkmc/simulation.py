@@ -29,6 +29,9 @@ from drxkmc.configuration import (
     _LI_CODE as LI_CODE,
 )
 from drxkmc.configuration import (
+    _VACANCY_CODE as VACANCY_CODE,
+)
+from drxkmc.configuration import (
     DEFAULT_SWEEPS,
     DEFAULT_TIMESCALE_S,
     Configuration,
@@ -360,7 +363,7 @@ class Simulation:
         n_li = int(np.count_nonzero(cations == LI_CODE))
         if n_li == 0:
             raise invalid("config", "holds no Li, so nothing can hop; raise li_content")
-        if not np.any(cations == 0):
+        if not np.any(cations == VACANCY_CODE):
             raise invalid(
                 "config",
                 "has no empty cation site for Li to hop into; lower li_content to make vacancies",

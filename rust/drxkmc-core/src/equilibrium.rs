@@ -25,6 +25,7 @@ use crate::random::{below, unit};
 use crate::site_energy::site_energies;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::Serialize;
 
 /// The barrier below which a path fires at least once, on average, in `timescale_s`:
 /// kT·ln(ν·τ), eV.
@@ -123,9 +124,10 @@ fn sample_canonical(
     }
 }
 
-/// What `equilibrate` did.
-#[derive(Debug, Clone)]
+/// What `equilibrate` did (serialised without the configuration: the counts and μ).
+#[derive(Debug, Clone, Serialize)]
 pub struct Equilibrium {
+    #[serde(skip)]
     pub config: Configuration,
     /// μ of the accessible reservoir, eV on the site-energy scale (NaN if nothing is
     /// accessible; ±∞ if it is empty or full).
