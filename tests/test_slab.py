@@ -10,6 +10,7 @@ that reach a surface.
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -86,6 +87,13 @@ def test_li_never_leave_a_drx_slab():
     assert moved_z > 0
     assert sim.configuration().n_li == cfg.n_li
     assert sim.configuration().counts().equals(cfg.counts())
+    # A slab run checkpoints and resumes bit-identically.
+    again = pickle.loads(pickle.dumps(sim))
+    assert again.lattice.geometry == "slab"
+    sim.advance(hops=2000)
+    again.advance(hops=2000)
+    assert again.time_s == sim.time_s
+    assert np.array_equal(again.displacements_A(), sim.displacements_A())
 
 
 def test_single_li_in_a_slab_samples_the_boltzmann_distribution():
