@@ -84,6 +84,9 @@ class RunResult:
 class Simulation:
     """Kinetic Monte Carlo of Li o-t-o hops in a configuration at one temperature.
 
+    On a slab lattice (``geometry="slab"``) no hop or tetrahedron crosses a surface, and the
+    diffusivities are in-plane: MSDs of the x, y components, D = MSD/(4t).
+
     >>> sim = Simulation(config, BarrierModel(), temperature_K=300, seed=1)
     >>> result = sim.run(hops=1_000_000)
     >>> result.diffusivity
