@@ -109,6 +109,21 @@ impl Values {
         }
     }
 
+    /// Room for `n` more values (once the type is known).
+    fn reserve(&mut self, n: usize) {
+        match self {
+            Values::Empty => {}
+            Values::Bool(v) => v.reserve(n),
+            Values::U8(v) => v.reserve(n),
+            Values::U32(v) => v.reserve(n),
+            Values::U64(v) => v.reserve(n),
+            Values::I32(v) => v.reserve(n),
+            Values::I64(v) => v.reserve(n),
+            Values::F64(v) => v.reserve(n),
+            Values::Str(v) => v.reserve(n),
+        }
+    }
+
     /// No values, of the element type a `drxkmc_core::columns::array` newtype names.
     fn typed(name: &str) -> Option<Values> {
         Some(match name.strip_prefix("array:")? {
@@ -252,10 +267,12 @@ impl<'a> ser::Serializer for Cell<'a> {
         }
         value.serialize(self)
     }
-    fn serialize_seq(self, _len: Option<usize>) -> Res<SeqCell<'a>> {
+    fn serialize_seq(self, len: Option<usize>) -> Res<SeqCell<'a>> {
         if self.nested {
             return Err(ser::Error::custom("a column holds scalars or sequences of scalars"));
         }
+        // A typed array (a per-site column of 10⁷ entries) is copied once, without regrowth.
+        self.values.reserve(len.unwrap_or(0));
         Ok(SeqCell { values: self.values, seq_len: self.seq_len, n: 0 })
     }
     fn serialize_tuple(self, len: usize) -> Res<SeqCell<'a>> {
