@@ -248,7 +248,8 @@ def diffusivity_row(
 
 
 def msd_frame(blocks: list[Block]) -> pl.DataFrame:
-    """MSD and centre-of-mass MSD against lag, mean and standard error over blocks."""
+    """MSD and centre-of-mass MSD against lag, mean and standard error over blocks (in-plane,
+    x and y only, for a slab's blocks)."""
     usable = [b for b in blocks if len(b.lag_s) >= 1]
     if not usable:
         return pl.DataFrame(
