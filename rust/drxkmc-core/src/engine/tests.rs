@@ -145,40 +145,49 @@ fn checkpoint_resume_is_bit_identical() {
 
 #[test]
 fn detailed_balance_of_pair_rates() {
-    let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
-    let cfg = Configuration::random(lat, 30, &[20], vec!["Mn".into()], 25, 4, 5).unwrap();
-    let mut model = BarrierModel::default();
-    model.site_disorder_ev = 0.1;
-    let k = Kmc::new(&cfg, &model, 350.0, 0).unwrap();
-    let e = k.site_energies();
-    let kt = BOLTZMANN_EV_PER_K * 350.0;
-    // For each event A->B, move the Li by hand to B and look up the reverse path.
-    let mut checked = 0;
-    for ev in k.events().iter().take(60) {
-        let mut cat = k.cations();
-        cat[ev.from] = species::VACANCY;
-        cat[ev.to] = species::LI;
-        let back = Kmc::new(
-            &Configuration::from_species(lat, &cat, &k.anions(), vec!["Mn".into()]).unwrap(),
-            &model,
-            350.0,
-            0,
-        )
-        .unwrap();
-        // The reverse path goes through the same tetrahedron: its centre seen from B.
-        let d = NN_DIRECTIONS[ev.path / 2];
-        let centre_from_b: Vec<i8> = (0..3).map(|i| PATHS[ev.path].centre_quarter[i] - 2 * d[i]).collect();
-        let rev = back
-            .events()
-            .into_iter()
-            .find(|x| x.from == ev.to && x.to == ev.from && PATHS[x.path].centre_quarter[..] == centre_from_b[..])
+    // Every event and its reverse (through the same tetrahedron) have the rate ratio
+    // exp(−(E_B − E_A)/kT), in bulk and in a slab (whose surface events are all checked).
+    for geometry in [Geometry::Bulk, Geometry::Slab] {
+        let lat = Lattice::new([3, 3, 3], 4.15, geometry).unwrap();
+        let cfg = Configuration::random(lat, 30, &[20], vec!["Mn".into()], 25, 4, 5).unwrap();
+        let mut model = BarrierModel::default();
+        model.site_disorder_ev = 0.1;
+        let k = Kmc::new(&cfg, &model, 350.0, 0).unwrap();
+        let e = k.site_energies();
+        let kt = BOLTZMANN_EV_PER_K * 350.0;
+        let nz = lat.dims()[2];
+        let on_surface = |c: usize| [0, nz - 1].contains(&lat.grid_coords(lat.cation_grid_index(c))[2]);
+        // For each event A->B, move the Li by hand to B and look up the reverse path.
+        let mut checked = 0;
+        let events = k.events();
+        let surface = events.iter().filter(|ev| geometry == Geometry::Slab && on_surface(ev.from));
+        assert!(geometry == Geometry::Bulk || surface.clone().count() > 5);
+        for ev in events.iter().take(60).chain(surface) {
+            let mut cat = k.cations();
+            cat[ev.from] = species::VACANCY;
+            cat[ev.to] = species::LI;
+            let back = Kmc::new(
+                &Configuration::from_species(lat, &cat, &k.anions(), vec!["Mn".into()]).unwrap(),
+                &model,
+                350.0,
+                0,
+            )
             .unwrap();
-        let ratio = ev.rate_per_s / rev.rate_per_s;
-        let expect = (-(e[ev.to] - e[ev.from]) / kt).exp();
-        assert!((ratio / expect - 1.0).abs() < 1e-9, "{ratio} vs {expect}");
-        checked += 1;
+            // The reverse path goes through the same tetrahedron: its centre seen from B.
+            let d = NN_DIRECTIONS[ev.path / 2];
+            let centre_from_b: Vec<i8> = (0..3).map(|i| PATHS[ev.path].centre_quarter[i] - 2 * d[i]).collect();
+            let rev = back
+                .events()
+                .into_iter()
+                .find(|x| x.from == ev.to && x.to == ev.from && PATHS[x.path].centre_quarter[..] == centre_from_b[..])
+                .unwrap();
+            let ratio = ev.rate_per_s / rev.rate_per_s;
+            let expect = (-(e[ev.to] - e[ev.from]) / kt).exp();
+            assert!((ratio / expect - 1.0).abs() < 1e-9, "{ratio} vs {expect}");
+            checked += 1;
+        }
+        assert!(checked > 10);
     }
-    assert!(checked > 10);
 }
 
 #[test]
