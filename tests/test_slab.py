@@ -15,6 +15,8 @@ import pickle
 import numpy as np
 import pytest
 from conftest import kT, single_particle_d0_cm2_s
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import drxkmc
 from drxkmc import _core
@@ -166,3 +168,32 @@ def test_acceleration_runs_on_a_slab():
     assert math.isfinite(sim.flux_cap_per_s)
     sim.advance(hops=10_000)
     assert sim.configuration().n_li == 96
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    size=st.tuples(st.integers(2, 3), st.integers(2, 3), st.integers(2, 3)),
+    li=st.floats(0.05, 0.95),
+    tm=st.floats(0.0, 0.4),
+    fluorine=st.floats(0.0, 0.5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_slab_keeps_its_li_inside(size, li, tm, fluorine, seed):
+    # Random slabs (Li, vacancies, Mn; O and F with the default barriers and site energies):
+    # whatever the state, a run conserves the Li and no Li ever starts outside the slab.
+    lat = drxkmc.Lattice(size, geometry="slab")
+    rng = np.random.default_rng(seed)
+    u = rng.random(lat.n_cations)
+    cations = np.where(u < li, "Li", "Va")
+    cations[u > 1 - tm] = "Mn"
+    anions = np.where(rng.random(lat.n_anions) < fluorine, "F", "O")
+    cfg = drxkmc.Configuration.from_species(lat, cations, anions)
+    sim = drxkmc.Simulation(cfg, temperature_K=800, seed=seed % 1000, equilibrate=False)
+    if sim.total_rate_per_s > 0:  # else no Li has an open path: nothing can move
+        sim.advance(hops=2000)
+        assert sim.hops == 2000
+    li_now = sim.li_occupancy()
+    assert li_now.sum() == cfg.n_li
+    dz = np.rint(sim.displacements_A()[li_now, 2] / (lat.a / 2)).astype(int)
+    start = _plane(lat, lat.cation_positions())[li_now] - dz
+    assert np.all((start >= 0) & (start < 2 * lat.size[2]))
