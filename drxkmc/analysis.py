@@ -5,6 +5,10 @@ every Li displacement is zeroed; during the block the core reports, on a regular
 τ, Σ|R_i|² (tracer), |Σ R_i|² (centre of mass) and the Li count of each octant of the box.
 Each block gives one independent estimate of every quantity; the value reported is the mean
 over blocks and its uncertainty the standard error of that mean.
+
+In a slab (periodic in x and y, open along z) Li cannot travel along z, so every MSD and
+diffusivity is in-plane: MSDs are of the x, y components and D = MSD/(4t) (2-D) instead of
+MSD/(6t); a block says which through ``dimensions``.
 """
 
 from __future__ import annotations
@@ -34,17 +38,25 @@ class Block:
     octant_li: np.ndarray  # (lags, 8)
     li_energy_ev: float  # mean site energy per Li over the block's samples, eV
     hops: int = 0  # hops made in the block
+    dimensions: int = 3  # axes the MSDs cover: 3 (bulk), 2 (slab: x and y)
 
 
-def block_from_observations(obs: dict, t0: float, half_a: float, hops: int = 0) -> Block:
-    """Turn the core's raw observation columns (displacements in a/2) into a :class:`Block`."""
+def block_from_observations(
+    obs: dict, t0: float, half_a: float, hops: int = 0, *, in_plane: bool = False
+) -> Block:
+    """Turn the core's raw observation columns (displacements in a/2) into a :class:`Block`;
+    ``in_plane`` (slabs) keeps the x and y components of every displacement only."""
     n_li = int(obs["n_li"][0]) if len(obs["n_li"]) else 0
     scale = half_a**2 / max(n_li, 1)
-    com2 = obs["sum_rx"] ** 2 + obs["sum_ry"] ** 2 + obs["sum_rz"] ** 2
+    com2 = obs["sum_rx"] ** 2 + obs["sum_ry"] ** 2
+    r2 = obs["sum_r2"] - obs["sum_rz2"]
+    if not in_plane:
+        com2 = com2 + obs["sum_rz"] ** 2
+        r2 = obs["sum_r2"]
     beyond = obs["n_beyond_one_hop"]
     return Block(
         lag_s=obs["time_s"] - t0,
-        msd_A2=obs["sum_r2"] * scale,
+        msd_A2=r2 * scale,
         com_msd_A2=com2 * scale,
         n_li=n_li,
         moved_fraction=float(beyond[-1]) / n_li if n_li and len(beyond) else 0.0,
@@ -53,6 +65,7 @@ def block_from_observations(obs: dict, t0: float, half_a: float, hops: int = 0) 
         if len(obs["li_energy_ev"])
         else float("nan"),
         hops=hops,
+        dimensions=2 if in_plane else 3,
     )
 
 
@@ -181,8 +194,14 @@ def diffusivity_row(
     displaced by more than one hop within a block (depends on the block length).
     """
     usable = [b for b in blocks if len(b.lag_s) >= 2 and b.n_li > 0]
-    d_t = [_slope(b.lag_s, b.msd_A2, fit_from) / 6 * ANGSTROM2_TO_CM2 for b in usable]
-    d_j = [_slope(b.lag_s, b.com_msd_A2, fit_from) / 6 * ANGSTROM2_TO_CM2 for b in usable]
+    # MSD = 2·d·D·t over the d axes a block covers (in-plane only in a slab).
+    d_t = [
+        _slope(b.lag_s, b.msd_A2, fit_from) / (2 * b.dimensions) * ANGSTROM2_TO_CM2 for b in usable
+    ]
+    d_j = [
+        _slope(b.lag_s, b.com_msd_A2, fit_from) / (2 * b.dimensions) * ANGSTROM2_TO_CM2
+        for b in usable
+    ]
     dt, dt_err = _mean_sem(d_t)
     dj, dj_err = _mean_sem(d_j)
     haven, haven_err = _ratio_err(dt, dt_err, dj, dj_err)
@@ -229,7 +248,8 @@ def diffusivity_row(
 
 
 def msd_frame(blocks: list[Block]) -> pl.DataFrame:
-    """MSD and centre-of-mass MSD against lag, mean and standard error over blocks."""
+    """MSD and centre-of-mass MSD against lag, mean and standard error over blocks (in-plane,
+    x and y only, for a slab's blocks)."""
     usable = [b for b in blocks if len(b.lag_s) >= 1]
     if not usable:
         return pl.DataFrame(

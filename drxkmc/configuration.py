@@ -226,8 +226,10 @@ class Configuration:
 
     def cation_symbols(self) -> np.ndarray:
         """Species symbol on every cation site (``"Va"`` = empty)."""
-        table = np.array([VACANCY, "Li", *self.tm_names])
-        return table[self._c.cations()]
+        table = np.empty(_FIRST_TM_CODE + len(self.tm_names), dtype=object)
+        table[_VACANCY_CODE], table[_LI_CODE] = VACANCY, "Li"
+        table[_FIRST_TM_CODE:] = self.tm_names
+        return table.astype(str)[self._c.cations()]
 
     def anion_symbols(self) -> np.ndarray:
         return np.array(ANION_SYMBOLS)[self._c.anions()]

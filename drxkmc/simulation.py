@@ -29,6 +29,9 @@ from drxkmc.configuration import (
     _LI_CODE as LI_CODE,
 )
 from drxkmc.configuration import (
+    _VACANCY_CODE as VACANCY_CODE,
+)
+from drxkmc.configuration import (
     DEFAULT_SWEEPS,
     DEFAULT_TIMESCALE_S,
     Configuration,
@@ -80,6 +83,9 @@ class RunResult:
 
 class Simulation:
     """Kinetic Monte Carlo of Li o-t-o hops in a configuration at one temperature.
+
+    On a slab lattice (``geometry="slab"``) no hop or tetrahedron crosses a surface, and the
+    diffusivities are in-plane: MSDs of the x, y components, D = MSD/(4t).
 
     >>> sim = Simulation(config, BarrierModel(), temperature_K=300, seed=1)
     >>> result = sim.run(hops=1_000_000)
@@ -141,12 +147,15 @@ class Simulation:
     @property
     def percolating_li_fraction(self) -> float:
         """Li on clusters of the kinetic network (paths firing within ``timescale_s``) that
-        span the cell, over all Li: the Li that can carry long-range transport. It does not
-        depend on how long a run is."""
+        span the cell (wrap it; in a slab along x or y, the directions a slab's D is measured
+        along), over all Li: the Li that can carry long-range transport. It does not depend on
+        how long a run is."""
         k = self._kmc
         cut = _core.kinetic_cutoff_ev(k.model(), k.temperature_k, self.timescale_s)
         cfg = _core.Configuration.from_species(k.lattice, k.cations(), k.anions(), k.tm_names)
-        p = _core.percolation_analysis(cfg, barrier_cutoff_ev=cut, model=k.model())
+        p = _core.percolation_analysis(
+            cfg, barrier_cutoff_ev=cut, model=k.model(), criterion="wrap"
+        )
         return p["n_accessible_li"] / p["n_li"] if p["n_li"] else float("nan")
 
     @property
@@ -357,7 +366,7 @@ class Simulation:
         n_li = int(np.count_nonzero(cations == LI_CODE))
         if n_li == 0:
             raise invalid("config", "holds no Li, so nothing can hop; raise li_content")
-        if not np.any(cations == 0):
+        if not np.any(cations == VACANCY_CODE):
             raise invalid(
                 "config",
                 "has no empty cation site for Li to hop into; lower li_content to make vacancies",
@@ -531,7 +540,11 @@ class _Measurement:
             self.partial_hops += sim.hops - h0
             self.partial_time += sim.time_s - t0
             return
-        self.blocks.append(block_from_observations(obs, t0, sim.lattice.a / 2, sim.hops - h0))
+        self.blocks.append(
+            block_from_observations(
+                obs, t0, sim.lattice.a / 2, sim.hops - h0, in_plane=sim.lattice.geometry == "slab"
+            )
+        )
         self.block_hops.append(sim.hops - h0)
         if self.bar is not None:
             self.bar.update(1)

@@ -280,11 +280,6 @@ def test_bad_run_options(cfg):
     assert sim.hops == 0
 
 
-def test_slab_lattice_is_refused_for_bulk_diffusion(mat):
-    slab = drxkmc.Configuration.random(mat, drxkmc.Lattice(3, geometry="slab"), li_content=0.8)
-    raises_field(lambda: drxkmc.Simulation(slab), "geometry")
-
-
 def _jammed_configuration():
     # One Li whose 12 neighbours are all TM (every other cation site is Mn but one, far away):
     # no hop is possible, the total rate is zero.

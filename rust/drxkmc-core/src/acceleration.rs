@@ -26,7 +26,7 @@
 use crate::config::{species, Configuration};
 use crate::equilibrium::chemical_potential;
 use crate::error::{require_positive, Error, Result};
-use crate::lattice::{offset_index, Geometry, Lattice, NN_DIRECTIONS, PATHS};
+use crate::lattice::{inside_slab, offset_index, Geometry, Lattice, NN_DIRECTIONS, PATHS};
 use crate::model::{BarrierModel, BOLTZMANN_EV_PER_K};
 use crate::site_energy::site_energies;
 use crate::union_find::{bond_image_shift, WrappingUnionFind};
@@ -51,14 +51,14 @@ fn fermi(e: f64, mu: f64, kt: f64) -> f64 {
 /// The critical flux g* of `config` under `model` at `temperature_k` (see the module doc):
 /// pairs are added in order of decreasing equilibrium flux, with the path rates averaged over
 /// the occupancy of their spectator sites, until a cluster wraps the cell. None when no
-/// cluster ever wraps or there are no Li or no vacancies (nothing to accelerate). Bulk only.
+/// cluster ever wraps or there are no Li or no vacancies (nothing to accelerate). In a slab
+/// no pair crosses a surface and no tetrahedron lies beyond one (the rules of percolation), so
+/// the spanning cluster is one that wraps along x or y: the slab's own transport.
 pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k: f64) -> Result<Option<CriticalFlux>> {
     require_positive("temperature_K", temperature_k)?;
     model.validate()?;
     let lattice = *config.lattice();
-    if lattice.geometry() != Geometry::Bulk {
-        return Err(Error::invalid("acceleration", "the rate cap is defined for a periodic bulk cell"));
-    }
+    let slab = lattice.geometry() == Geometry::Slab;
     // Up to six bonds per site (24 bytes each), site energies, cation codes and the union-find.
     let bytes_per_site = 6 * std::mem::size_of::<(f64, u32, u32, [i8; 3])>() + 8 + 1 + 24;
     crate::memory::require_available(
@@ -87,8 +87,12 @@ pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k
             continue;
         }
         let blk = lattice.block(p);
+        let inside = |o: [i8; 3]| !slab || inside_slab(p[2], o[2], dims[2]);
         for &dir in &FORWARD_DIRECTIONS {
             let d = NN_DIRECTIONS[dir];
+            if !inside(d) {
+                continue;
+            }
             let gb = offset_index(&blk, d);
             if species::is_tm(grid[gb]) {
                 continue;
@@ -97,6 +101,9 @@ pub fn critical_flux(config: &Configuration, model: &BarrierModel, temperature_k
             let mut k = 0.0;
             for side in 0..2 {
                 let path = &PATHS[2 * dir + side];
+                if !path.spectators.iter().all(|&o| inside(o)) {
+                    continue; // the tetrahedron lies outside the slab
+                }
                 let [s1, s2] = path.spectators.map(|o| Lattice::sublattice_index(offset_index(&blk, o)));
                 let n_tm = species::is_tm(cations[s1]) as usize + species::is_tm(cations[s2]) as usize;
                 let corners = path.anions.map(|o| grid[offset_index(&blk, o)]);
@@ -145,16 +152,45 @@ mod tests {
     }
 
     #[test]
-    fn no_open_pair_means_no_critical_rate_and_slabs_are_refused() {
+    fn no_open_pair_means_no_critical_rate() {
         let m = BarrierModel::uniform(0.3);
         let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
         let all_tm = vec![species::FIRST_TM; lat.n_cations()];
         let tm =
             Configuration::from_species(lat, &all_tm, &vec![species::O; lat.n_anions()], vec!["Ti".into()]).unwrap();
         assert_eq!(critical_flux(&tm, &m, 300.0).unwrap(), None);
-        let slab = Lattice::new([3, 3, 3], 4.15, Geometry::Slab).unwrap();
-        let cfg = Configuration::random(slab, 10, &[], vec![], 0, 0, 1).unwrap();
-        assert_eq!(critical_flux(&cfg, &m, 300.0).unwrap_err().field(), "acceleration");
+    }
+
+    #[test]
+    fn slab_critical_flux_spans_in_plane_without_crossing_a_surface() {
+        // An open slab: pairs inside it have two paths (2Γ_t·c(1 − c), as in bulk), in-plane
+        // pairs on a surface plane one; the interior planes wrap along x and y first.
+        let m = BarrierModel::uniform(0.3);
+        let kt = BOLTZMANN_EV_PER_K * 300.0;
+        let slab = Lattice::new([4, 4, 3], 4.15, Geometry::Slab).unwrap();
+        let cfg = Configuration::random(slab, 96, &[], vec![], 0, 0, 1).unwrap();
+        let crit = critical_flux(&cfg, &m, 300.0).unwrap().unwrap();
+        let c = 96.0 / slab.n_cations() as f64;
+        let expect = 2.0 * 1e13 * (-0.3 / kt).exp() * c * (1.0 - c);
+        assert!((crit.flux_per_s / expect - 1.0).abs() < 1e-9, "{crit:?} {expect}");
+        // Only the two surface planes open (TM between them): they never join across the
+        // z boundary, and their in-plane pairs have one path each (the other tetrahedron lies
+        // outside the slab).
+        let nz = slab.dims()[2];
+        let cations: Vec<u8> = slab
+            .cation_points()
+            .map(|p| if p[2] == 0 || p[2] == nz - 1 { species::VACANCY } else { species::FIRST_TM })
+            .collect();
+        let mut cations = cations;
+        let open: Vec<usize> = (0..cations.len()).filter(|&i| cations[i] == species::VACANCY).collect();
+        for &i in open.iter().step_by(2) {
+            cations[i] = species::LI;
+        }
+        let cfg =
+            Configuration::from_species(slab, &cations, &vec![species::O; slab.n_anions()], vec!["Ti".into()]).unwrap();
+        let crit = critical_flux(&cfg, &m, 300.0).unwrap().unwrap();
+        let expect = 1e13 * (-0.3 / kt).exp() * 0.25;
+        assert!((crit.flux_per_s / expect - 1.0).abs() < 1e-9, "{crit:?} {expect}");
     }
 
     #[test]

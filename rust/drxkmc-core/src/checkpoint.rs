@@ -177,9 +177,6 @@ pub fn validate(cp: &Checkpoint) -> Result<()> {
     if checked != lattice {
         return Err(bad("lattice is not valid"));
     }
-    if lattice.geometry() != Geometry::Bulk {
-        return Err(bad("lattice must be bulk (the Li kMC runs in a periodic cell)"));
-    }
     if cp.config.grid().len() != lattice.n_grid() {
         return Err(bad(format!(
             "configuration has {} sites but its lattice has {}",
@@ -207,7 +204,7 @@ pub fn validate(cp: &Checkpoint) -> Result<()> {
     cp.model.validate().map_err(in_checkpoint)?;
     crate::error::require_positive("temperature_K", cp.temperature_k).map_err(in_checkpoint)?;
     crate::error::require_non_negative("time_s", cp.time_s).map_err(in_checkpoint)?;
-    validate_displacements(cp, &cations)?;
+    validate_displacements(cp, &cations, &lattice)?;
     let mut rng = cp.rng.clone();
     if (0..4).all(|_| rng.next_u64() == 0) {
         // All-zero is the one state xoshiro never leaves: it would draw 0 forever.
@@ -229,9 +226,10 @@ pub fn validate(cp: &Checkpoint) -> Result<()> {
 }
 
 /// Displacements: one per cation site, zero where there is no Li, within the packed range,
-/// on the lattice (each hop changes x+y+z by an even number), and no more in total than the
-/// hops made since the start can produce (each hop moves one Li by 2 in the 1-norm).
-fn validate_displacements(cp: &Checkpoint, cations: &[u8]) -> Result<()> {
+/// on the lattice (each hop changes x+y+z by an even number), in a slab from a start inside
+/// it (no hop crosses a surface), and no more in total than the hops made since the start can
+/// produce (each hop moves one Li by 2 in the 1-norm).
+fn validate_displacements(cp: &Checkpoint, cations: &[u8], lattice: &Lattice) -> Result<()> {
     if cp.disp.len() != cations.len() {
         return Err(bad(format!("has {} displacements for {} cation sites", cp.disp.len(), cations.len())));
     }
@@ -248,6 +246,11 @@ fn validate_displacements(cp: &Checkpoint, cations: &[u8]) -> Result<()> {
         }
         if (r[0] + r[1] + r[2]) % 2 != 0 {
             return Err(bad(format!("displacement {r:?} of site {i} is not a sum of hops")));
+        }
+        let z = lattice.grid_coords(lattice.cation_grid_index(i))[2] as i64;
+        let nz = lattice.dims()[2] as i64;
+        if lattice.geometry() == Geometry::Slab && !(0..nz).contains(&(z - r[2] as i64)) {
+            return Err(bad(format!("displacement {r:?} of site {i} starts outside the slab")));
         }
         travelled += r.iter().map(|x| x.unsigned_abs() as u128).sum::<u128>();
     }

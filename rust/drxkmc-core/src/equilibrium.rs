@@ -25,6 +25,7 @@ use crate::random::{below, unit};
 use crate::site_energy::site_energies;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::Serialize;
 
 /// The barrier below which a path fires at least once, on average, in `timescale_s`:
 /// kT·ln(ν·τ), eV.
@@ -123,9 +124,10 @@ fn sample_canonical(
     }
 }
 
-/// What `equilibrate` did.
-#[derive(Debug, Clone)]
+/// What `equilibrate` did (serialised without the configuration: the counts and μ).
+#[derive(Debug, Clone, Serialize)]
 pub struct Equilibrium {
+    #[serde(skip)]
     pub config: Configuration,
     /// μ of the accessible reservoir, eV on the site-energy scale (NaN if nothing is
     /// accessible; ±∞ if it is empty or full).
@@ -349,6 +351,33 @@ mod tests {
         assert_eq!(equilibrate(&cfg, &model, EquilibrateSpec { sweeps: 0, ..spec }).unwrap_err().field(), "sweeps");
         let err = equilibrate(&cfg, &model, EquilibrateSpec { timescale_s: f64::NAN, ..spec }).unwrap_err();
         assert_eq!(err.field(), "timescale_s");
+    }
+
+    #[test]
+    fn slab_delithiation_reaches_through_the_surfaces_only() {
+        // An open slab with one Li in the middle plane whose 12 neighbours are TM: the open
+        // sites all reach a surface (accessible, one ideal reservoir), the caged Li does not.
+        let lat = Lattice::new([4, 4, 3], 4.15, Geometry::Slab).unwrap();
+        let mut cat = vec![species::LI; lat.n_cations()];
+        let centre = (0..lat.n_cations()).find(|&c| lat.grid_coords(lat.cation_grid_index(c))[2] == 2).unwrap();
+        let blk = lat.block(lat.grid_coords(lat.cation_grid_index(centre)));
+        for d in crate::lattice::NN_DIRECTIONS {
+            cat[Lattice::sublattice_index(crate::lattice::offset_index(&blk, d))] = species::FIRST_TM;
+        }
+        let cfg = Configuration::from_species(lat, &cat, &vec![species::O; lat.n_anions()], vec!["Ti".into()]).unwrap();
+        let model = BarrierModel::uniform(0.3);
+        let open = lat.n_cations() - 13;
+        let spec =
+            EquilibrateSpec { temperature_k: 300.0, timescale_s: 3600.0, target_li: Some(41), sweeps: 20, seed: 2 };
+        let eq = equilibrate(&cfg, &model, spec).unwrap();
+        assert_eq!(eq.config.cations()[centre], species::LI);
+        assert_eq!((eq.config.n_li(), eq.n_accessible_li, eq.n_accessible_sites), (41, 40, open as u64));
+        let kt = BOLTZMANN_EV_PER_K * 300.0;
+        let c = 40.0 / open as f64;
+        assert!((eq.mu_ev - kt * (c / (1.0 - c)).ln()).abs() < 1e-9);
+        // Fewer than the caged Li cannot be reached.
+        let err = equilibrate(&cfg, &model, EquilibrateSpec { target_li: Some(0), ..spec }).unwrap_err();
+        assert!(err.to_string().contains("surfaces"), "{err}");
     }
 
     #[test]

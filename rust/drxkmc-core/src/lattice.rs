@@ -339,6 +339,14 @@ impl Lattice {
     }
 }
 
+/// Whether the grid plane z + dz lies inside a slab of nz planes (0..nz): a slab has no site,
+/// bond or tetrahedron beyond its first and last planes.
+#[inline(always)]
+pub fn inside_slab(z: usize, dz: i8, nz: usize) -> bool {
+    let t = z as isize + dz as isize;
+    t >= 0 && t < nz as isize
+}
+
 /// Slot of an offset in the 3x3x3 block around a site: 9(oz+1) + 3(oy+1) + (ox+1).
 pub const fn slot(o: [i8; 3]) -> usize {
     (9 * (o[2] + 1) + 3 * (o[1] + 1) + (o[0] + 1)) as usize

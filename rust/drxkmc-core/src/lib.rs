@@ -20,9 +20,11 @@
 //!   `sro/anneal.rs` Metropolis annealing, `sro/measures.rs` Warren–Cowley and environment
 //!   counts).
 //! * Support: `random` (the only random-number helpers), `memory` (large buffers, memory
-//!   budget), `error` (the error type, every variant naming its field).
+//!   budget), `error` (the error type, every variant naming its field), `columns` (how result
+//!   structs serialise as columns).
 pub mod acceleration;
 pub mod checkpoint;
+pub mod columns;
 pub mod composition;
 pub mod config;
 pub mod degradation;

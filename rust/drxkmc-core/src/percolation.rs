@@ -36,13 +36,16 @@
 //! box along at least one axis; slab, the cluster has a site on a surface plane (z = 0 or
 //! z = D_z − 1 in grid units).
 
+use crate::columns;
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
-use crate::lattice::{slot, Geometry, Lattice, NN_DIRECTIONS, PATHS};
+use crate::lattice::{inside_slab, slot, Geometry, Lattice, NN_DIRECTIONS, PATHS};
 use crate::memory::{describe_lattice, require_available, try_filled};
 use crate::model::BarrierModel;
 use crate::union_find::{bond_image_shift, Node};
 pub use crate::union_find::{Winding, WrappingUnionFind};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use std::cmp::Reverse;
 use std::mem::size_of;
 
@@ -103,8 +106,9 @@ impl BondRule {
     }
 }
 
-/// Which clusters count as accessible.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which clusters count as accessible (serialised in lower case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Criterion {
     /// `Wrap` for a bulk lattice, `Surface` for a slab.
     Auto,
@@ -132,19 +136,27 @@ impl Criterion {
 
 /// Result of a percolation analysis. Clusters are numbered by decreasing size (ties: the one
 /// whose first site has the lower cation index first), so label 0 is the largest cluster.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialised (`columns`) with two derived entries: `n_clusters` and `wraps`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Percolation {
     /// Cluster label of every cation site in cation-index order; −1 on TM sites.
+    #[serde(serialize_with = "columns::array")]
     pub labels: Vec<i32>,
-    /// Sites (Li + vacancies) per cluster.
+    /// Sites (Li + vacancies) per cluster (serialised with their number, `n_clusters`).
+    #[serde(flatten, serialize_with = "sites_and_clusters")]
     pub cluster_sites: Vec<u32>,
     /// Li per cluster.
+    #[serde(serialize_with = "columns::array")]
     pub cluster_li: Vec<u32>,
-    /// Axes along which each cluster wraps the box (`WRAP_X | WRAP_Y | WRAP_Z`).
+    /// Axes along which each cluster wraps the box (`WRAP_X | WRAP_Y | WRAP_Z`; serialised
+    /// with their union, `wraps`).
+    #[serde(flatten, serialize_with = "wraps_and_union")]
     pub cluster_wraps: Vec<u8>,
     /// Surface planes each cluster reaches (`SURFACE_BOTTOM | SURFACE_TOP`); 0 in bulk.
+    #[serde(serialize_with = "columns::array")]
     pub cluster_surfaces: Vec<u8>,
     /// Whether each cluster is accessible under `criterion`.
+    #[serde(serialize_with = "columns::array")]
     pub cluster_accessible: Vec<bool>,
     /// The criterion applied (never `Auto`).
     pub criterion: Criterion,
@@ -159,6 +171,22 @@ pub struct Percolation {
     pub n_accessible_li: u64,
     /// Joined nearest-neighbour pairs (bonds of the network).
     pub n_bonds: u64,
+}
+
+#[allow(clippy::ptr_arg)] // serde hands over the field itself
+fn sites_and_clusters<S: Serializer>(sites: &Vec<u32>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("cluster_sites", &columns::Array(sites))?;
+    m.serialize_entry("n_clusters", &(sites.len() as u64))?;
+    m.end()
+}
+
+#[allow(clippy::ptr_arg)] // serde hands over the field itself
+fn wraps_and_union<S: Serializer>(wraps: &Vec<u8>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("cluster_wraps", &columns::Array(wraps))?;
+    m.serialize_entry("wraps", &wraps.iter().fold(0u8, |a, &w| a | w))?;
+    m.end()
 }
 
 impl Percolation {
@@ -415,13 +443,6 @@ fn analyze_with<W: Winding>(config: &Configuration, rule: &BondRule, criterion: 
         }
     }
     label_clusters(uf, config, criterion, n_bonds)
-}
-
-/// Whether z + dz stays inside the slab's cation planes 0..nz.
-#[inline(always)]
-fn inside_slab(z: usize, dz: i8, nz: usize) -> bool {
-    let t = z as isize + dz as isize;
-    t >= 0 && t < nz as isize
 }
 
 /// Turn the union-find into labels and per-cluster statistics.

@@ -7,7 +7,7 @@
 //! disorder at any width σ.
 
 use crate::config::{species, Configuration};
-use crate::lattice::{offset_index, Lattice, NN_DIRECTIONS, OCTAHEDRON_ANIONS};
+use crate::lattice::{inside_slab, offset_index, Geometry, Lattice, NN_DIRECTIONS, OCTAHEDRON_ANIONS};
 use crate::model::BarrierModel;
 use crate::random::mix64;
 use rand::SeedableRng;
@@ -21,20 +21,25 @@ pub fn site_noise(seed: u64, site: usize) -> f64 {
 }
 
 /// Li site energy (eV) of cation site `site` (cation index) of `config`; TM sites get the
-/// value a Li would have there.
+/// value a Li would have there. In a slab only neighbours inside the slab count (a surface
+/// site has 5 anions and 8 cation neighbours).
 pub fn site_energy(config: &Configuration, model: &BarrierModel, site: usize) -> f64 {
     let l: &Lattice = config.lattice();
     let grid = config.grid();
-    let blk = l.block(l.grid_coords(l.cation_grid_index(site)));
+    let p = l.grid_coords(l.cation_grid_index(site));
+    let blk = l.block(p);
+    let nz = l.dims()[2];
+    let slab = l.geometry() == Geometry::Slab;
+    let exists = |o: [i8; 3]| !slab || inside_slab(p[2], o[2], nz);
     let mut e = 0.0;
-    for o in OCTAHEDRON_ANIONS {
+    for o in OCTAHEDRON_ANIONS.into_iter().filter(|&o| exists(o)) {
         match grid[offset_index(&blk, o)] {
             species::F => e += model.site_f_ev,
             species::CL => e += model.site_cl_ev,
             _ => {}
         }
     }
-    for d in NN_DIRECTIONS {
+    for d in NN_DIRECTIONS.into_iter().filter(|&d| exists(d)) {
         if species::is_tm(grid[offset_index(&blk, d)]) {
             e += model.site_tm_ev;
         }
@@ -53,7 +58,6 @@ pub fn site_energies(config: &Configuration, model: &BarrierModel) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lattice::Geometry;
 
     #[test]
     fn noise_is_standard_normal_and_local() {
@@ -85,5 +89,22 @@ mod tests {
         // the one F is shared by 6 octahedra.
         let total: f64 = e.iter().sum();
         assert!((total - (12.0 * m.site_tm_ev + 6.0 * m.site_f_ev)).abs() < 1e-12, "{total}");
+    }
+
+    #[test]
+    fn slab_energies_count_no_neighbour_across_the_surface() {
+        // The same TM and F on the bottom plane of a slab: the TM has 8 cation neighbours in
+        // the slab (4 in its plane, 4 above), the F 5 cations (no octahedron below the slab).
+        let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Slab).unwrap();
+        let mut cat = vec![species::LI; lat.n_cations()];
+        cat[0] = species::FIRST_TM;
+        let mut an = vec![species::O; lat.n_anions()];
+        an[0] = species::F;
+        assert_eq!(lat.grid_coords(lat.cation_grid_index(0))[2], 0);
+        assert_eq!(lat.grid_coords(lat.anion_grid_index(0))[2], 0);
+        let cfg = Configuration::from_species(lat, &cat, &an, vec!["Mn".into()]).unwrap();
+        let m = BarrierModel { site_disorder_ev: 0.0, ..BarrierModel::default() };
+        let total: f64 = site_energies(&cfg, &m).iter().sum();
+        assert!((total - (8.0 * m.site_tm_ev + 5.0 * m.site_f_ev)).abs() < 1e-12, "{total}");
     }
 }

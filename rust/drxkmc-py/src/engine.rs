@@ -1,5 +1,6 @@
 //! Bindings of drxkmc_core::engine: the kMC engine (GIL released while it runs), its state
 //! and observations as numpy arrays, and its exact checkpoint.
+use crate::columns::rows_to_dict;
 use crate::composition::PyComposition;
 use crate::configuration::PyConfiguration;
 use crate::errors::{PyDrxkmcResult, SimulationBusyError};
@@ -66,23 +67,7 @@ impl PyKmc {
         let kmc: &mut Kmc = &mut guard;
         let (stop, obs) = py.detach(|| kmc.run(t_end_s, max_hops, &times))?;
         drop(guard);
-        let d = PyDict::new(py);
-        d.set_item("time_s", obs.iter().map(|o| o.time_s).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("hops", obs.iter().map(|o| o.hops).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("n_li", obs.iter().map(|o| o.n_li).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("sum_r2", obs.iter().map(|o| o.sum_r2).collect::<Vec<_>>().into_pyarray(py))?;
-        for (k, axis) in ["sum_rx", "sum_ry", "sum_rz"].iter().enumerate() {
-            d.set_item(*axis, obs.iter().map(|o| o.sum_r[k]).collect::<Vec<_>>().into_pyarray(py))?;
-        }
-        d.set_item("li_energy_ev", obs.iter().map(|o| o.sum_li_energy_ev).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("n_beyond_one_hop", obs.iter().map(|o| o.n_beyond_one_hop).collect::<Vec<_>>().into_pyarray(py))?;
-        let mut oct = Array2::<u64>::zeros((obs.len(), 8));
-        for (i, o) in obs.iter().enumerate() {
-            for k in 0..8 {
-                oct[[i, k]] = o.octant_li[k];
-            }
-        }
-        d.set_item("octant_li", oct.into_pyarray(py))?;
+        let d = rows_to_dict(py, &obs)?;
         let stop = match stop {
             Stop::Time => "time",
             Stop::Hops => "hops",
@@ -167,15 +152,7 @@ impl PyKmc {
     /// Every current event as columns.
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let ev = self.engine()?.events();
-        let d = PyDict::new(py);
-        d.set_item("from_site", ev.iter().map(|e| e.from as u64).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("to_site", ev.iter().map(|e| e.to as u64).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("path", ev.iter().map(|e| e.path as u8).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("direction", ev.iter().map(|e| (e.path / 2) as u8).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("channel", ev.iter().map(|e| e.n_tm as u8).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("barrier_eV", ev.iter().map(|e| e.barrier_ev).collect::<Vec<_>>().into_pyarray(py))?;
-        d.set_item("rate_per_s", ev.iter().map(|e| e.rate_per_s).collect::<Vec<_>>().into_pyarray(py))?;
-        Ok(d)
+        rows_to_dict(py, &ev)
     }
     /// The exact state as a checkpoint file's bytes (`drxkmc_core::checkpoint`), with the
     /// material if given; `Kmc.from_checkpoint` resumes bit-identically.

@@ -1,6 +1,7 @@
 //! Bindings of drxkmc_core::equilibrium and site_energy: equilibrium Li arrangements,
 //! electrochemical (de)lithiation, the equilibrium Li count against μ, and the critical pair
 //! rate of the rattling acceleration.
+use crate::columns::struct_to_dict;
 use crate::configuration::PyConfiguration;
 use crate::errors::PyDrxkmcResult;
 use crate::model::model_from_dict;
@@ -31,11 +32,7 @@ fn equilibrate<'py>(
     let spec = EquilibrateSpec { temperature_k, timescale_s, target_li, sweeps, seed };
     let cfg = &config.0;
     let eq = py.detach(|| equilibrium::equilibrate(cfg, &model, spec))?;
-    let d = PyDict::new(py);
-    d.set_item("mu_ev", eq.mu_ev)?;
-    d.set_item("n_accessible_li", eq.n_accessible_li)?;
-    d.set_item("n_accessible_sites", eq.n_accessible_sites)?;
-    d.set_item("accessible_li_fraction", eq.accessible_li_fraction)?;
+    let d = struct_to_dict(py, &eq)?;
     Ok((PyConfiguration(eq.config), d))
 }
 

@@ -2,6 +2,7 @@
 //! releases the GIL during runs. No physics here. One file per core concept; this one only
 //! registers them in the module `drxkmc._core`.
 
+mod columns;
 mod composition;
 mod configuration;
 mod degradation;

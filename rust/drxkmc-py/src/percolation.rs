@@ -1,10 +1,10 @@
 //! Bindings of drxkmc_core::percolation: one function returning a dict of numpy arrays and
 //! counts. Arguments are checked before the GIL is released for the analysis.
+use crate::columns::struct_to_dict;
 use crate::configuration::PyConfiguration;
 use crate::errors::{invalid, PyDrxkmcResult};
 use crate::model::model_from_dict;
 use drxkmc_core::percolation::{analyze, BondRule, Criterion};
-use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -54,29 +54,7 @@ fn percolation_analysis<'py>(
     criterion.resolve(cfg.lattice())?;
     let r = py.detach(|| analyze(cfg, &rule, criterion))?;
 
-    let d = PyDict::new(py);
-    d.set_item(
-        "criterion",
-        match r.criterion {
-            Criterion::Surface => "surface",
-            _ => "wrap",
-        },
-    )?;
-    d.set_item("n_sites", r.n_sites)?;
-    d.set_item("n_open_sites", r.n_open_sites)?;
-    d.set_item("n_li", r.n_li)?;
-    d.set_item("n_accessible_sites", r.n_accessible_sites)?;
-    d.set_item("n_accessible_li", r.n_accessible_li)?;
-    d.set_item("n_bonds", r.n_bonds)?;
-    d.set_item("n_clusters", r.n_clusters())?;
-    d.set_item("wraps", r.wraps())?;
-    d.set_item("labels", r.labels.into_pyarray(py))?;
-    d.set_item("cluster_sites", r.cluster_sites.into_pyarray(py))?;
-    d.set_item("cluster_li", r.cluster_li.into_pyarray(py))?;
-    d.set_item("cluster_wraps", r.cluster_wraps.into_pyarray(py))?;
-    d.set_item("cluster_surfaces", r.cluster_surfaces.into_pyarray(py))?;
-    d.set_item("cluster_accessible", r.cluster_accessible.into_pyarray(py))?;
-    Ok(d)
+    Ok(struct_to_dict(py, &r)?)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,28 +1,11 @@
 //! Bindings of drxkmc_core::sro: the Metropolis annealer (GIL released while it runs) and the
 //! SRO measures, each returned as a dict of columns (numpy arrays or lists of str).
+use crate::columns::rows_to_dict;
 use crate::configuration::PyConfiguration;
 use crate::errors::PyDrxkmcResult;
-use drxkmc_core::sro::{self, Annealer, Hamiltonian, SweepStats};
-use numpy::IntoPyArray;
+use drxkmc_core::sro::{self, Annealer, Hamiltonian};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-
-fn stats_dict<'py>(py: Python<'py>, stats: &[SweepStats]) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    let col_u = |f: fn(&SweepStats) -> u64| stats.iter().map(f).collect::<Vec<_>>();
-    let col_f = |f: fn(&SweepStats) -> f64| stats.iter().map(f).collect::<Vec<_>>();
-    d.set_item("sweep", col_u(|s| s.sweep).into_pyarray(py))?;
-    d.set_item("temperature_K", col_f(|s| s.temperature_k).into_pyarray(py))?;
-    d.set_item("cation_attempts", col_u(|s| s.cation_attempts).into_pyarray(py))?;
-    d.set_item("cation_accepted", col_u(|s| s.cation_accepted).into_pyarray(py))?;
-    d.set_item("anion_attempts", col_u(|s| s.anion_attempts).into_pyarray(py))?;
-    d.set_item("anion_accepted", col_u(|s| s.anion_accepted).into_pyarray(py))?;
-    d.set_item("energy_eV", col_f(|s| s.energy.total_ev()).into_pyarray(py))?;
-    d.set_item("electroneutrality_eV", col_f(|s| s.energy.electroneutrality_ev).into_pyarray(py))?;
-    d.set_item("pair_eV", col_f(|s| s.energy.pair_ev).into_pyarray(py))?;
-    d.set_item("charge_deviation_rms_e", col_f(|s| s.energy.charge_deviation_rms_e).into_pyarray(py))?;
-    Ok(d)
-}
 
 /// Metropolis annealer of a configuration (see drxkmc_core::sro).
 #[pyclass(name = "Annealer", module = "drxkmc._core")]
@@ -52,12 +35,12 @@ impl PyAnnealer {
     fn run<'py>(&mut self, py: Python<'py>, temperature_k: f64, sweeps: u64) -> PyDrxkmcResult<Bound<'py, PyDict>> {
         let a = &mut self.0;
         let stats = py.detach(|| a.run(temperature_k, sweeps))?;
-        Ok(stats_dict(py, &stats)?)
+        Ok(rows_to_dict(py, &stats)?)
     }
 
     /// Statistics of the current state (no moves), one row.
     fn stats<'py>(&self, py: Python<'py>, temperature_k: f64) -> PyResult<Bound<'py, PyDict>> {
-        stats_dict(py, &[self.0.stats(temperature_k)])
+        rows_to_dict(py, &[self.0.stats(temperature_k)])
     }
 
     /// The current occupancy.
@@ -81,28 +64,14 @@ impl PyAnnealer {
 #[pyfunction]
 fn sro_warren_cowley<'py>(py: Python<'py>, config: &PyConfiguration) -> PyResult<Bound<'py, PyDict>> {
     let rows = py.detach(|| sro::warren_cowley(&config.0));
-    let d = PyDict::new(py);
-    d.set_item("sublattice", rows.iter().map(|r| r.sublattice).collect::<Vec<_>>())?;
-    d.set_item("shell", rows.iter().map(|r| r.shell).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("distance_A", rows.iter().map(|r| r.distance_angstrom).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("species_i", rows.iter().map(|r| r.species_i.clone()).collect::<Vec<_>>())?;
-    d.set_item("species_j", rows.iter().map(|r| r.species_j.clone()).collect::<Vec<_>>())?;
-    d.set_item("alpha", rows.iter().map(|r| r.alpha).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("pairs", rows.iter().map(|r| r.pairs).collect::<Vec<_>>().into_pyarray(py))?;
-    Ok(d)
+    rows_to_dict(py, &rows)
 }
 
 /// Tetrahedra by cation content as columns (15 rows).
 #[pyfunction]
 fn sro_tetrahedra<'py>(py: Python<'py>, config: &PyConfiguration) -> PyResult<Bound<'py, PyDict>> {
     let rows = py.detach(|| sro::tetrahedra(&config.0));
-    let d = PyDict::new(py);
-    d.set_item("content", rows.iter().map(|r| r.label()).collect::<Vec<_>>())?;
-    d.set_item("n_Li", rows.iter().map(|r| r.n_li).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("n_TM", rows.iter().map(|r| r.n_tm).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("n_Va", rows.iter().map(|r| r.n_va).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("count", rows.iter().map(|r| r.count).collect::<Vec<_>>().into_pyarray(py))?;
-    Ok(d)
+    rows_to_dict(py, &rows)
 }
 
 /// Anion environments as columns, most common first. With `cation_charges` the column
@@ -115,20 +84,7 @@ fn sro_anion_environments<'py>(
     cation_charges: Option<Vec<f64>>,
 ) -> PyDrxkmcResult<Bound<'py, PyDict>> {
     let rows = py.detach(|| sro::anion_environments(&config.0, cation_charges.as_deref()))?;
-    let d = PyDict::new(py);
-    d.set_item("environment", rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>())?;
-    d.set_item("anion", rows.iter().map(|r| r.anion).collect::<Vec<_>>())?;
-    d.set_item("n_Li", rows.iter().map(|r| r.n_li).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("n_TM", rows.iter().map(|r| r.n_tm).collect::<Vec<_>>().into_pyarray(py))?;
-    d.set_item("n_Va", rows.iter().map(|r| r.n_va).collect::<Vec<_>>().into_pyarray(py))?;
-    if cation_charges.is_some() {
-        d.set_item(
-            "cation_charge_e",
-            rows.iter().map(|r| r.cation_charge_e.unwrap_or(f64::NAN)).collect::<Vec<_>>().into_pyarray(py),
-        )?;
-    }
-    d.set_item("count", rows.iter().map(|r| r.count).collect::<Vec<_>>().into_pyarray(py))?;
-    Ok(d)
+    Ok(rows_to_dict(py, &rows)?)
 }
 
 /// Energy of `config` under the annealing Hamiltonian: (electroneutrality eV, pair eV,

@@ -20,6 +20,12 @@
 //! runs with the total of the bounds. This thinning keeps the dynamics exact: every hop
 //! happens at its exact rate.
 //!
+//! Geometry: a bulk cell is periodic along x, y and z. A slab (periodic in x and y, open along
+//! z) is stored with two extra grid planes above its last plane, closed by the periodic wrap of
+//! the site order below its first: they hold no site (`site::OUTSIDE`), so no hop leaves the
+//! slab, and every tetrahedron reaching them is closed (`CLOSED_CLASS`), the rule percolation
+//! uses. The hop loop is the same for both.
+//!
 //! Files: `site` (the per-site records `Site`, the neighbourhood `Hood`, packed
 //! displacements `Disp` and the direction tables), `rates` (path and escape rates, the rate
 //! cap, the stored-rate unit and the sum tree), `observe` (`Observation`, `Event` and the
@@ -34,13 +40,13 @@ mod tests;
 
 pub use observe::{Event, Observation};
 use rates::STORED_TOTAL_FLOOR;
-use site::{Disp, Hood, Site, SHARED_MASKS};
+use site::{engine_dims, Disp, Hood, Site, SHARED_MASKS};
 
 use crate::checkpoint::in_checkpoint;
 pub use crate::checkpoint::Checkpoint;
 use crate::config::{species, Configuration};
 use crate::error::{require_positive, Error, Result};
-use crate::lattice::{padded, Geometry, Lattice, TiledOrder, NN_DIRECTIONS, N_PATHS};
+use crate::lattice::{padded, Lattice, TiledOrder, NN_DIRECTIONS, N_PATHS};
 use crate::memory::{self, prefetch, HugeBuf};
 use crate::model::{BarrierModel, KraTable, BOLTZMANN_EV_PER_K, N_CLASSES};
 use crate::random::{unit, unit_open0};
@@ -119,9 +125,6 @@ impl Kmc {
     ) -> Result<Self> {
         require_positive("temperature_K", temperature_k)?;
         let lattice = *config.lattice();
-        if lattice.geometry() != Geometry::Bulk {
-            return Err(Error::invalid("geometry", "Li-hopping kMC runs in a periodic bulk cell"));
-        }
         let table = KraTable::new(model, lattice.a(), temperature_k)?;
         let mut kra_rate = Box::new([[0.0; 4]; 256]);
         for (class, r) in kra_rate.iter_mut().enumerate().take(N_CLASSES) {
@@ -129,7 +132,9 @@ impl Kmc {
                 *v = table.rate(class as u8, n_li);
             }
         }
-        let n = lattice.n_cations();
+        let dims = engine_dims(&lattice);
+        // Index pairs of the site order (a slab's padding planes included).
+        let n = dims.iter().product::<usize>() / 2;
         memory::require_available(
             "size",
             || format!("a kMC engine for {}", memory::describe_lattice(&lattice)),
@@ -137,7 +142,7 @@ impl Kmc {
         )?;
         let mut kmc = Kmc {
             lattice,
-            order: TiledOrder::new(lattice.dims(), tile_log2),
+            order: TiledOrder::new(dims, tile_log2),
             tm_names: config.tm_names().to_vec(),
             model: model.clone(),
             temperature_k,
@@ -164,13 +169,10 @@ impl Kmc {
     /// and rate and site-order tables that `memory_bytes` reports, plus the set-up's
     /// temporaries (a site energy and a record index per site, 16 bytes).
     pub fn memory_estimate(lattice: &Lattice) -> usize {
-        let n = lattice.n_cations();
+        let dims = engine_dims(lattice);
+        let n = dims.iter().product::<usize>() / 2;
         let tables = std::mem::size_of::<[[f64; 4]; 256]>()
-            + lattice
-                .dims()
-                .iter()
-                .map(|d| (d + 2 * crate::lattice::ORDER_PAD) * std::mem::size_of::<usize>())
-                .sum::<usize>();
+            + dims.iter().map(|d| (d + 2 * crate::lattice::ORDER_PAD) * std::mem::size_of::<usize>()).sum::<usize>();
         n * (std::mem::size_of::<Site>() + std::mem::size_of::<Disp>() + 16) + SumTree::memory_estimate(n) + tables
     }
 

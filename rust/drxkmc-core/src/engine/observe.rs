@@ -5,37 +5,72 @@ use super::site::{Disp, Hood, PATH_SPECTATORS};
 use super::Kmc;
 use crate::config::species;
 use crate::lattice::{offset_index, padded, Lattice, NN_DIRECTIONS, N_PATHS};
-use crate::model::{KraTable, BOLTZMANN_EV_PER_K};
+use crate::model::{KraTable, BOLTZMANN_EV_PER_K, CLOSED_CLASS};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 /// A snapshot of the Li displacements, taken by `Kmc::observe`.
 /// Displacements are since the last `reset_displacements`, in units of a/2.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Serialised (one row per observation) under the names the Python layer reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Observation {
     pub time_s: f64,
     pub hops: u64,
     pub n_li: u64,
     /// Σ_i |R_i|², (a/2)².
     pub sum_r2: f64,
-    /// Σ_i R_i, a/2.
+    /// Σ_i R_i, a/2 (serialised as `sum_rx`, `sum_ry`, `sum_rz`).
+    #[serde(flatten, serialize_with = "axis_sums")]
     pub sum_r: [f64; 3],
+    /// Σ_i R_z,i², (a/2)²: the part of `sum_r2` across a slab's planes, which its in-plane
+    /// diffusivities leave out.
+    pub sum_rz2: f64,
     /// Li with |R_i| larger than one nearest-neighbour distance.
     pub n_beyond_one_hop: u64,
     /// Li in each octant of the box (index x_hi + 2 y_hi + 4 z_hi).
     pub octant_li: [u64; 8],
     /// Σ of the site energies of the Li, eV: a stationarity trace.
+    #[serde(rename = "li_energy_ev")]
     pub sum_li_energy_ev: f64,
 }
 
+fn axis_sums<S: Serializer>(r: &[f64; 3], s: S) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(3))?;
+    m.serialize_entry("sum_rx", &r[0])?;
+    m.serialize_entry("sum_ry", &r[1])?;
+    m.serialize_entry("sum_rz", &r[2])?;
+    m.end()
+}
+
 /// One possible hop: from cation `from` to cation `to` through tetrahedron side `path`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Serialised (one row per event) under the names of `Simulation.events()`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Event {
+    #[serde(rename = "from_site")]
     pub from: usize,
+    #[serde(rename = "to_site")]
     pub to: usize,
-    /// Path index 0..24 (= 2·direction + side).
+    /// Path index 0..24 (= 2·direction + side; serialised as `path` and `direction`).
+    #[serde(flatten, serialize_with = "path_and_direction")]
     pub path: usize,
+    /// TM among the spectators (serialised as `channel`).
+    #[serde(rename = "channel", serialize_with = "small")]
     pub n_tm: usize,
+    #[serde(rename = "barrier_eV")]
     pub barrier_ev: f64,
     pub rate_per_s: f64,
+}
+
+fn path_and_direction<S: Serializer>(path: &usize, s: S) -> Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("path", &(*path as u8))?;
+    m.serialize_entry("direction", &((*path / 2) as u8))?;
+    m.end()
+}
+
+/// A count below 256 as a u8 (a channel's TM count).
+fn small<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u8(*n as u8)
 }
 
 impl Kmc {
@@ -63,6 +98,7 @@ impl Kmc {
             let r2 = (r[0] as i64).pow(2) + (r[1] as i64).pow(2) + (r[2] as i64).pow(2);
             o.n_li += 1;
             o.sum_r2 += r2 as f64;
+            o.sum_rz2 += (r[2] as i64).pow(2) as f64;
             for k in 0..3 {
                 o.sum_r[k] += r[k] as f64;
             }
@@ -137,6 +173,9 @@ impl Kmc {
                 }
                 let cube = b.cube(path);
                 let class = self.site(cube).cubes[cube & 1];
+                if class == CLOSED_CLASS {
+                    continue; // beyond a slab's surface: no tetrahedron there
+                }
                 let [s1, s2] = PATH_SPECTATORS[path & 31];
                 let n_li = (((me.li >> s1) & 1) + ((me.li >> s2) & 1)) as usize;
                 let (w_a, w_b) = (me.weight as f64, self.site(b.nn(dir)).weight as f64);

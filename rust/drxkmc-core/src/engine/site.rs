@@ -7,10 +7,11 @@ use super::Kmc;
 use crate::config::{species, Configuration};
 use crate::error::{Error, Result};
 use crate::lattice::{
-    offset_index, opposite, padded, shared_neighbour_masks, TiledOrder, NN_DIRECTIONS, N_PATHS, PATHS,
+    offset_index, opposite, padded, shared_neighbour_masks, Geometry, Lattice, TiledOrder, NN_DIRECTIONS, N_PATHS,
+    PATHS,
 };
 use crate::memory::{self, prefetch, Zeroable};
-use crate::model::BOLTZMANN_EV_PER_K;
+use crate::model::{BOLTZMANN_EV_PER_K, CLOSED_CLASS};
 use crate::site_energy::site_energies;
 
 /// Lattices with at least this many cation sites (≈ 1.5 MB of engine state, beyond the L2
@@ -18,6 +19,25 @@ use crate::site_energy::site_energies;
 const PREFETCH_ABOVE_SITES: usize = 1 << 16;
 
 pub(super) const SHARED_MASKS: [u16; 12] = shared_neighbour_masks();
+
+/// Cation code of the grid points beyond a slab's surfaces: neither Li nor vacancy, so no
+/// neighbour mask ever offers a hop there.
+pub(super) const OUTSIDE: u8 = u8::MAX;
+
+/// Grid planes the engine adds above a slab's last plane (the periodic wrap of the site order
+/// puts the last of them below its first plane): two, so that the wrap keeps the cation/anion
+/// parity and the z axis an even number of points (2-point tiles).
+const SLAB_PADDING_PLANES: usize = 2;
+
+/// Grid points along each axis of the engine's site order: the lattice's, plus a slab's
+/// padding planes.
+pub(super) fn engine_dims(lattice: &Lattice) -> [usize; 3] {
+    let mut d = lattice.dims();
+    if lattice.geometry() == Geometry::Slab {
+        d[2] += SLAB_PADDING_PLANES;
+    }
+    d
+}
 
 /// Index in `NN_DIRECTIONS` of a nearest-neighbour offset.
 const fn direction_of(o: [i8; 3]) -> u8 {
@@ -191,10 +211,25 @@ impl Kmc {
     }
 
     /// Fill the site records from the public-order grid: species, tetrahedron classes (by TM
-    /// count and anion corners) and Li weights.
+    /// count and anion corners) and Li weights; in a slab, the padding planes and the
+    /// tetrahedra that reach them are closed.
     pub(super) fn init_sites(&mut self, config: &Configuration) -> Result<()> {
         let l = self.lattice;
         let grid = config.grid();
+        let [nx, ny, nz] = l.dims();
+        let slab = l.geometry() == Geometry::Slab;
+        for z in nz..engine_dims(&l)[2] {
+            for y in 0..ny {
+                for x in 0..nx {
+                    let i = self.order.index(padded([x, y, z]));
+                    let site = &mut self.sites[i >> 1];
+                    site.cubes[i & 1] = CLOSED_CLASS;
+                    if (x + y + z) % 2 == 0 {
+                        site.cation = OUTSIDE;
+                    }
+                }
+            }
+        }
         for g in 0..l.n_grid() {
             let p = l.grid_coords(g);
             let blk = l.block(p);
@@ -214,7 +249,9 @@ impl Kmc {
             }
             let i = self.order.index(padded(p));
             let site = &mut self.sites[i >> 1];
-            site.cubes[i & 1] = self.table.class(n_tm, corners);
+            // The grid cube anchored on a slab's last plane reaches the padding above it.
+            let outside = slab && p[2] + 1 == nz;
+            site.cubes[i & 1] = if outside { CLOSED_CLASS } else { self.table.class(n_tm, corners) };
             if parity == 0 {
                 site.cation = grid[g];
             } else {

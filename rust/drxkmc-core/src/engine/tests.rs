@@ -1,5 +1,5 @@
 use super::*;
-use crate::lattice::PATHS;
+use crate::lattice::{Geometry, PATHS};
 
 fn empty_lattice_with(l: usize, li_sites: &[usize]) -> Configuration {
     let lat = Lattice::new([l, l, l], 4.0, Geometry::Bulk).unwrap();
@@ -145,58 +145,70 @@ fn checkpoint_resume_is_bit_identical() {
 
 #[test]
 fn detailed_balance_of_pair_rates() {
-    let lat = Lattice::new([3, 3, 3], 4.15, Geometry::Bulk).unwrap();
-    let cfg = Configuration::random(lat, 30, &[20], vec!["Mn".into()], 25, 4, 5).unwrap();
-    let mut model = BarrierModel::default();
-    model.site_disorder_ev = 0.1;
-    let k = Kmc::new(&cfg, &model, 350.0, 0).unwrap();
-    let e = k.site_energies();
-    let kt = BOLTZMANN_EV_PER_K * 350.0;
-    // For each event A->B, move the Li by hand to B and look up the reverse path.
-    let mut checked = 0;
-    for ev in k.events().iter().take(60) {
-        let mut cat = k.cations();
-        cat[ev.from] = species::VACANCY;
-        cat[ev.to] = species::LI;
-        let back = Kmc::new(
-            &Configuration::from_species(lat, &cat, &k.anions(), vec!["Mn".into()]).unwrap(),
-            &model,
-            350.0,
-            0,
-        )
-        .unwrap();
-        // The reverse path goes through the same tetrahedron: its centre seen from B.
-        let d = NN_DIRECTIONS[ev.path / 2];
-        let centre_from_b: Vec<i8> = (0..3).map(|i| PATHS[ev.path].centre_quarter[i] - 2 * d[i]).collect();
-        let rev = back
-            .events()
-            .into_iter()
-            .find(|x| x.from == ev.to && x.to == ev.from && PATHS[x.path].centre_quarter[..] == centre_from_b[..])
+    // Every event and its reverse (through the same tetrahedron) have the rate ratio
+    // exp(−(E_B − E_A)/kT), in bulk and in a slab (whose surface events are all checked).
+    for geometry in [Geometry::Bulk, Geometry::Slab] {
+        let lat = Lattice::new([3, 3, 3], 4.15, geometry).unwrap();
+        let cfg = Configuration::random(lat, 30, &[20], vec!["Mn".into()], 25, 4, 5).unwrap();
+        let mut model = BarrierModel::default();
+        model.site_disorder_ev = 0.1;
+        let k = Kmc::new(&cfg, &model, 350.0, 0).unwrap();
+        let e = k.site_energies();
+        let kt = BOLTZMANN_EV_PER_K * 350.0;
+        let nz = lat.dims()[2];
+        let on_surface = |c: usize| [0, nz - 1].contains(&lat.grid_coords(lat.cation_grid_index(c))[2]);
+        // For each event A->B, move the Li by hand to B and look up the reverse path.
+        let mut checked = 0;
+        let events = k.events();
+        let surface = events.iter().filter(|ev| geometry == Geometry::Slab && on_surface(ev.from));
+        assert!(geometry == Geometry::Bulk || surface.clone().count() > 5);
+        for ev in events.iter().take(60).chain(surface) {
+            let mut cat = k.cations();
+            cat[ev.from] = species::VACANCY;
+            cat[ev.to] = species::LI;
+            let back = Kmc::new(
+                &Configuration::from_species(lat, &cat, &k.anions(), vec!["Mn".into()]).unwrap(),
+                &model,
+                350.0,
+                0,
+            )
             .unwrap();
-        let ratio = ev.rate_per_s / rev.rate_per_s;
-        let expect = (-(e[ev.to] - e[ev.from]) / kt).exp();
-        assert!((ratio / expect - 1.0).abs() < 1e-9, "{ratio} vs {expect}");
-        checked += 1;
+            // The reverse path goes through the same tetrahedron: its centre seen from B.
+            let d = NN_DIRECTIONS[ev.path / 2];
+            let centre_from_b: Vec<i8> = (0..3).map(|i| PATHS[ev.path].centre_quarter[i] - 2 * d[i]).collect();
+            let rev = back
+                .events()
+                .into_iter()
+                .find(|x| x.from == ev.to && x.to == ev.from && PATHS[x.path].centre_quarter[..] == centre_from_b[..])
+                .unwrap();
+            let ratio = ev.rate_per_s / rev.rate_per_s;
+            let expect = (-(e[ev.to] - e[ev.from]) / kt).exp();
+            assert!((ratio / expect - 1.0).abs() < 1e-9, "{ratio} vs {expect}");
+            checked += 1;
+        }
+        assert!(checked > 10);
     }
-    assert!(checked > 10);
 }
 
 #[test]
 fn site_order_does_not_change_what_is_reported() {
-    // The same state in the plain and in the tiled order: identical public views.
-    let lat = Lattice::new([3, 4, 2], 4.15, Geometry::Bulk).unwrap();
-    let cfg = Configuration::random(lat, 30, &[25], vec!["Mn".into()], 12, 3, 8).unwrap();
-    let mut model = BarrierModel::default();
-    model.site_disorder_ev = 0.05;
-    let plain = Kmc::with_tiles(&cfg, &model, 500.0, 1, 0).unwrap();
-    for tile in [1, 2] {
-        let tiled = Kmc::with_tiles(&cfg, &model, 500.0, 1, tile).unwrap();
-        assert_eq!(plain.cations(), tiled.cations());
-        assert_eq!(plain.anions(), tiled.anions());
-        assert_eq!(plain.site_energies(), tiled.site_energies());
-        assert_eq!(plain.escape_rates(), tiled.escape_rates());
-        assert_eq!(plain.events(), tiled.events());
-        assert_eq!(plain.observe(), tiled.observe());
+    // The same state in the plain and in the tiled order: identical public views (a slab's
+    // padding planes included in both).
+    for geometry in [Geometry::Bulk, Geometry::Slab] {
+        let lat = Lattice::new([3, 4, 2], 4.15, geometry).unwrap();
+        let cfg = Configuration::random(lat, 30, &[25], vec!["Mn".into()], 12, 3, 8).unwrap();
+        let mut model = BarrierModel::default();
+        model.site_disorder_ev = 0.05;
+        let plain = Kmc::with_tiles(&cfg, &model, 500.0, 1, 0).unwrap();
+        for tile in [1, 2] {
+            let tiled = Kmc::with_tiles(&cfg, &model, 500.0, 1, tile).unwrap();
+            assert_eq!(plain.cations(), tiled.cations());
+            assert_eq!(plain.anions(), tiled.anions());
+            assert_eq!(plain.site_energies(), tiled.site_energies());
+            assert_eq!(plain.escape_rates(), tiled.escape_rates());
+            assert_eq!(plain.events(), tiled.events());
+            assert_eq!(plain.observe(), tiled.observe());
+        }
     }
 }
 
@@ -275,6 +287,143 @@ fn single_li_occupies_sites_with_boltzmann_weights() {
     let mut counts = vec![0usize; weights.len()];
     for _ in 0..samples {
         // About 40 hops between samples: many mixing times of a 108-site lattice.
+        let dt = 40.0 / k.total_rate();
+        k.run(k.time_s() + dt, u64::MAX, &[]).unwrap();
+        counts[k.cations().iter().position(|&s| s == species::LI).unwrap()] += 1;
+    }
+    let chi2: f64 = counts
+        .iter()
+        .zip(&weights)
+        .map(|(&c, &w)| {
+            let e = samples as f64 * w / z;
+            (c as f64 - e).powi(2) / e
+        })
+        .sum();
+    let dof = (weights.len() - 1) as f64;
+    assert!(chi2 < dof + 5.0 * (2.0 * dof).sqrt(), "chi2 {chi2} for {dof} degrees of freedom");
+}
+
+/// `li_sites` Li on an otherwise empty slab of `size` cells (all O anions).
+fn empty_slab_with(size: [usize; 3], li_sites: &[usize]) -> Configuration {
+    let lat = Lattice::new(size, 4.0, Geometry::Slab).unwrap();
+    let mut cat = vec![species::VACANCY; lat.n_cations()];
+    for &s in li_sites {
+        cat[s] = species::LI;
+    }
+    Configuration::from_species(lat, &cat, &vec![species::O; lat.n_anions()], vec![]).unwrap()
+}
+
+#[test]
+fn slab_surface_sites_lose_the_paths_beyond_the_surface() {
+    // One Li on an open slab: inside, 12 neighbours × 2 tetrahedra = 24 paths; on a surface
+    // plane the 4 neighbours beyond it are gone and the 4 in-plane neighbours keep only the
+    // tetrahedron on the slab's side: 4 × 1 + 4 × 2 = 12 paths. Every path stays in the slab.
+    let gamma_t = 1e13 * (-0.3 / (BOLTZMANN_EV_PER_K * 300.0)).exp();
+    let lat = Lattice::new([3, 3, 3], 4.0, Geometry::Slab).unwrap();
+    let nz = lat.dims()[2];
+    let z_of = |c: usize| lat.grid_coords(lat.cation_grid_index(c))[2];
+    for z in 0..nz {
+        let site = (0..lat.n_cations()).find(|&c| z_of(c) == z).unwrap();
+        let k = Kmc::new(&empty_slab_with(lat.size(), &[site]), &BarrierModel::uniform(0.3), 300.0, 1).unwrap();
+        let ev = k.events();
+        let surface = z == 0 || z == nz - 1;
+        assert_eq!(ev.len(), if surface { 12 } else { 24 }, "plane {z}");
+        for e in &ev {
+            assert!((e.rate_per_s / gamma_t - 1.0).abs() < 1e-12);
+            assert!(z_of(e.to).abs_diff(z) <= 1, "hop across the z boundary from plane {z}");
+            for s in PATHS[e.path].spectators {
+                assert!(crate::lattice::inside_slab(z, s[2], nz), "tetrahedron outside the slab");
+            }
+        }
+        let exact = ev.len() as f64 * gamma_t;
+        assert!((k.escape_rates()[site] / exact - 1.0).abs() < 1e-12);
+        let excess = k.total_rate() / exact - 1.0;
+        assert!((-1e-15..=f32::EPSILON as f64).contains(&excess), "{excess}");
+    }
+}
+
+#[test]
+fn slab_li_never_leave_it_and_the_state_stays_exact() {
+    // A DRX slab after many hops: every Li started inside the slab (current plane minus its
+    // z displacement), and the site records equal those of an engine built afresh.
+    let lat = Lattice::new([4, 4, 3], 4.15, Geometry::Slab).unwrap();
+    let n = lat.n_cations();
+    let tm = vec!["Mn".into(), "Ti".into()];
+    let cfg = Configuration::random(lat, n * 3 / 10, &[n / 10, n / 10], tm, n / 5, 0, 4).unwrap();
+    let model = BarrierModel { site_disorder_ev: 0.05, ..BarrierModel::default() };
+    let mut k = Kmc::new(&cfg, &model, 900.0, 7).unwrap();
+    let nz = lat.dims()[2] as i64;
+    let mut planes_left = 0;
+    for _ in 0..50 {
+        k.run(f64::INFINITY, 2_000, &[]).unwrap();
+        for (c, r) in k.displacements().iter().enumerate() {
+            if k.cations()[c] == species::LI {
+                let z = lat.grid_coords(lat.cation_grid_index(c))[2] as i64;
+                assert!((0..nz).contains(&(z - r[2] as i64)), "Li on plane {z} moved {r:?}");
+                planes_left += (r[2] != 0) as usize;
+            }
+        }
+    }
+    assert!(planes_left > 100, "Li hardly moved along z");
+    assert_eq!(k.hops(), 100_000);
+    let state = Configuration::from_species(lat, &k.cations(), &k.anions(), cfg.tm_names().to_vec()).unwrap();
+    let again = Kmc::new(&state, &model, 900.0, 0).unwrap();
+    let key = |s: &Site| (s.weight, s.li, s.vacant, s.cubes, s.cation, s.anion);
+    assert!(k.sites.iter().zip(again.sites.iter()).all(|(a, b)| key(a) == key(b)));
+    assert_stored_rates_bound_exact_ones(&k);
+    // A checkpoint of a slab resumes bit-identically.
+    let mut b = Kmc::from_checkpoint(k.checkpoint()).unwrap();
+    k.run(f64::INFINITY, 5_000, &[]).unwrap();
+    b.run(f64::INFINITY, 5_000, &[]).unwrap();
+    assert_eq!(k.time_s().to_bits(), b.time_s().to_bits());
+    assert_eq!(k.displacements(), b.displacements());
+}
+
+#[test]
+fn single_li_in_a_slab_diffuses_in_plane_at_the_exact_rate() {
+    // One Li on an open slab of nz cation planes. Uniform rates are symmetric, so it visits
+    // every site equally often; each hop's in-plane step has zero mean (the slab keeps the
+    // x → −x and y → −y mirrors), so ⟨|R_xy(t)|²⟩ = t·Σ_planes M(z)/nz, with M the rate-weighted
+    // in-plane square step: inside 4 in-plane hops (|r_xy|² = 2) and 8 others (1) at 2Γ_t each,
+    // 32·Γ_t; on a surface 4 × Γ_t × 2 + 4 × 2Γ_t × 1 = 16·Γ_t (units (a/2)²). Hence
+    // D_xy = ⟨|R_xy|²⟩/4t = 8·Γ_t·(1 − 1/nz) (a/2)² = D0·(1 − 1/nz), D0 = 4·Γ_t·a_nn² the bulk
+    // value.
+    let cfg = empty_slab_with([2, 2, 2], &[3]);
+    let nz = cfg.lattice().dims()[2] as f64;
+    let mut k = Kmc::new(&cfg, &BarrierModel::uniform(0.3), 300.0, 5).unwrap();
+    let gamma_t = 1e13 * (-0.3 / (BOLTZMANN_EV_PER_K * 300.0)).exp();
+    k.run(f64::INFINITY, 1_000, &[]).unwrap();
+    let block = 20.0 / (24.0 * gamma_t);
+    let estimates: Vec<f64> = (0..4000)
+        .map(|_| {
+            k.reset_displacements();
+            let t0 = k.time_s();
+            let (_, obs) = k.run(t0 + block, u64::MAX, &[t0 + block]).unwrap();
+            (obs[0].sum_r2 - obs[0].sum_rz2) / (4.0 * block)
+        })
+        .collect();
+    let m = estimates.len() as f64;
+    let mean = estimates.iter().sum::<f64>() / m;
+    let sem = (estimates.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (m - 1.0) / m).sqrt();
+    let exact = 8.0 * gamma_t * (1.0 - 1.0 / nz);
+    assert!(sem < 0.03 * exact, "too noisy: {sem} vs {exact}");
+    assert!((mean - exact).abs() < 4.0 * sem, "D_xy {mean} ± {sem}, exact {exact}");
+}
+
+#[test]
+fn single_li_in_a_slab_occupies_sites_with_boltzmann_weights() {
+    // Detailed balance holds on a slab too: with site disorder, the time a single Li spends on
+    // each site is exp(−E_i/kT)/Z (chi-square over widely spaced samples).
+    let cfg = empty_slab_with([3, 3, 2], &[0]);
+    let mut model = BarrierModel::uniform(0.2);
+    model.site_disorder_ev = 0.03;
+    let kt = BOLTZMANN_EV_PER_K * 300.0;
+    let mut k = Kmc::new(&cfg, &model, 300.0, 9).unwrap();
+    let weights: Vec<f64> = k.site_energies().iter().map(|e| (-e / kt).exp()).collect();
+    let z: f64 = weights.iter().sum();
+    let samples = 20_000;
+    let mut counts = vec![0usize; weights.len()];
+    for _ in 0..samples {
         let dt = 40.0 / k.total_rate();
         k.run(k.time_s() + dt, u64::MAX, &[]).unwrap();
         counts[k.cations().iter().position(|&s| s == species::LI).unwrap()] += 1;

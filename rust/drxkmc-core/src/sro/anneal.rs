@@ -24,6 +24,8 @@ use crate::model::BOLTZMANN_EV_PER_K;
 use crate::random::{below, unit};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 /// Grid coordinates of grid index `g`, in u32 arithmetic (grid indices are < 2³²; cheaper
 /// than the usize divisions of `Lattice::grid_coords` in the annealing hot loop).
@@ -105,17 +107,29 @@ impl SpeciesLists {
     }
 }
 
-/// What one sweep did, and the energy after it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What one sweep did, and the energy after it (serialised one row per sweep, the energy as
+/// its total and terms).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct SweepStats {
     /// Sweeps done since the annealer was built (0 = the starting state).
     pub sweep: u64,
+    #[serde(rename = "temperature_K")]
     pub temperature_k: f64,
     pub cation_attempts: u64,
     pub cation_accepted: u64,
     pub anion_attempts: u64,
     pub anion_accepted: u64,
+    #[serde(flatten, serialize_with = "energy_terms")]
     pub energy: Energy,
+}
+
+fn energy_terms<S: Serializer>(e: &Energy, s: S) -> std::result::Result<S::Ok, S::Error> {
+    let mut m = s.serialize_map(Some(4))?;
+    m.serialize_entry("energy_eV", &e.total_ev())?;
+    m.serialize_entry("electroneutrality_eV", &e.electroneutrality_ev)?;
+    m.serialize_entry("pair_eV", &e.pair_ev)?;
+    m.serialize_entry("charge_deviation_rms_e", &e.charge_deviation_rms_e)?;
+    m.end()
 }
 
 /// Metropolis annealer of one configuration.

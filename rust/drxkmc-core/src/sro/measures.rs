@@ -5,15 +5,19 @@ use super::{cation_display_order, cation_name, FIELD_CHARGES};
 use crate::config::{species, Configuration};
 use crate::error::{Error, Result};
 use crate::lattice::{offset_index, Lattice, NN_DIRECTIONS, OCTAHEDRON_ANIONS};
+use serde::ser::{SerializeStruct, Serializer};
+use serde::Serialize;
 use std::collections::HashMap;
 
-/// One Warren–Cowley parameter α_ij = 1 − P(j | neighbour of i) / c_j.
-#[derive(Debug, Clone, PartialEq)]
+/// One Warren–Cowley parameter α_ij = 1 − P(j | neighbour of i) / c_j (serialised one row
+/// per parameter).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct WarrenCowley {
     /// "cation" or "anion".
     pub sublattice: &'static str,
     /// 1: the 12 neighbours at a/√2; 2: the 6 at a.
     pub shell: u8,
+    #[serde(rename = "distance_A")]
     pub distance_angstrom: f64,
     pub species_i: String,
     pub species_j: String,
@@ -110,12 +114,25 @@ pub fn warren_cowley(config: &Configuration) -> Vec<WarrenCowley> {
 }
 
 /// Tetrahedra (grid cubes) with a given cation content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TetrahedronCount {
     pub n_li: u8,
     pub n_tm: u8,
     pub n_va: u8,
     pub count: u64,
+}
+
+/// One row per content, led by its `label` (a derived column, hence written by hand).
+impl Serialize for TetrahedronCount {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut row = s.serialize_struct("TetrahedronCount", 5)?;
+        row.serialize_field("content", &self.label())?;
+        row.serialize_field("n_Li", &self.n_li)?;
+        row.serialize_field("n_TM", &self.n_tm)?;
+        row.serialize_field("n_Va", &self.n_va)?;
+        row.serialize_field("count", &self.count)?;
+        row.end()
+    }
 }
 
 impl TetrahedronCount {
@@ -172,16 +189,22 @@ pub fn tetrahedra(config: &Configuration) -> Vec<TetrahedronCount> {
     out
 }
 
-/// Anions of one species with one multiset of six cation neighbours.
-#[derive(Debug, Clone, PartialEq)]
+/// Anions of one species with one multiset of six cation neighbours (serialised one row per
+/// environment; `cation_charge_e` only when charges were given).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct AnionEnvironment {
     /// "O:Li3Mn3", "O:Li4Mn1Nb1", "F:Li6", "O:Li2Mn3Va1" (Li, TMs alphabetically, Va).
+    #[serde(rename = "environment")]
     pub label: String,
     pub anion: &'static str,
+    #[serde(rename = "n_Li")]
     pub n_li: u8,
+    #[serde(rename = "n_TM")]
     pub n_tm: u8,
+    #[serde(rename = "n_Va")]
     pub n_va: u8,
     /// Summed oxidation state of the six cations, e (if charges were given).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cation_charge_e: Option<f64>,
     pub count: u64,
 }
