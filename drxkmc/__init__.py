@@ -12,7 +12,7 @@ from importlib.metadata import version as _version
 from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
-from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel
+from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel, TimescaleWarning
 from drxkmc.electrochem import extractable_capacity, state_of_charge_sweep, voltage_curve
 from drxkmc.errors import (
     CompositionError,
@@ -59,6 +59,7 @@ __all__ = [
     "SROResult",
     "Simulation",
     "SimulationBusyError",
+    "TimescaleWarning",
     "__version__",
     "anneal",
     "arrhenius",

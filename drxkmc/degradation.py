@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,16 @@ from drxkmc.configuration import Configuration
 from drxkmc.errors import invalid
 from drxkmc.material import Material
 
-__all__ = ["CyclingProtocol", "Cycling", "DegradationModel"]
+__all__ = ["CyclingProtocol", "Cycling", "DegradationModel", "TimescaleWarning"]
+
+#: Below this ratio of the Li 0-TM hop rate to the fastest TM path, the Li are not in
+#: equilibrium between TM hops and the Li-equilibrated rates are an approximation.
+SEPARATION_RATIO = 100.0
+
+
+class TimescaleWarning(UserWarning):
+    """TM hops were not much slower than Li hops in some cycles (see ``li_tm_rate_ratio``)."""
+
 
 _MODEL_DEFAULTS = _core.default_degradation_model()
 _PROTOCOL_DEFAULTS = _core.default_cycling_protocol()
@@ -206,6 +216,7 @@ class Cycling:
         A progress bar (one step per cycle) shows on a terminal unless ``progress=False``."""
         cycles = check.count("cycles", cycles)
         progress = check.flag("progress", progress) if progress is not None else sys.stderr.isatty()
+        start = self.cycle
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -219,7 +230,26 @@ class Cycling:
         finally:
             if bar is not None:
                 bar.close()
-        return self.results
+        results = self.results
+        self._warn_timescales(results.filter(results["cycle"] > start))
+        return results
+
+    @staticmethod
+    def _warn_timescales(new: pl.DataFrame) -> None:
+        slow = new.filter(new["li_tm_rate_ratio"] < SEPARATION_RATIO)
+        if slow.height:
+            cycles = slow["cycle"].to_list()
+            shown = ", ".join(map(str, cycles[:10])) + (" …" if len(cycles) > 10 else "")
+            warnings.warn(
+                f"in cycle(s) {shown} a TM path ran within a factor "
+                f"{slow['li_tm_rate_ratio'].min():.3g} of the Li hop rate (Li 0-TM hop rate / "
+                f"fastest TM path, 'li_tm_rate_ratio' < {SEPARATION_RATIO:g}): the Li were not "
+                "in equilibrium between those TM hops, so their Li-averaged rates are an "
+                "approximation. Usually the first charge of a random (as-synthesised) cation "
+                "order, which relaxes fast downhill.",
+                TimescaleWarning,
+                stacklevel=3,
+            )
 
     @property
     def results(self) -> pl.DataFrame:
