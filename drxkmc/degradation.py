@@ -240,9 +240,10 @@ class Cycling:
         if slow.height:
             cycles = slow["cycle"].to_list()
             shown = ", ".join(map(str, cycles[:10])) + (" …" if len(cycles) > 10 else "")
+            ratio = float(slow["li_tm_rate_ratio"].min())  # type: ignore[arg-type]
             warnings.warn(
                 f"in cycle(s) {shown} a TM path ran within a factor "
-                f"{slow['li_tm_rate_ratio'].min():.3g} of the Li hop rate (Li 0-TM hop rate / "
+                f"{ratio:.3g} of the Li hop rate (Li 0-TM hop rate / "
                 f"fastest TM path, 'li_tm_rate_ratio' < {SEPARATION_RATIO:g}): the Li were not "
                 "in equilibrium between those TM hops, so their Li-averaged rates are an "
                 "approximation. Usually the first charge of a random (as-synthesised) cation "
