@@ -256,6 +256,21 @@ class Configuration:
         material's average state)."""
         return self._c.valences()
 
+    def tetrahedral_tms(self) -> pl.DataFrame:
+        """TMs on tetrahedral sites: ``tetrahedron`` (grid index of its cube's lowest
+        corner, units of a/2, x fastest), ``species``, ``valence``. Empty for a rocksalt with
+        every TM octahedral; the Li kMC and percolation refuse configurations that have any."""
+        rows = self._c.tetrahedral()
+        names = ["Va", "Li", *self.tm_names]
+        return pl.DataFrame(
+            {
+                "tetrahedron": [r[0] for r in rows],
+                "species": [names[r[1]] for r in rows],
+                "valence": [r[2] for r in rows],
+            },
+            schema={"tetrahedron": pl.UInt32, "species": pl.String, "valence": pl.Int8},
+        )
+
     def li_pair_channel_counts(self) -> dict[str, int]:
         """Tetrahedra shared by nearest-neighbour Li pairs, by TM count of their spectators."""
         n0, n1, n2 = self._c.li_pair_channel_counts()

@@ -257,3 +257,25 @@ def test_figures_draw_headless(tmp_path):
     raises_field(lambda: plot.plot_depth_profiles(c.profiles, "nope"), "column")
     raises_field(lambda: plot.plot_cross_section(c.configuration(), y=999), "y")
     assert math.isfinite(c.results["densified_depth_nm"][-1])
+
+
+def test_the_state_holds_tetrahedral_tms_and_li_engines_refuse_them():
+    """A TM on a tetrahedral site closes its tetrahedron and empties its four face-sharing
+    octahedra: engines that model octahedral occupancy only refuse it, naming the config."""
+    lattice = drxkmc.Lattice((3, 3, 4), geometry="slab")
+    n = lattice.n_cations
+    codes = drxkmc._core.Configuration.from_species(
+        lattice._l, np.zeros(n, np.uint8), np.zeros(n, np.uint8), ["Mn"]
+    )
+    with_tet = drxkmc.Configuration(codes.with_tetrahedral([(0, drxkmc._core.SPECIES_FIRST_TM, 2)]))
+    frame = with_tet.tetrahedral_tms()
+    assert frame.to_dicts() == [{"tetrahedron": 0, "species": "Mn", "valence": 2}]
+    assert drxkmc.Configuration(codes).tetrahedral_tms().height == 0
+    raises_field(lambda: drxkmc.percolation(with_tet), "config")
+    raises_field(
+        lambda: drxkmc.Simulation(with_tet, temperature_K=600, equilibrate=False), "config"
+    )
+    occupied = drxkmc._core.Configuration.from_species(
+        lattice._l, np.ones(n, np.uint8), np.zeros(n, np.uint8), ["Mn"]
+    )
+    raises_field(lambda: occupied.with_tetrahedral([(0, 2, 2)]), "tetrahedral")

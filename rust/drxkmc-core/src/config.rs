@@ -42,6 +42,19 @@ pub struct Configuration {
     /// of a kind carries the composition's average state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     valences: Vec<i8>,
+    /// TMs on tetrahedral sites (a TM caught between two octahedra, or resting there as
+    /// in a spinel-like δ phase), sorted by tetrahedron; empty for a plain rocksalt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tetrahedral: Vec<TetrahedralTm>,
+}
+
+/// A TM on a tetrahedral site: the tetrahedron (the grid index of its cube's lowest corner,
+/// `lattice` module docs), the TM's species code and oxidation state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TetrahedralTm {
+    pub tetrahedron: u32,
+    pub code: u8,
+    pub valence: i8,
 }
 
 impl Configuration {
@@ -82,7 +95,7 @@ impl Configuration {
         for (c, &code) in anions.iter().enumerate() {
             grid[lattice.anion_grid_index(c)] = code;
         }
-        Ok(Configuration { lattice, grid, tm_names, valences: Vec::new() })
+        Ok(Configuration { lattice, grid, tm_names, valences: Vec::new(), tetrahedral: Vec::new() })
     }
 
     /// Random (uncorrelated) placement of `n_li` Li and `tm_counts[k]` of each TM on the cation
@@ -169,6 +182,82 @@ impl Configuration {
         }
         self.valences = valences;
         Ok(self)
+    }
+    /// The same configuration with TMs on tetrahedral sites. Each tetrahedron must lie inside
+    /// the cell (a slab has none across its surfaces), appear once, hold a known TM with a
+    /// state 1..=8, and share faces only with empty octahedra (a cation on a face-sharing
+    /// octahedron sits 2.0 Å away: no such structure is stable).
+    pub fn with_tetrahedral(mut self, mut tms: Vec<TetrahedralTm>) -> Result<Self> {
+        let l = self.lattice;
+        let d = l.dims();
+        let n_codes = species::FIRST_TM as usize + self.tm_names.len();
+        tms.sort_by_key(|t| t.tetrahedron);
+        for (k, t) in tms.iter().enumerate() {
+            let bad = |why: String| Error::invalid("tetrahedral", format!("tetrahedron {}: {why}", t.tetrahedron));
+            if t.tetrahedron as usize >= l.n_tetrahedra() {
+                return Err(bad(format!("the cell has {} tetrahedra", l.n_tetrahedra())));
+            }
+            if k > 0 && tms[k - 1].tetrahedron == t.tetrahedron {
+                return Err(bad("is listed twice".into()));
+            }
+            if !species::is_tm(t.code) || t.code as usize >= n_codes {
+                return Err(bad(format!("species code {} is not a TM of this configuration", t.code)));
+            }
+            if !(1..=8).contains(&t.valence) {
+                return Err(bad(format!("valence {} is not 1..8", t.valence)));
+            }
+            let p = l.grid_coords(t.tetrahedron as usize);
+            if l.geometry() == crate::lattice::Geometry::Slab && p[2] + 1 >= d[2] {
+                return Err(bad("crosses the slab's surface".into()));
+            }
+            for c in self.tetrahedron_vertices(t.tetrahedron as usize) {
+                if self.grid[c] != species::VACANCY {
+                    return Err(bad("shares a face with an occupied octahedron".into()));
+                }
+            }
+        }
+        self.tetrahedral = tms;
+        Ok(self)
+    }
+    /// TMs on tetrahedral sites (see `with_tetrahedral`).
+    pub fn tetrahedral(&self) -> &[TetrahedralTm] {
+        &self.tetrahedral
+    }
+    /// Refuse a configuration with tetrahedral TMs in an engine that models octahedral
+    /// occupancy only (the Li kMC, percolation, equilibrium sampling).
+    pub fn require_octahedral(&self, what: &str) -> Result<()> {
+        if self.tetrahedral.is_empty() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "config",
+            format!(
+                "has {} TM(s) on tetrahedral sites; {what} models octahedral occupancy only \
+                 (each tetrahedral TM closes its tetrahedron and empties its four face-sharing octahedra)",
+                self.tetrahedral.len()
+            ),
+        ))
+    }
+    /// Grid indices of the four cation vertices (face-sharing octahedra) of tetrahedron `t`
+    /// (the grid cube whose lowest corner is `t`).
+    pub fn tetrahedron_vertices(&self, t: usize) -> [usize; 4] {
+        let l = &self.lattice;
+        let d = l.dims();
+        let p = l.grid_coords(t);
+        let mut out = [0usize; 4];
+        let mut k = 0;
+        for dz in 0..2 {
+            for dy in 0..2 {
+                for dx in 0..2 {
+                    let q = [(p[0] + dx) % d[0], (p[1] + dy) % d[1], (p[2] + dz) % d[2]];
+                    if Lattice::is_cation(q) {
+                        out[k] = l.grid_index(q);
+                        k += 1;
+                    }
+                }
+            }
+        }
+        out
     }
     /// Site-resolved TM oxidation states (see `with_valences`); empty if not tracked.
     pub fn valences(&self) -> &[i8] {
@@ -260,6 +349,34 @@ mod tests {
         let c = Configuration::random(l, 10, &[5], vec!["Mn".into()], 4, 0, 1).unwrap();
         let back = Configuration::from_species(l, &c.cations(), &c.anions(), c.tm_names().to_vec()).unwrap();
         assert_eq!(c, back);
+    }
+
+    #[test]
+    fn tetrahedral_tms_need_empty_face_sharing_octahedra() {
+        let l = Lattice::new([2, 2, 3], 4.15, Geometry::Slab).unwrap();
+        let empty =
+            Configuration::from_species(l, &vec![0; l.n_cations()], &vec![0; l.n_anions()], vec!["Mn".into()]).unwrap();
+        let t = TetrahedralTm { tetrahedron: 0, code: species::FIRST_TM, valence: 2 };
+        let c = empty.clone().with_tetrahedral(vec![t]).unwrap();
+        assert_eq!(c.tetrahedral(), &[t]);
+        // Every vertex is a cation site, four distinct ones.
+        let v = c.tetrahedron_vertices(0);
+        assert!(v.iter().all(|&g| Lattice::is_cation(l.grid_coords(g))));
+        assert_eq!(v.iter().collect::<std::collections::BTreeSet<_>>().len(), 4);
+        assert_eq!(c.require_octahedral("the Li kMC").unwrap_err().field(), "config");
+        // Occupied vertex, duplicate, unknown code, bad valence, across the surface.
+        let mut cat = vec![0; l.n_cations()];
+        cat[Lattice::sublattice_index(v[0])] = species::LI;
+        let occupied = Configuration::from_species(l, &cat, &vec![0; l.n_anions()], vec!["Mn".into()]).unwrap();
+        for (cfg, tms) in [
+            (occupied, vec![t]),
+            (empty.clone(), vec![t, t]),
+            (empty.clone(), vec![TetrahedralTm { code: species::FIRST_TM + 1, ..t }]),
+            (empty.clone(), vec![TetrahedralTm { valence: 0, ..t }]),
+            (empty.clone(), vec![TetrahedralTm { tetrahedron: (l.n_grid() - 1) as u32, ..t }]),
+        ] {
+            assert_eq!(cfg.with_tetrahedral(tms).unwrap_err().field(), "tetrahedral");
+        }
     }
 
     #[test]

@@ -243,6 +243,7 @@ fn open_table(rule: &BondRule, a: f64) -> [bool; N_BARRIER_KEYS] {
 /// Label the network of `config` under `rule` and decide which clusters are accessible.
 /// Every argument is checked before any work; errors name the field.
 pub fn analyze(config: &Configuration, rule: &BondRule, criterion: Criterion) -> Result<Percolation> {
+    config.require_octahedral("the percolation analysis")?;
     rule.validate()?;
     let lattice = *config.lattice();
     let criterion = criterion.resolve(&lattice)?;

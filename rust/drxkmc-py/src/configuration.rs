@@ -1,7 +1,7 @@
 //! Bindings of drxkmc_core::config: per-site species codes on a lattice.
 use crate::errors::PyDrxkmcResult;
 use crate::lattice::PyLattice;
-use drxkmc_core::config::Configuration;
+use drxkmc_core::config::{Configuration, TetrahedralTm};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
@@ -56,6 +56,16 @@ impl PyConfiguration {
     /// The same configuration with site-resolved TM oxidation states.
     fn with_valences(&self, valences: PyReadonlyArray1<'_, i8>) -> PyDrxkmcResult<Self> {
         Ok(PyConfiguration(self.0.clone().with_valences(valences.as_slice()?.to_vec())?))
+    }
+    /// TMs on tetrahedral sites as (tetrahedron, species code, valence).
+    fn tetrahedral(&self) -> Vec<(u32, u8, i8)> {
+        self.0.tetrahedral().iter().map(|t| (t.tetrahedron, t.code, t.valence)).collect()
+    }
+    /// The same configuration with TMs on tetrahedral sites, (tetrahedron, code, valence).
+    fn with_tetrahedral(&self, tms: Vec<(u32, u8, i8)>) -> PyDrxkmcResult<Self> {
+        let tms =
+            tms.into_iter().map(|(tetrahedron, code, valence)| TetrahedralTm { tetrahedron, code, valence }).collect();
+        Ok(PyConfiguration(self.0.clone().with_tetrahedral(tms)?))
     }
     /// Tetrahedra of nearest-neighbour Li pairs by channel: (0-TM, 1-TM, 2-TM).
     fn li_pair_channel_counts(&self) -> (u64, u64, u64) {

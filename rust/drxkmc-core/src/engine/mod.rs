@@ -123,6 +123,7 @@ impl Kmc {
         seed: u64,
         tile_log2: u32,
     ) -> Result<Self> {
+        config.require_octahedral("the Li kMC")?;
         require_positive("temperature_K", temperature_k)?;
         let lattice = *config.lattice();
         let table = KraTable::new(model, lattice.a(), temperature_k)?;
