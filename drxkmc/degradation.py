@@ -137,7 +137,8 @@ class DegradationModel(_Parameters):
 
 @dataclass(frozen=True)
 class CyclingProtocol(_Parameters):
-    """One cycle: charge to ``charge_cutoff_V``, hold ``charge_time_s``, discharge to
+    """One cycle: charge to ``charge_cutoff_V`` (or ``charge_capacity_limit_mAh_g``, if given),
+    hold ``charge_time_s``, discharge to
     ``discharge_cutoff_V``, hold ``discharge_time_s``, at ``temperature_K``. Voltages are
     V vs Li/Li⁺ with the model's offset ``reference_voltage_V`` (see
     :mod:`drxkmc.electrochem`); ``li_timescale_s`` sets which Li paths carry Li during a step.
@@ -147,6 +148,9 @@ class CyclingProtocol(_Parameters):
     discharge_cutoff_V: float = _default(_PROTOCOL_DEFAULTS, "discharge_cutoff_V")
     charge_time_s: float = _default(_PROTOCOL_DEFAULTS, "charge_time_s")
     discharge_time_s: float = _default(_PROTOCOL_DEFAULTS, "discharge_time_s")
+    charge_capacity_limit_mAh_g: float | None = _default(
+        _PROTOCOL_DEFAULTS, "charge_capacity_limit_mAh_g"
+    )
     temperature_K: float = _default(_PROTOCOL_DEFAULTS, "temperature_K")
     reference_voltage_V: float = _default(_PROTOCOL_DEFAULTS, "reference_voltage_V")
     li_timescale_s: float = _default(_PROTOCOL_DEFAULTS, "li_timescale_s")

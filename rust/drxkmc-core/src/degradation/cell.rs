@@ -486,6 +486,11 @@ impl Cycling {
     /// thresholds lie below μ, and move the electrons. Returns (Li inserted (negative: removed),
     /// the μ the Li ended at, eV).
     pub(crate) fn equilibrate_li(&mut self, volts: f64) -> Result<(i64, f64)> {
+        self.equilibrate_li_limited(volts, None)
+    }
+
+    /// `equilibrate_li`, removing at most `max_removed` Li (a capacity cut-off).
+    fn equilibrate_li_limited(&mut self, volts: f64, max_removed: Option<i64>) -> Result<(i64, f64)> {
         let l = self.lattice();
         let p = &self.state.protocol;
         let kt = BOLTZMANN_EV_PER_K * p.temperature_k;
@@ -512,6 +517,7 @@ impl Cycling {
         let mu_wanted = p.reference_voltage_v - volts;
         let filled_wanted = sites.partition_point(|&(t, _)| t < mu_wanted) as i64;
         let (ox_room, red_room) = self.redox_room();
+        let ox_room = max_removed.map_or(ox_room, |m| ox_room.min(m));
         let delta = (filled_wanted - li_now).clamp(-ox_room, red_room);
         let filled = (li_now + delta) as usize;
         let mu = if filled as i64 == filled_wanted {
@@ -959,7 +965,9 @@ impl Cycling {
         let n_fu = self.state.formula_units;
         let o_before = self.state.o_lost;
         // Charge.
-        let (charged, mu_c) = match self.equilibrate_li(p.charge_cutoff_v) {
+        let max_removed =
+            p.charge_capacity_limit_mah_g.map(|q| (q / self.state.mah_g_per_electron * n_fu).floor() as i64);
+        let (charged, mu_c) = match self.equilibrate_li_limited(p.charge_cutoff_v, max_removed) {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };

@@ -205,6 +205,11 @@ pub struct CyclingProtocol {
     pub charge_time_s: f64,
     /// Time at the discharged state per cycle, s. Default 3600 s; an assumption.
     pub discharge_time_s: f64,
+    /// Largest charge capacity per cycle, mAh/g (of the as-made material): charge also stops
+    /// there (a capacity-limited protocol). None (default): the voltage cut-off and the redox
+    /// limits alone decide.
+    #[serde(rename = "charge_capacity_limit_mAh_g")]
+    pub charge_capacity_limit_mah_g: Option<f64>,
     /// Temperature, K. Default 300 K.
     #[serde(rename = "temperature_K")]
     pub temperature_k: f64,
@@ -224,6 +229,7 @@ impl Default for CyclingProtocol {
             discharge_cutoff_v: 1.5,
             charge_time_s: 3600.0,
             discharge_time_s: 3600.0,
+            charge_capacity_limit_mah_g: None,
             temperature_k: 300.0,
             reference_voltage_v: 3.5,
             li_timescale_s: 3600.0,
@@ -254,6 +260,9 @@ impl CyclingProtocol {
         }
         require_non_negative("charge_time_s", self.charge_time_s)?;
         require_non_negative("discharge_time_s", self.discharge_time_s)?;
+        if let Some(q) = self.charge_capacity_limit_mah_g {
+            require_positive("charge_capacity_limit_mAh_g", q)?;
+        }
         require_positive("temperature_K", self.temperature_k)?;
         if !(self.reference_voltage_v > lo && self.reference_voltage_v < hi) {
             return Err(Error::invalid(

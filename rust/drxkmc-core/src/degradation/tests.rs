@@ -40,24 +40,20 @@ fn never() -> bool {
     false
 }
 
-/// The electroneutrality energy of the whole cell, computed from scratch (independent of the
-/// engine's local bookkeeping): J Σ_anions (Q − 6|q|)², Li at the step's probabilities.
-fn total_energy(c: &Cycling) -> f64 {
-    anion_energies(c).iter().sum()
-}
-
 /// Energy difference between two cells, summed anion by anion (exact where nothing changed).
 fn energy_difference(a: &Cycling, b: &Cycling) -> f64 {
     anion_energies(b).iter().zip(anion_energies(a)).map(|(x, y)| x - y).sum()
 }
 
-/// Each anion's term J·(Q − 6|q|)² (0 for a vacancy).
+/// Each anion's term of the cell's electroneutrality energy J·(Q − 6|q|)², computed from
+/// scratch (independent of the engine's local bookkeeping), Li at the step's probabilities;
+/// 0 for a vacancy.
 fn anion_energies(c: &Cycling) -> Vec<f64> {
     let cfg = c.config();
     let l = *cfg.lattice();
     let d = l.dims();
     let mut e = vec![0.0; l.n_anions()];
-    for a in 0..l.n_anions() {
+    for (a, term) in e.iter_mut().enumerate() {
         let g = l.anion_grid_index(a);
         let target = match cfg.grid()[g] {
             species::O => 12.0,
@@ -80,7 +76,7 @@ fn anion_energies(c: &Cycling) -> Vec<f64> {
             let c_idx = Lattice::sublattice_index(n);
             q += if species::is_tm(code) { cfg.valences()[c_idx] as f64 } else { c.work.li_prob[c_idx] };
         }
-        e[a] = c.state.model.electroneutrality_ev * (q - target).powi(2);
+        *term = c.state.model.electroneutrality_ev * (q - target).powi(2);
     }
     e
 }
@@ -159,6 +155,22 @@ fn charge_stops_at_the_redox_limit() {
     assert!((r.mean_tm_valence_charged - 4.0).abs() < 1e-12, "every Mn at 4+");
     assert!((r.o_holes_per_fu_charged - labile / n_fu).abs() < 1e-12);
     assert!(r.end_of_charge_V < 4.8, "stopped by the redox limit below the cut-off");
+}
+
+#[test]
+fn a_capacity_cut_off_stops_charge_there() {
+    let cfg = lmto_slab([4, 4, 6], 5);
+    let per_e = lmto().capacity_per_electron_mah_g();
+    let limit = 100.0;
+    let protocol = CyclingProtocol { charge_capacity_limit_mah_g: Some(limit), ..CyclingProtocol::default() };
+    let mut c =
+        Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &DegradationModel::inert(), &protocol, 1).unwrap();
+    let r = c.run_cycle(&never).unwrap().unwrap();
+    // Whole Li only: the largest count whose capacity stays within the limit.
+    assert!(r.charge_capacity_mAh_g <= limit && r.charge_capacity_mAh_g > limit - per_e / c.state.formula_units);
+    assert!(r.end_of_charge_V < protocol.charge_cutoff_v);
+    let bad = CyclingProtocol { charge_capacity_limit_mah_g: Some(-1.0), ..CyclingProtocol::default() };
+    assert_eq!(bad.validate().unwrap_err().field(), "charge_capacity_limit_mAh_g");
 }
 
 #[test]
