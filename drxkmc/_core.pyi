@@ -1,5 +1,6 @@
 """Type stubs of the compiled core (drxkmc._core). The public API is in the Python modules."""
 
+from collections.abc import Callable
 from typing import Any, final
 
 import numpy as np
@@ -28,6 +29,7 @@ __all__ = [
     "validate_barrier_model",
     "BOLTZMANN_EV_PER_K",
     "Kmc",
+    "NO_LI",
     "equilibrate",
     "li_at_potentials",
     "site_energies",
@@ -129,6 +131,24 @@ class Kmc:
         self, t_end_s: float, max_hops: int, sample_times_s: npt.NDArray[np.float64]
     ) -> tuple[str, dict[str, np.ndarray]]: ...
     def reset_displacements(self) -> None: ...
+    def enable_li_ids(self) -> None: ...
+    @property
+    def li_ids_enabled(self) -> bool: ...
+    def li_ids(self) -> npt.NDArray[np.uint32] | None: ...
+    def li_positions(
+        self,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float64]] | None:
+        """(ids, unwrapped positions Å of shape (n_Li, 3)) in id order; None when ids are off."""
+        ...
+    def set_frames(
+        self,
+        start_s: float,
+        every_s: float,
+        sink: Callable[[float, int, int, npt.NDArray[np.float64]], object],
+    ) -> None: ...
+    def clear_frames(self) -> None: ...
+    def enable_channel_counts(self) -> None: ...
+    def channel_hops(self) -> dict[str, np.ndarray] | None: ...
     time_s: float
     hops: int
     temperature_k: float
@@ -151,6 +171,9 @@ class Kmc:
     def checkpoint(self, material: Composition | None = None) -> bytes: ...
     @staticmethod
     def from_checkpoint(data: bytes) -> tuple[Kmc, Composition | None]: ...
+
+#: Li id of a cation site that holds no Li.
+NO_LI: int
 
 def supported_cations() -> list[str]: ...
 def default_barrier_model() -> dict: ...
