@@ -27,6 +27,7 @@ from drxkmc.replicas import run_replicas
 from drxkmc.simulation import ConvergenceWarning, RunResult, Simulation
 from drxkmc.sro import SROResult, anneal, sro
 from drxkmc.sweep import sweep
+from drxkmc.trajectory import TrajectoryWriter, kinisi_check
 
 try:
     __version__: str = _version("drxkmc")
@@ -50,10 +51,12 @@ __all__ = [
     "SROResult",
     "Simulation",
     "SimulationBusyError",
+    "TrajectoryWriter",
     "__version__",
     "anneal",
     "arrhenius",
     "extractable_capacity",
+    "kinisi_check",
     "percolation",
     "percolation_sweep",
     "run_replicas",

@@ -1,16 +1,61 @@
-"""Matplotlib figures of run results (matplotlib is imported only when plotting)."""
+"""Matplotlib figures of run results (matplotlib is imported only when plotting).
+
+Every function draws into the axes it is given (``ax=``) or a new figure, and returns the
+axes. Axes carry SI units without offset notation. For a paper, draw inside
+:func:`single_column`: figures one journal column (3.3 in) wide with fonts that read there.
+"""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+
+#: Size of a new figure, in: screen size, or one journal column inside :func:`single_column`.
+_FIGSIZE = [(5.0, 3.5)]
+
+#: Matplotlib settings of :func:`single_column`: 3.3 in wide, 8 pt text, 7 pt legends and
+#: ticks, thinner lines, 300 dpi when saved.
+SINGLE_COLUMN_RC = {
+    "font.size": 8,
+    "axes.labelsize": 8,
+    "axes.titlesize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "lines.linewidth": 1.0,
+    "lines.markersize": 3.5,
+    "errorbar.capsize": 1.5,
+    "axes.linewidth": 0.6,
+    "savefig.dpi": 300,
+}
+SINGLE_COLUMN_SIZE_IN = (3.3, 2.5)
+
+
+@contextlib.contextmanager
+def single_column():
+    """Figures drawn inside this block are one journal column (3.3 in) wide, with fonts and
+    lines sized to read there::
+
+        with drxkmc.plot.single_column():
+            result.plot_msd().figure.savefig("msd.pdf")
+    """
+    import matplotlib as mpl
+
+    with mpl.rc_context(SINGLE_COLUMN_RC):
+        _FIGSIZE.append(SINGLE_COLUMN_SIZE_IN)
+        try:
+            yield
+        finally:
+            _FIGSIZE.pop()
 
 
 def axes_or_new(ax):
-    """``ax``, or the axes of a new 5×3.5 in figure."""
+    """``ax``, or the axes of a new figure (5×3.5 in, or 3.3 in wide in :func:`single_column`)."""
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+        _, ax = plt.subplots(figsize=_FIGSIZE[-1], constrained_layout=True)
     return ax
 
 
@@ -193,4 +238,40 @@ def plot_cluster_slice(result, z: int = 0, ax=None):
         frameon=False,
         fontsize="small",
     )
+    return ax
+
+
+def plot_channel_usage(frame, ax=None):
+    """Share of hops by channel (TM count of the activated tetrahedron), stacked by the anion
+    corners of that tetrahedron, from :meth:`drxkmc.Simulation.channel_usage`; each bar is
+    labelled with its share (2-TM hops are often too rare to see). Returns the axes."""
+    import polars as pl
+
+    from drxkmc.trajectory import CHANNELS
+
+    ax = axes_or_new(ax)
+    corners = sorted(set(frame["corners"].to_list()), key=lambda c: (c != "O only", c))
+    bottom = np.zeros(len(CHANNELS))
+    x = np.arange(len(CHANNELS))
+    for c in corners:
+        sub = frame.filter(pl.col("corners") == c)
+        share = np.array(
+            [sub.filter(pl.col("channel") == ch)["hop_fraction"].sum() for ch in CHANNELS]
+        )
+        ax.bar(x, share, bottom=bottom, label=c, width=0.6)
+        bottom += share
+    for k, total in enumerate(bottom):
+        ax.annotate(
+            f"{total:.2%}" if total >= 1e-4 else f"{total:.1e}",
+            (x[k], total),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            fontsize="small",
+        )
+    ax.set_xticks(x, list(CHANNELS))
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("channel (TM in the activated tetrahedron)")
+    ax.set_ylabel("share of hops")
+    ax.legend(title="anion corners", frameon=False, fontsize="small", title_fontsize="small")
     return ax

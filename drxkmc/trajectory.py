@@ -30,8 +30,13 @@ Theory Comput. 2024, Bayesian regression of the MSD with its covariance; optiona
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import math
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -55,9 +60,29 @@ CHANNELS = ("0-TM", "1-TM", "2-TM")
 
 
 def _require_ase():
+    """The ase package, with ase.io loaded (the optional extra ``structures``)."""
     from drxkmc.io import _require
 
-    return _require("ase", "ase")
+    _require("ase.io", "ase")
+    return importlib.import_module("ase")
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block is done, then deliver it to the handler that
+    was in place (Python's raises KeyboardInterrupt). Only the main thread receives signals;
+    elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda sig, frame: pending.append(sig))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending and callable(previous):
+            previous(signal.SIGINT, None)
 
 
 def _trajectory_path(path) -> tuple[Path, str]:
@@ -105,10 +130,7 @@ class TrajectoryWriter:
             self.host_path = None
         else:
             self.host_path, _ = _trajectory_path(host)
-        ase = _require_ase()
-        import ase.io  # noqa: F401  (the submodule)
-
-        self._ase = ase
+        self._ase = _require_ase()
         self._sim = sim
         lat = sim.lattice
         self._cell = np.diag(np.array(lat.size, dtype=float) * lat.a)
@@ -119,9 +141,7 @@ class TrajectoryWriter:
         self.frames_written = 0
         try:
             if self.format == "traj":
-                from ase.io.trajectory import Trajectory
-
-                self._out = Trajectory(str(self._file.path), "w")
+                self._out = self._ase.io.Trajectory(str(self._file.path), "w")
             else:
                 self._out = open(self._file.path, "w", encoding="utf-8")  # noqa: SIM115
             sim._kmc.set_frames(sim.time_s, self.every_s, self._frame)
@@ -139,7 +159,9 @@ class TrajectoryWriter:
         lat = sim.lattice
         atoms = self._ase.Atoms(
             symbols=[*cations[keep_c].tolist(), *anions[keep_a].tolist()],
-            positions=np.concatenate([lat.cation_positions()[keep_c], lat.anion_positions()[keep_a]]),
+            positions=np.concatenate(
+                [lat.cation_positions()[keep_c], lat.anion_positions()[keep_a]]
+            ),
             cell=self._cell,
             pbc=True,
         )
@@ -151,9 +173,7 @@ class TrajectoryWriter:
     def _frame(self, time_s: float, count: int, hops: int, positions: np.ndarray) -> None:
         """Called by the core with ``count`` frames of one state from ``time_s`` on."""
         n = len(positions)
-        atoms = self._ase.Atoms(
-            symbols=["Li"] * n, positions=positions, cell=self._cell, pbc=True
-        )
+        atoms = self._ase.Atoms(symbols=["Li"] * n, positions=positions, cell=self._cell, pbc=True)
         ids = np.arange(n)
         if self.format == "traj":
             atoms.set_tags(ids)
@@ -162,13 +182,18 @@ class TrajectoryWriter:
         try:
             for j in range(count):
                 atoms.info = {"time_s": time_s + j * self.every_s, "hops": int(hops)}
-                if self.format == "traj":
-                    self._out.write(atoms)
-                else:
-                    self._ase.io.write(self._out, atoms, format="extxyz")
-                self.frames_written += 1
+                # Ctrl-C during a frame takes effect after it: the file never ends mid-frame.
+                with _deferred_interrupt():
+                    if self.format == "traj":
+                        self._out.write(atoms)
+                    else:
+                        self._ase.io.write(self._out, atoms, format="extxyz")
+                        self._out.flush()
+                    self.frames_written += 1
+        except KeyboardInterrupt:
+            raise
         except BaseException:
-            # A frame may be half written: the file is not kept.
+            # Failed mid-frame (e.g. disk full): the file is not kept.
             self._broken = True
             raise
 
@@ -207,8 +232,6 @@ def read_trajectory(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np
     if not p.is_file():
         raise invalid("path", f"{str(p)!r} is not an existing file")
     ase = _require_ase()
-    import ase.io
-
     try:
         frames = ase.io.read(str(p), index=":", format=fmt)
     except Exception as e:  # ASE raises many kinds on bad input
@@ -297,8 +320,6 @@ def kinisi_check(
     if not np.allclose(steps, every, rtol=1e-6):
         raise invalid("path", "frames are not equally spaced in time")
     ase = _require_ase()
-    import ase.io
-
     cell = ase.io.read(str(path), index=0).cell
     box = np.diag(cell.array)
     jump = np.abs(np.diff(positions, axis=0)).max(initial=0.0)
@@ -309,15 +330,14 @@ def kinisi_check(
             "not unwrap it; write frames more often (smaller every_s)",
         )
     try:
-        import scipp as sc
-        from kinisi.analyze import DiffusionAnalyzer
+        sc = importlib.import_module("scipp")
+        DiffusionAnalyzer = importlib.import_module("kinisi.analyze").DiffusionAnalyzer
     except ImportError as e:
         raise ImportError(
             "kinisi_check needs kinisi, the optional extra 'kinisi': pip install drxkmc[kinisi]"
         ) from e
     frames = [
-        ase.Atoms(["Li"] * positions.shape[1], positions=p, cell=cell, pbc=True)
-        for p in positions
+        ase.Atoms(["Li"] * positions.shape[1], positions=p, cell=cell, pbc=True) for p in positions
     ]
     # kinisi's times are in the unit of time_step; ps keeps its numbers near 1.
     unit_s = 1e-12
