@@ -307,8 +307,7 @@ def test_channel_usage_sees_fluorine_corners_and_a_lattice_gas_uses_only_0tm():
 
 
 def test_kinisi_agrees_with_the_exact_single_particle_diffusivity(tmp_path):
-    # One Li on an open lattice: D0 = 4·Γ_t·a_nn² exactly (conftest). Frames half a mean hop
-    # apart, so no step between frames reaches half the box (6 hops along one axis).
+    # One Li on an open lattice: D0 = 4·Γ_t·a_nn² exactly (conftest).
     lat = drxkmc.Lattice(6, a=4.15)
     cations = np.full(lat.n_cations, "Va")
     cations[3] = "Li"
@@ -335,7 +334,9 @@ def test_kinisi_agrees_with_drxkmc_on_a_drx_cell(tmp_path):
     # A converged DRX run (MSD linear): kinisi's Bayesian fit of the whole trajectory and
     # drxkmc's block estimate agree within their combined uncertainty.
     sim = _drx_sim(size=5, temperature=1000.0, seed=1)
-    every = 0.2 * np.count_nonzero(sim.li_occupancy()) / sim.total_rate_per_s
+    # Frames several hops per Li apart: positions are unwrapped, so kinisi needs no fine
+    # frames to follow the Li.
+    every = 3 * np.count_nonzero(sim.li_occupancy()) / sim.total_rate_per_s
     with sim.trajectory(tmp_path / "drx.traj", every_s=every, host=False):
         result = sim.run(hops=60_000, progress=False)
     assert result.diffusivity["converged"][0]
@@ -344,14 +345,6 @@ def test_kinisi_agrees_with_drxkmc_on_a_drx_cell(tmp_path):
     e = frame["D_tracer_err_cm2_s"].to_numpy()
     assert np.all(e < 0.15 * d)
     assert abs(d[0] - d[1]) < 3 * math.hypot(e[0], e[1]), frame
-
-
-def test_kinisi_refuses_frames_too_far_apart(tmp_path):
-    sim = _drx_sim(size=3, temperature=1000.0)
-    # About 10 frames over 50,000 hops: Li move far more than half the box between them.
-    with sim.trajectory(tmp_path / "sparse.traj", every_s=5_000 / sim.total_rate_per_s):
-        sim.advance(hops=50_000)
-    raises_field(lambda: kinisi_check(tmp_path / "sparse.traj"), "path", match="half the box")
 
 
 # ----- figures -----------------------------------------------------------------------------

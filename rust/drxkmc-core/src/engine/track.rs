@@ -78,6 +78,7 @@ impl Kmc {
                 origin.push([0, 1, 2].map(|k| p[k] as i64 - r[k] as i64));
             }
         }
+        origin.shrink_to_fit();
         self.li_ids = Some(Box::new(LiIds { by_pair, origin }));
         Ok(())
     }
