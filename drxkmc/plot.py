@@ -167,6 +167,17 @@ def plot_state_of_charge(frame, ax=None):
     return ax
 
 
+def plot_voltage_curve(frame, ax=None, *, x: str = "capacity_mAh_g"):
+    """Equilibrium voltage (V) against capacity (mAh/g, or ``x="li_per_fu"``: Li per formula
+    unit) from :func:`drxkmc.voltage_curve`. Returns the axes."""
+    ax = axes_or_new(ax)
+    ax.plot(frame[x].to_numpy(), frame["voltage_V"].to_numpy())
+    ax.set_xlabel({"capacity_mAh_g": "capacity (mAh/g)", "li_per_fu": "Li per formula unit"}[x])
+    ax.set_ylabel("V vs Li/Li⁺ (V)")
+    ax.ticklabel_format(axis="y", useOffset=False)
+    return ax
+
+
 def plot_percolation_curve(
     frame,
     x: str = "li_per_fu",

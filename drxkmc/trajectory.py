@@ -36,6 +36,7 @@ import math
 import os
 import signal
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,7 +109,9 @@ class TrajectoryWriter:
 
     ``host=True`` writes the transition metals and anions once to ``<name>.host<ext>``
     (:attr:`host_path`); ``False`` skips it; a path writes it there. See the module
-    documentation for formats and atomicity. One writer per simulation at a time.
+    documentation for formats and atomicity. One writer per simulation at a time. A writer
+    that is never closed keeps recording while the simulation lives; its file is moved into
+    place when both are collected or Python exits.
     """
 
     def __init__(self, sim: Simulation, path: str | os.PathLike, *, every_s: float, host=True):
@@ -136,18 +139,25 @@ class TrajectoryWriter:
         self._cell = np.diag(np.array(lat.size, dtype=float) * lat.a)
         if self.host_path is not None:
             self._write_host(self.host_path)
-        self._file: AtomicFile | None = AtomicFile(self.path, suffix=self.path.suffix)
-        self._broken = False
+        file = AtomicFile(self.path, suffix=self.path.suffix)
         self.frames_written = 0
         try:
             if self.format == "traj":
-                self._out = self._ase.io.Trajectory(str(self._file.path), "w")
+                self._out = self._ase.io.Trajectory(str(file.path), "w")
             else:
-                self._out = open(self._file.path, "w", encoding="utf-8")  # noqa: SIM115
+                self._out = open(file.path, "w", encoding="utf-8")  # noqa: SIM115
+        except BaseException:
+            file.discard()
+            raise
+        # Closing the file and moving it into place, once: at close(), or when the writer is
+        # collected or Python exits without it.
+        self._state = {"broken": False}
+        self._finish = weakref.finalize(self, _finish, self._out, file, self._state)
+        try:
             sim._kmc.set_frames(sim.time_s, self.every_s, self._frame)
         except BaseException:
-            self._file.discard()
-            self._file = None
+            self._state["broken"] = True
+            self._finish()
             raise
 
     def _write_host(self, path: Path) -> None:
@@ -194,22 +204,17 @@ class TrajectoryWriter:
             raise
         except BaseException:
             # Failed mid-frame (e.g. disk full): the file is not kept.
-            self._broken = True
+            self._state["broken"] = True
             raise
 
     def close(self) -> None:
         """Stop recording and move the file into place (all complete frames). Idempotent."""
-        if self._file is None:
+        if not self._finish.alive:
             return
         try:
             self._sim._kmc.clear_frames()
         finally:
-            self._out.close()
-            file, self._file = self._file, None
-            if self._broken:
-                file.discard()
-            else:
-                file.commit()
+            self._finish()
 
     def __enter__(self) -> TrajectoryWriter:
         return self
@@ -218,11 +223,23 @@ class TrajectoryWriter:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._file is None else "open"
+        state = "open" if self._finish.alive else "closed"
         return (
             f"TrajectoryWriter({str(self.path)!r}, every_s={self.every_s:g}, "
             f"{self.frames_written} frames, {state})"
         )
+
+
+def _finish(out, file: AtomicFile, state: dict) -> None:
+    """Close a writer's output and move its file into place (or remove it after a failed
+    write)."""
+    try:
+        out.close()
+    finally:
+        if state["broken"]:
+            file.discard()
+        else:
+            file.commit()
 
 
 def read_trajectory(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

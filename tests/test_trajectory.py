@@ -10,6 +10,7 @@ a DRX cell within their combined uncertainty.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import pickle
@@ -225,6 +226,17 @@ def test_a_failed_write_leaves_no_file_and_no_temporary(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_writer_never_closed_still_leaves_its_file(tmp_path):
+    sim = _drx_sim()
+    writer = sim.trajectory(tmp_path / "li.traj", every_s=1e-13, host=False)
+    sim.advance(hops=2_000)
+    written = writer.frames_written
+    del sim, writer  # a cycle: the engine holds the writer's frame sink
+    gc.collect()
+    assert os.listdir(tmp_path) == ["li.traj"]
+    assert len(read_trajectory(tmp_path / "li.traj")[0]) == written > 0
+
+
 def test_bad_trajectory_arguments_name_their_field(tmp_path):
     sim = _drx_sim()
     raises_field(lambda: sim.trajectory(tmp_path / "li.xyz", every_s=-1.0), "every_s")
@@ -366,6 +378,12 @@ def test_plots_return_their_axes_and_fit_a_journal_column():
     _, given_ax = plt.subplots()
     assert result.plot_msd(ax=given_ax) is given_ax
     assert plot.plot_channel_usage(sim.channel_usage(), ax=given_ax) is given_ax
+    curve = drxkmc.voltage_curve(sim.configuration(), sim.model, n_points=20)
+    with plot.single_column():
+        ax4 = plot.plot_voltage_curve(curve)
+    assert ax4.get_xlabel() == "capacity (mAh/g)" and ax4.get_ylabel().startswith("V")
+    assert ax4.figure.get_size_inches()[0] == pytest.approx(3.3)
+    assert plot.plot_voltage_curve(curve, ax=given_ax, x="li_per_fu") is given_ax
     frame = pl.DataFrame(
         {"channel": ["0-TM"], "corners": ["O only"], "hops": [3], "hop_fraction": [1.0]}
     )

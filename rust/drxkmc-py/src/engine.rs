@@ -202,6 +202,21 @@ impl PyKmc {
         d.set_item("hops", classes.iter().map(|c| c.2).collect::<Vec<_>>().into_pyarray(py))?;
         Ok(Some(d))
     }
+    /// The frame sink can refer back to this engine (a writer holding its simulation): let
+    /// the garbage collector see it. Skipped while the sink is being changed.
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Ok(sink) = self.1.try_lock() {
+            if let Some(s) = sink.as_ref() {
+                visit.call(s)?;
+            }
+        }
+        Ok(())
+    }
+    fn __clear__(&self) {
+        if let Ok(mut sink) = self.1.try_lock() {
+            *sink = None;
+        }
+    }
     fn reset_displacements(&self) -> PyResult<()> {
         self.engine()?.reset_displacements();
         Ok(())
