@@ -313,6 +313,7 @@ def kinisi_check(
     seed: int = 0,
     samples: int = 1000,
     lags: int = 100,
+    max_lag_s: float | None = None,
 ) -> pl.DataFrame:
     """D* from the trajectory at ``path`` by kinisi (optional extra ``kinisi``), next to
     drxkmc's own estimate from ``result`` (the :class:`RunResult` of the run the trajectory
@@ -320,7 +321,9 @@ def kinisi_check(
     posterior standard deviation; drxkmc: standard error over blocks) and the 95 % interval
     ``D_low_cm2_s``, ``D_high_cm2_s`` (kinisi: credible interval; drxkmc: ±1.96 standard
     errors). kinisi fits the MSD from ``fit_from`` of the longest lag on, as drxkmc does;
-    ``seed`` and ``samples`` set its sampler, ``lags`` the number of time intervals it uses.
+    ``seed`` and ``samples`` set its sampler, ``lags`` the number of time intervals it uses,
+    up to ``max_lag_s`` (default: the whole trajectory, as kinisi does; give drxkmc's block
+    length, ``result.msd["lag_s"].max()``, to fit the same window).
 
     kinisi unwraps positions frame to frame by the minimum image; the trajectory's positions
     are unwrapped already, so kinisi is handed a cell (only its size matters, as D* does not
@@ -331,6 +334,8 @@ def kinisi_check(
     seed = check.seed(seed)
     samples = check.count("samples", samples, minimum=10)
     lags = check.count("lags", lags, minimum=4)
+    if max_lag_s is not None:
+        max_lag_s = check.number("max_lag_s", max_lag_s, unit="s", positive=True)
     times, _, positions = read_trajectory(path)
     if len(times) < 4:
         raise invalid("path", f"needs at least 4 frames for a fit, has {len(times)}")
@@ -356,7 +361,10 @@ def kinisi_check(
     unit_s = 1e-12
     # At most `lags` time intervals, equally spaced multiples of the frame spacing (kinisi's
     # cost grows with frames × intervals).
-    steps_used = np.unique(np.linspace(1, len(times) - 1, min(lags, len(times) - 1)).astype(int))
+    longest = len(times) - 1
+    if max_lag_s is not None:
+        longest = min(longest, max(int(max_lag_s / every), 2))
+    steps_used = np.unique(np.linspace(1, longest, min(lags, longest)).astype(int))
     analyzer = DiffusionAnalyzer.from_ase(
         frames,
         specie="Li",
@@ -365,7 +373,7 @@ def kinisi_check(
         dt=sc.array(dims=["time interval"], values=steps_used * (every / unit_s), unit="ps"),
         progress=False,
     )
-    span = (times[-1] - times[0]) / unit_s
+    span = steps_used[-1] * every / unit_s
     analyzer.diffusion(
         sc.scalar(fit_from * span, unit="ps"),
         progress=False,
