@@ -286,3 +286,58 @@ def plot_channel_usage(frame, ax=None):
     ax.set_ylabel("share of hops")
     ax.legend(title="anion corners", frameon=False, fontsize="small", title_fontsize="small")
     return ax
+
+
+def plot_bond_flux(sim, z: int = 0, *, top: int = 60, ax=None):
+    """The ``top`` bonds with the most net Li flux (:meth:`drxkmc.Simulation.bond_flux`) that
+    start in cation plane ``z`` (grid units of a/2, from 0), drawn as arrows in x–y (bonds
+    leaving the plane are projected), width by net hops; transition metals of the plane dark
+    grey, Li light. Returns the axes."""
+    import polars as pl
+
+    from drxkmc import _validate as check
+
+    lat = sim.lattice
+    z = check.integer("z", z, minimum=0, maximum=2 * lat.size[2] - 1)
+    top = check.count("top", top)
+    flux = sim.bond_flux()
+    half = lat.a / 2
+    pos = lat.cation_positions()
+    grid = np.rint(pos / half).astype(np.int64)
+    box = np.asarray(lat.size, dtype=float) * lat.a
+    ax = axes_or_new(ax)
+    in_plane = grid[:, 2] == z
+    symbols = sim.configuration().cation_symbols()
+    tm = in_plane & (symbols != "Li") & (symbols != "Va")
+    li = in_plane & (symbols == "Li")
+    ax.scatter(pos[tm, 0], pos[tm, 1], s=12, color="0.25", label="TM", zorder=1)
+    ax.scatter(pos[li, 0], pos[li, 1], s=6, color="0.75", label="Li", zorder=1)
+    start = flux["from_site"].to_numpy().astype(np.int64)
+    chosen = flux.filter(pl.Series(grid[start, 2] == z)).head(top)
+    if chosen.height:
+        a = chosen["from_site"].to_numpy().astype(np.int64)
+        b = chosen["to_site"].to_numpy().astype(np.int64)
+        net = chosen["net_hops"].to_numpy().astype(float)
+        d = pos[b] - pos[a]
+        d -= box * np.round(d / box)  # minimum image: the bond, not its wrap
+        d *= np.sign(net)[:, None]
+        tail = np.where((net > 0)[:, None], pos[a], pos[a] - d)
+        width = 0.5 + 2.5 * np.abs(net) / np.abs(net).max()
+        for t, v, w in zip(tail, d, width):
+            ax.annotate(
+                "",
+                xy=(t[0] + v[0], t[1] + v[1]),
+                xytext=(t[0], t[1]),
+                arrowprops={"arrowstyle": "->", "lw": w, "color": "C3"},
+            )
+        ax.plot([], [], color="C3", label=f"net flux (top {chosen.height})")
+    ax.set_xlim(-half, box[0])
+    ax.set_ylim(-half, box[1])
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("y (Å)")
+    ax.set_title(f"cation plane z = {z * half:.2f} Å")
+    ax.legend(
+        frameon=False, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3
+    )
+    return ax

@@ -18,6 +18,7 @@ import signal
 
 import ase.io
 import matplotlib
+import matplotlib.pyplot
 import numpy as np
 import polars as pl
 import pytest
@@ -314,6 +315,35 @@ def test_channel_usage_sees_fluorine_corners_and_a_lattice_gas_uses_only_0tm():
     ax = plot.plot_channel_usage(usage)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0-TM", "1-TM", "2-TM"]
     assert {t.get_text() for t in ax.get_legend().get_texts()} == set(usage["corners"])
+
+
+def test_net_bond_fluxes_add_up_to_the_li_displacements():
+    # Σ over bonds of net hops × bond vector = Σ over Li of their displacements (exact).
+    sim = _drx_sim(seed=2)
+    sim.count_channels(bonds=True)
+    _, p0 = sim.li_positions_A()
+    sim.advance(hops=20_000)
+    _, p1 = sim.li_positions_A()
+    flux = sim.bond_flux()
+    assert flux.columns == ["from_site", "to_site", "net_hops"]
+    net = flux["net_hops"].to_numpy()
+    assert np.all(np.abs(net[:-1]) >= np.abs(net[1:]))  # largest first
+    assert 0 < np.abs(net).sum() <= sim.hops
+    pos = sim.lattice.cation_positions()
+    box = np.asarray(sim.lattice.size) * sim.lattice.a
+    d = pos[flux["to_site"].to_numpy()] - pos[flux["from_site"].to_numpy()]
+    d -= box * np.round(d / box)
+    assert np.allclose(np.linalg.norm(d, axis=1), sim.lattice.a / np.sqrt(2))  # Li–Li bonds
+    carried = (net[:, None] * d).sum(axis=0)
+    assert np.allclose(carried, (p1 - p0).sum(axis=0), atol=1e-6)
+    assert np.abs(carried).max() > 0
+    ax = plot.plot_bond_flux(sim, z=0, top=20)
+    assert 0 < len(ax.texts) <= 20 and ax.get_xlabel() == "x (Å)"
+    _, given = matplotlib.pyplot.subplots()
+    assert plot.plot_bond_flux(sim, z=1, ax=given) is given
+    raises_field(lambda: _drx_sim().bond_flux(), "bonds")
+    raises_field(lambda: plot.plot_bond_flux(sim, z=99), "z")
+    matplotlib.pyplot.close("all")
 
 
 # ----- kinisi ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! | bytes   | content                                                          |
 //! |---------|------------------------------------------------------------------|
 //! | 8       | magic `\x89DRXKMC\n` (the high byte and newline catch text-mode or 7-bit copies, as in PNG) |
-//! | 4       | format version: 1, or 2 when the run tracks Li ids or channel hops |
+//! | 4       | format version: 1, or 2 when the run tracks Li ids or hop counts |
 //! | 8       | payload length n                                                 |
 //! | n       | payload: MessagePack of `{run, material}` with field names       |
 //! | 4       | CRC-32 (IEEE) of everything before it                           |
@@ -34,10 +34,10 @@ pub const FIELD: &str = "checkpoint";
 pub const MAGIC: [u8; 8] = *b"\x89DRXKMC\n";
 
 /// Newest version of the layout and payload schema this build writes and reads. Version 2
-/// adds the optional `li_ids` and `class_hops` of a run that tracks them; a run that does
+/// adds the optional `li_ids`, `class_hops` and `bond_flux` of a run that tracks them; a run that does
 /// not is written as version 1, which drxkmc builds before version 2 read too.
 pub const FORMAT_VERSION: u32 = 2;
-/// The version written when neither `li_ids` nor `class_hops` is present.
+/// The version written when none of them is present.
 const PLAIN_VERSION: u32 = 1;
 
 const HEADER_LEN: usize = MAGIC.len() + 4 + 8;
@@ -75,12 +75,16 @@ pub struct Checkpoint {
     /// Hops by tetrahedron class (`Kmc::enable_channel_counts`), when counted (format 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class_hops: Option<Vec<u64>>,
+    /// Net hops across the bonds of every cation site along its six even directions
+    /// (`Kmc::enable_bond_flux`), in cation-index order, when counted (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_flux: Option<Vec<[i32; 6]>>,
 }
 
 impl Checkpoint {
     /// The format version of this checkpoint's file.
     fn version(&self) -> u32 {
-        if self.li_ids.is_some() || self.class_hops.is_some() {
+        if self.li_ids.is_some() || self.class_hops.is_some() || self.bond_flux.is_some() {
             FORMAT_VERSION
         } else {
             PLAIN_VERSION
@@ -230,6 +234,15 @@ pub fn validate(cp: &Checkpoint) -> Result<()> {
         }
         if counts.iter().try_fold(0u64, |s, &c| s.checked_add(c)).is_none_or(|s| s > cp.hops) {
             return Err(bad(format!("channel hop counts add up to more than the {} hops made", cp.hops)));
+        }
+    }
+    if let Some(flux) = &cp.bond_flux {
+        if flux.len() != cations.len() {
+            return Err(bad(format!("has {} bond fluxes for {} cation sites", flux.len(), cations.len())));
+        }
+        let total: u128 = flux.iter().flatten().map(|x| x.unsigned_abs() as u128).sum();
+        if total > cp.hops as u128 {
+            return Err(bad(format!("bond fluxes need more than the {} hops made", cp.hops)));
         }
     }
     let mut rng = cp.rng.clone();
@@ -454,6 +467,7 @@ mod tests {
         let (mut k, _, _) = sample();
         k.enable_li_ids().unwrap();
         k.enable_channel_counts();
+        k.enable_bond_flux().unwrap();
         k.run(f64::INFINITY, 300, &[]).unwrap();
         let cp = k.checkpoint();
         decode(&encode(&cp, None).unwrap()).unwrap();
@@ -487,6 +501,13 @@ mod tests {
                 }),
             ),
             ("more than the", Box::new(|c| c.class_hops.as_mut().unwrap()[0] = u64::MAX)),
+            (
+                "bond fluxes for",
+                Box::new(|c| {
+                    c.bond_flux.as_mut().unwrap().pop();
+                }),
+            ),
+            ("bond fluxes need", Box::new(|c| c.bond_flux.as_mut().unwrap()[0][0] = i32::MIN)),
         ];
         for (expected, edit) in edits {
             let mut c = cp.clone();

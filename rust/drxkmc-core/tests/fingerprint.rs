@@ -60,12 +60,13 @@ fn trajectory_is_unchanged() {
 
 #[test]
 fn tracking_leaves_the_trajectory_unchanged() {
-    // Li ids, channel counts and trajectory frames only record: the same hops, times and
+    // Li ids, channel counts, bond fluxes and trajectory frames only record: the same hops, times and
     // displacements as a run without them.
     let plain = trajectory_fingerprint(|_| {});
     let tracked = trajectory_fingerprint(|k| {
         k.enable_li_ids().unwrap();
         k.enable_channel_counts();
+        k.enable_bond_flux().unwrap();
         k.set_frames(0.0, 1e-9, 3).unwrap();
     });
     assert_eq!(plain, tracked);

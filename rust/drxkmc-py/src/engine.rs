@@ -176,6 +176,20 @@ impl PyKmc {
         self.engine()?.enable_channel_counts();
         Ok(())
     }
+    /// Count net hops across every nearest-neighbour bond from now on (kept if on).
+    fn enable_bond_flux(&self) -> PyDrxkmcResult<()> {
+        Ok(self.engine()?.enable_bond_flux()?)
+    }
+    /// Net hops across every bond that carried any since counting began, as columns
+    /// (`from_site`, `to_site`, `net_hops`: hops from → to minus to → from), or None.
+    fn bond_flux<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(flux) = self.engine()?.bond_flux() else { return Ok(None) };
+        let d = PyDict::new(py);
+        d.set_item("from_site", flux.iter().map(|f| f.0 as u64).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("to_site", flux.iter().map(|f| f.1 as u64).collect::<Vec<_>>().into_pyarray(py))?;
+        d.set_item("net_hops", flux.iter().map(|f| f.2 as i64).collect::<Vec<_>>().into_pyarray(py))?;
+        Ok(Some(d))
+    }
     /// Hops by tetrahedron class since counting began, as columns (`channel` = TM count,
     /// `n_O`, `n_F`, `n_Cl`, `n_anion_vacancy` corners, `hops`), or None when not counted.
     fn channel_hops<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {

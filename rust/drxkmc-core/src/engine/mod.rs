@@ -112,6 +112,9 @@ pub struct Kmc {
     li_ids: Option<Box<track::LiIds>>,
     frames: Option<Box<track::FrameSchedule>>,
     class_hops: Option<Box<[u64; 256]>>,
+    bond_flux: Option<Vec<[i32; 6]>>,
+    /// Whether any of `li_ids`, `class_hops`, `bond_flux` is on: the one test per hop.
+    tracks_hops: bool,
 }
 
 impl Kmc {
@@ -167,6 +170,8 @@ impl Kmc {
             li_ids: None,
             frames: None,
             class_hops: None,
+            bond_flux: None,
+            tracks_hops: false,
         };
         kmc.init_sites(config)?;
         kmc.refresh_all(None);
@@ -219,7 +224,8 @@ impl Kmc {
             return Err(Error::invalid("checkpoint", "rate tree does not match the lattice"));
         }
         kmc.rebuilt_total = cp.tree_rebuilt_total;
-        kmc.restore_tracking(cp.li_ids.as_ref(), cp.class_hops.as_deref()).map_err(in_checkpoint)?;
+        kmc.restore_tracking(cp.li_ids.as_ref(), cp.class_hops.as_deref(), cp.bond_flux.as_deref())
+            .map_err(in_checkpoint)?;
         Ok(kmc)
     }
 
@@ -241,6 +247,7 @@ impl Kmc {
             rate_cap_mu_ev: self.rate_cap().1,
             li_ids: self.li_id_state(),
             class_hops: self.class_hops(),
+            bond_flux: self.bond_flux_state(),
         }
     }
 
@@ -257,6 +264,7 @@ impl Kmc {
                 i.by_pair.capacity() * std::mem::size_of::<u32>()
                     + i.origin.capacity() * std::mem::size_of::<[i64; 3]>()
             })
+            + self.bond_flux.as_ref().map_or(0, |f| f.capacity() * std::mem::size_of::<[i32; 6]>())
     }
 
     /// Cap the equilibrium flux of every path at `flux_cap_per_s` (s⁻¹; ∞ turns the cap off),
@@ -362,7 +370,7 @@ impl Kmc {
         self.set_cation(&ba, species::VACANCY);
         self.set_cation(&bb, species::LI);
         self.disp[gb >> 1] = self.disp[ga >> 1].step(d);
-        if self.li_ids.is_some() || self.class_hops.is_some() {
+        if self.tracks_hops {
             self.track_hop(&ba, path, ga >> 1, gb >> 1);
         }
         self.store_rate(ga >> 1, 0.0);

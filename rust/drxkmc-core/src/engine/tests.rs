@@ -420,3 +420,39 @@ fn ids_and_channel_counts_survive_a_checkpoint() {
     assert_eq!(crate::checkpoint::encode(&plain.checkpoint(), None).unwrap()[8], 1);
     assert_eq!(Kmc::from_checkpoint(plain.checkpoint()).unwrap().li_ids(), None);
 }
+
+#[test]
+fn net_bond_fluxes_add_up_to_the_li_displacements() {
+    // Σ over bonds of net hops × bond vector = Σ over Li of their displacements, exactly.
+    let (cfg, model) = drx(4, 0.05, 8);
+    let mut k = Kmc::new(&cfg, &model, 700.0, 5).unwrap();
+    k.enable_bond_flux().unwrap();
+    k.run(f64::INFINITY, 30_000, &[]).unwrap();
+    let flux = k.bond_flux().unwrap();
+    let lat = *k.lattice();
+    let points: Vec<[usize; 3]> = lat.cation_points().collect();
+    let mut from_flux = [0i64; 3];
+    for &(from, to, net) in &flux {
+        // The bond vector, from the two sites' grid coordinates (minimum image).
+        let (a, b) = (points[from], points[to]);
+        for ax in 0..3 {
+            let n = lat.dims()[ax] as i64;
+            let d = (b[ax] as i64 - a[ax] as i64).rem_euclid(n);
+            let d = if d > n / 2 { d - n } else { d };
+            assert!(d.abs() <= 1);
+            from_flux[ax] += net as i64 * d;
+        }
+    }
+    let mut from_disp = [0i64; 3];
+    for r in k.displacements() {
+        for ax in 0..3 {
+            from_disp[ax] += r[ax] as i64;
+        }
+    }
+    assert_eq!(from_flux, from_disp);
+    assert!(flux.iter().map(|f| f.2.unsigned_abs() as u64).sum::<u64>() <= k.hops());
+    assert!(flux.len() > 100);
+    // Kept by a checkpoint.
+    let back = Kmc::from_checkpoint(k.checkpoint()).unwrap();
+    assert_eq!(back.bond_flux(), k.bond_flux());
+}

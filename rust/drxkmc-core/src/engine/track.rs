@@ -1,13 +1,14 @@
 //! Bookkeeping a run does only when asked, kept out of the per-site records so that it costs
 //! one predictable branch per hop when off: an id for every Li that moves with it (for
-//! trajectories), trajectory frames taken at fixed simulated times, and hop counts by
-//! tetrahedron class (which channels carry the hops).
+//! trajectories), trajectory frames taken at fixed simulated times, hop counts by
+//! tetrahedron class (which channels carry the hops) and the net hops across every
+//! nearest-neighbour bond (which paths carry the flux).
 
 use super::site::Hood;
 use super::Kmc;
 use crate::config::species;
 use crate::error::{Error, Result};
-use crate::lattice::padded;
+use crate::lattice::{offset_index, padded, Lattice, NN_DIRECTIONS};
 use crate::memory;
 use crate::model::{KraTable, N_CLASSES};
 
@@ -80,6 +81,7 @@ impl Kmc {
         }
         origin.shrink_to_fit();
         self.li_ids = Some(Box::new(LiIds { by_pair, origin }));
+        self.tracks_hops = true;
         Ok(())
     }
 
@@ -200,6 +202,45 @@ impl Kmc {
         if self.class_hops.is_none() {
             self.class_hops = Some(Box::new([0; 256]));
         }
+        self.tracks_hops = true;
+    }
+
+    /// Count the net hops across every nearest-neighbour bond from now on (`bond_flux`):
+    /// 24 bytes per site.
+    pub fn enable_bond_flux(&mut self) -> Result<()> {
+        if self.bond_flux.is_none() {
+            self.bond_flux = Some(memory::try_filled(self.sites.len(), [0i32; 6], "size")?);
+        }
+        self.tracks_hops = true;
+        Ok(())
+    }
+
+    /// Net hops across every bond that carried any since `enable_bond_flux`, as (from, to,
+    /// hops from → to minus to → from) with cation indices, each bond once (pointing from
+    /// the site along an even direction of `NN_DIRECTIONS`); None when not counted.
+    pub fn bond_flux(&self) -> Option<Vec<(usize, usize, i32)>> {
+        let flux = self.bond_flux.as_ref()?;
+        let mut out = Vec::new();
+        for (from, p) in self.lattice.cation_points().enumerate() {
+            let counts = flux[self.order.index(padded(p)) >> 1];
+            if counts == [0; 6] {
+                continue;
+            }
+            let blk = self.lattice.block(p);
+            for (k, &net) in counts.iter().enumerate() {
+                if net != 0 {
+                    let to = Lattice::sublattice_index(offset_index(&blk, NN_DIRECTIONS[2 * k]));
+                    out.push((from, to, net));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The bond counts in cation-index order, for a checkpoint.
+    pub(super) fn bond_flux_state(&self) -> Option<Vec<[i32; 6]>> {
+        let flux = self.bond_flux.as_ref()?;
+        Some(self.cation_pairs().map(|c| flux[c]).collect())
     }
 
     /// Hops made through each tetrahedron class since `enable_channel_counts`, by class
@@ -214,9 +255,20 @@ impl Kmc {
     }
 
     /// After the Li on index pair `a` hopped to pair `b` through path `path` of the
-    /// neighbourhood `hood` (of `a`): move its id, count its tetrahedron class.
+    /// neighbourhood `hood` (of `a`): move its id, count its tetrahedron class and the net
+    /// flux across its bond.
     #[inline(never)]
     pub(super) fn track_hop(&mut self, hood: &Hood, path: usize, a: usize, b: usize) {
+        if let Some(flux) = self.bond_flux.as_mut() {
+            // Each bond is counted at the site from which it points along an even direction
+            // (the odd ones are their opposites, `opposite(d) = d ^ 1`).
+            let dir = path / 2;
+            if dir % 2 == 0 {
+                flux[a][dir / 2] = flux[a][dir / 2].saturating_add(1);
+            } else {
+                flux[b][dir / 2] = flux[b][dir / 2].saturating_sub(1);
+            }
+        }
         if let Some(ids) = self.li_ids.as_deref_mut() {
             ids.by_pair[b] = ids.by_pair[a];
             ids.by_pair[a] = NO_LI;
@@ -234,18 +286,33 @@ impl Kmc {
     }
 
     /// Restore ids and class counts from a checkpoint (validated by `checkpoint::validate`).
-    pub(super) fn restore_tracking(&mut self, ids: Option<&LiIdState>, class_hops: Option<&[u64]>) -> Result<()> {
+    pub(super) fn restore_tracking(
+        &mut self,
+        ids: Option<&LiIdState>,
+        class_hops: Option<&[u64]>,
+        bond_flux: Option<&[[i32; 6]]>,
+    ) -> Result<()> {
         if let Some(state) = ids {
             let mut by_pair = memory::try_filled(self.sites.len(), NO_LI, "size")?;
             for (p, &id) in self.lattice.cation_points().zip(&state.ids) {
                 by_pair[self.order.index(padded(p)) >> 1] = id;
             }
             self.li_ids = Some(Box::new(LiIds { by_pair, origin: state.origin.clone() }));
+            self.tracks_hops = true;
         }
         if let Some(counts) = class_hops {
             let mut h = Box::new([0u64; 256]);
             h[..counts.len()].copy_from_slice(counts);
             self.class_hops = Some(h);
+            self.tracks_hops = true;
+        }
+        if let Some(counts) = bond_flux {
+            let mut flux = memory::try_filled(self.sites.len(), [0i32; 6], "size")?;
+            for (p, c) in self.lattice.cation_points().zip(counts) {
+                flux[self.order.index(padded(p)) >> 1] = *c;
+            }
+            self.bond_flux = Some(flux);
+            self.tracks_hops = true;
         }
         Ok(())
     }
