@@ -24,8 +24,8 @@
 //! displacements `Disp` and the direction tables), `rates` (path and escape rates, the rate
 //! cap, the stored-rate unit and the sum tree), `observe` (`Observation`, `Event` and the
 //! views of the state in cation-index order), `track` (what a run records only when asked:
-//! Li ids, trajectory frames, hops by tetrahedron class); this file holds the engine itself: construction,
-//! checkpoints, the hop and the run loop.
+//! Li ids, trajectory frames, hops by tetrahedron class and net hops per bond); this file
+//! holds the engine itself: construction, checkpoints, the hop and the run loop.
 
 mod observe;
 mod rates;
