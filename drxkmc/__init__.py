@@ -31,6 +31,7 @@ from drxkmc.simulation import ConvergenceWarning, RunResult, Simulation
 from drxkmc.spec import RunSpec
 from drxkmc.sro import SROResult, anneal, sro
 from drxkmc.sweep import sweep
+from drxkmc.trajectory import TrajectoryWriter, kinisi_check
 
 try:
     __version__: str = _version("drxkmc")
@@ -60,10 +61,12 @@ __all__ = [
     "Simulation",
     "SimulationBusyError",
     "TimescaleWarning",
+    "TrajectoryWriter",
     "__version__",
     "anneal",
     "arrhenius",
     "extractable_capacity",
+    "kinisi_check",
     "percolation",
     "percolation_sweep",
     "run_or_resume",

@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "is_temporary_of"]
+__all__ = ["AtomicFile", "atomic_write", "is_temporary_of"]
 
 #: Random bytes in a temporary name (written as twice as many hex digits).
 _TOKEN_BYTES = 6
@@ -84,6 +84,41 @@ def atomic_write(
         raise
     _fsync_folder(folder)
     _remove_stale_temporaries(folder, target.name, suffix, before=started)
+
+
+class AtomicFile:
+    """A file written in pieces (a streamed trajectory) that appears at ``target`` only when
+    :meth:`commit` is called: the pieces go to the temporary file :attr:`path` (named,
+    created, synced and cleaned up as for :func:`atomic_write`). :meth:`discard` removes it.
+    """
+
+    def __init__(self, target: str | os.PathLike, *, suffix: str = ""):
+        self.target = Path(target)
+        self._suffix = suffix
+        tmp, fd = _create_temporary(self.target.parent, self.target.name, suffix)
+        try:
+            self._started = os.fstat(fd).st_mtime_ns
+        finally:
+            os.close(fd)
+        #: Where the pieces are written until :meth:`commit`.
+        self.path = tmp
+
+    def commit(self) -> None:
+        """Sync the temporary file to disk and rename it over the target."""
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.path, self.target)
+        _fsync_folder(self.target.parent)
+        _remove_stale_temporaries(
+            self.target.parent, self.target.name, self._suffix, before=self._started
+        )
+
+    def discard(self) -> None:
+        """Remove the temporary file; the target is left as it was."""
+        self.path.unlink(missing_ok=True)
 
 
 def _create_temporary(folder: Path, name: str, suffix: str) -> tuple[Path, int]:

@@ -1,6 +1,13 @@
-"""Matplotlib figures of run results (matplotlib is imported only when plotting)."""
+"""Matplotlib figures of run results (matplotlib is imported only when plotting).
+
+Every function draws into the axes it is given (``ax=``) or a new figure, and returns the
+axes. Axes carry SI units without offset notation. For a paper, draw inside
+:func:`single_column`: figures one journal column (3.3 in) wide with fonts that read there.
+"""
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 
@@ -8,14 +15,51 @@ from drxkmc._core import ANION_NAMES
 
 #: Anion code of an O vacancy (its index in the core's anion names).
 ANION_VACANCY = ANION_NAMES.index("Va")
+#: Size of a new figure, in: screen size, or one journal column inside :func:`single_column`.
+_FIGSIZE = [(5.0, 3.5)]
+
+#: Matplotlib settings of :func:`single_column`: 3.3 in wide, 8 pt text, 7 pt legends and
+#: ticks, thinner lines, 300 dpi when saved.
+SINGLE_COLUMN_RC = {
+    "font.size": 8,
+    "axes.labelsize": 8,
+    "axes.titlesize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "lines.linewidth": 1.0,
+    "lines.markersize": 3.5,
+    "errorbar.capsize": 1.5,
+    "axes.linewidth": 0.6,
+    "savefig.dpi": 300,
+}
+SINGLE_COLUMN_SIZE_IN = (3.3, 2.5)
+
+
+@contextlib.contextmanager
+def single_column():
+    """Figures drawn inside this block are one journal column (3.3 in) wide, with fonts and
+    lines sized to read there::
+
+        with drxkmc.plot.single_column():
+            result.plot_msd().figure.savefig("msd.pdf")
+    """
+    import matplotlib as mpl
+
+    with mpl.rc_context(SINGLE_COLUMN_RC):
+        _FIGSIZE.append(SINGLE_COLUMN_SIZE_IN)
+        try:
+            yield
+        finally:
+            _FIGSIZE.pop()
 
 
 def axes_or_new(ax):
-    """``ax``, or the axes of a new 5×3.5 in figure."""
+    """``ax``, or the axes of a new figure (5×3.5 in, or 3.3 in wide in :func:`single_column`)."""
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+        _, ax = plt.subplots(figsize=_FIGSIZE[-1], constrained_layout=True)
     return ax
 
 
@@ -124,6 +168,17 @@ def plot_state_of_charge(frame, ax=None):
     ax.set_xlabel("Li per formula unit")
     ax.set_ylabel("D (cm²/s)")
     ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_voltage_curve(frame, ax=None, *, x: str = "capacity_mAh_g"):
+    """Equilibrium voltage (V) against capacity (mAh/g, or ``x="li_per_fu"``: Li per formula
+    unit) from :func:`drxkmc.voltage_curve`. Returns the axes."""
+    ax = axes_or_new(ax)
+    ax.plot(frame[x].to_numpy(), frame["voltage_V"].to_numpy())
+    ax.set_xlabel({"capacity_mAh_g": "capacity (mAh/g)", "li_per_fu": "Li per formula unit"}[x])
+    ax.set_ylabel("V vs Li/Li⁺ (V)")
+    ax.ticklabel_format(axis="y", useOffset=False)
     return ax
 
 
@@ -236,11 +291,16 @@ def plot_depth_profiles(profiles, column: str = "tm_fraction", cycles=None, ax=N
         from drxkmc.errors import invalid
 
         raise invalid("column", f"must be one of {sorted(_PROFILE_LABELS)}, got {column!r}")
-    ax = axes_or_new(ax)
     available = sorted(set(profiles["cycle"].to_list()))
     if cycles is None:
         step = max(1, len(available) // 6)
         cycles = available[::step]
+    missing = sorted(set(cycles) - set(available))
+    if missing or not cycles:
+        from drxkmc.errors import invalid
+
+        raise invalid("cycles", f"cycles {missing} have no profile (completed: 1..{len(available)})")
+    ax = axes_or_new(ax)
     import matplotlib as mpl
 
     colours = mpl.colormaps["viridis"](np.linspace(0, 1, max(len(cycles), 2)))
@@ -263,13 +323,12 @@ def plot_depth_profiles(profiles, column: str = "tm_fraction", cycles=None, ax=N
 def plot_cross_section(config, y: int = 0, ax=None):
     """An x–z slice (grid plane ``y``, units of a/2) of a slab's cation sites coloured by
     species (vacancy, Li, each TM) and its O vacancies, surfaces at the top and bottom."""
-    ax = axes_or_new(ax)
+    from drxkmc import _validate as check
+
     lattice = config.lattice
     nx, ny, nz = (2 * s for s in lattice.size)
-    if not 0 <= y < ny:
-        from drxkmc.errors import invalid
-
-        raise invalid("y", f"must be a grid plane 0..{ny - 1}, got {y}")
+    y = check.integer("y", y, minimum=0, maximum=ny - 1)
+    ax = axes_or_new(ax)
     cations = config._c.cations()
     anions = config._c.anions()
     half = lattice.a / 2
@@ -296,4 +355,95 @@ def plot_cross_section(config, y: int = 0, ax=None):
     ax.set_ylabel("z (Å)")
     ax.set_aspect("equal")
     ax.legend(frameon=False, fontsize="x-small", loc="upper left", bbox_to_anchor=(1, 1))
+    return ax
+
+
+def plot_channel_usage(frame, ax=None):
+    """Share of hops by channel (TM count of the activated tetrahedron), stacked by the anion
+    corners of that tetrahedron, from :meth:`drxkmc.Simulation.channel_usage`; each bar is
+    labelled with its share (2-TM hops are often too rare to see). Returns the axes."""
+    import polars as pl
+
+    from drxkmc.trajectory import CHANNELS
+
+    ax = axes_or_new(ax)
+    corners = sorted(set(frame["corners"].to_list()), key=lambda c: (c != "O only", c))
+    bottom = np.zeros(len(CHANNELS))
+    x = np.arange(len(CHANNELS))
+    for c in corners:
+        sub = frame.filter(pl.col("corners") == c)
+        share = np.array(
+            [sub.filter(pl.col("channel") == ch)["hop_fraction"].sum() for ch in CHANNELS]
+        )
+        ax.bar(x, share, bottom=bottom, label=c, width=0.6)
+        bottom += share
+    for k, total in enumerate(bottom):
+        ax.annotate(
+            f"{total:.2%}" if total >= 1e-4 else f"{total:.1e}",
+            (x[k], total),
+            xytext=(0, 2),
+            textcoords="offset points",
+            ha="center",
+            fontsize="small",
+        )
+    ax.set_xticks(x, list(CHANNELS))
+    ax.set_ylim(0, 1.12)
+    ax.set_xlabel("channel (TM in the activated tetrahedron)")
+    ax.set_ylabel("share of hops")
+    ax.legend(title="anion corners", frameon=False, fontsize="small", title_fontsize="small")
+    return ax
+
+
+def plot_bond_flux(sim, z: int = 0, *, top: int = 60, ax=None):
+    """The ``top`` bonds with the most net Li flux (:meth:`drxkmc.Simulation.bond_flux`) that
+    start in cation plane ``z`` (grid units of a/2, from 0), drawn as arrows in x–y (bonds
+    leaving the plane are projected), width by net hops; transition metals of the plane dark
+    grey, Li light. Returns the axes."""
+    import polars as pl
+
+    from drxkmc import _validate as check
+
+    lat = sim.lattice
+    z = check.integer("z", z, minimum=0, maximum=2 * lat.size[2] - 1)
+    top = check.count("top", top)
+    flux = sim.bond_flux()
+    half = lat.a / 2
+    pos = lat.cation_positions()
+    grid = np.rint(pos / half).astype(np.int64)
+    box = np.asarray(lat.size, dtype=float) * lat.a
+    ax = axes_or_new(ax)
+    in_plane = grid[:, 2] == z
+    symbols = sim.configuration().cation_symbols()
+    tm = in_plane & (symbols != "Li") & (symbols != "Va")
+    li = in_plane & (symbols == "Li")
+    ax.scatter(pos[tm, 0], pos[tm, 1], s=12, color="0.25", label="TM", zorder=1)
+    ax.scatter(pos[li, 0], pos[li, 1], s=6, color="0.75", label="Li", zorder=1)
+    start = flux["from_site"].to_numpy().astype(np.int64)
+    chosen = flux.filter(pl.Series(grid[start, 2] == z)).head(top)
+    if chosen.height:
+        a = chosen["from_site"].to_numpy().astype(np.int64)
+        b = chosen["to_site"].to_numpy().astype(np.int64)
+        net = chosen["net_hops"].to_numpy().astype(float)
+        d = pos[b] - pos[a]
+        d -= box * np.round(d / box)  # minimum image: the bond, not its wrap
+        d *= np.sign(net)[:, None]
+        tail = np.where((net > 0)[:, None], pos[a], pos[a] - d)
+        width = 0.5 + 2.5 * np.abs(net) / np.abs(net).max()
+        for t, v, w in zip(tail, d, width):
+            ax.annotate(
+                "",
+                xy=(t[0] + v[0], t[1] + v[1]),
+                xytext=(t[0], t[1]),
+                arrowprops={"arrowstyle": "->", "lw": w, "color": "C3"},
+            )
+        ax.plot([], [], color="C3", label=f"net flux (top {chosen.height})")
+    ax.set_xlim(-half, box[0])
+    ax.set_ylim(-half, box[1])
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("y (Å)")
+    ax.set_title(f"cation plane z = {z * half:.2f} Å")
+    ax.legend(
+        frameon=False, fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3
+    )
     return ax

@@ -230,6 +230,56 @@ class Simulation:
             }
         )
 
+    # ----- looking at the run (drxkmc.trajectory) ----------------------------------------
+
+    def trajectory(self, path: str | os.PathLike, *, every_s: float, host=True):
+        """A :class:`drxkmc.trajectory.TrajectoryWriter` that writes the unwrapped Li
+        positions to ``path`` (``.extxyz``/``.xyz`` or ASE ``.traj``) every ``every_s``
+        simulated seconds while this simulation runs, until closed::
+
+            with sim.trajectory("li.extxyz", every_s=1e-9):
+                sim.run(precision=0.05)
+        """
+        from drxkmc.trajectory import TrajectoryWriter
+
+        return TrajectoryWriter(self, path, every_s=every_s, host=host)
+
+    def li_positions_A(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, unwrapped positions Å of shape (n_Li, 3)) of every Li in id order. Ids are
+        given (0, 1, … in cation-site order) at the first call and then move with their Li;
+        an id's position changes exactly as its Li's displacement does."""
+        self._kmc.enable_li_ids()
+        state = self._kmc.li_positions()
+        assert state is not None  # ids were just enabled
+        return state
+
+    def count_channels(self, *, bonds: bool = False) -> None:
+        """Count hops by channel and anion corners from now on
+        (:func:`drxkmc.trajectory.channel_usage`, :meth:`channel_usage`); ``bonds=True`` also
+        counts the net hops across every Li–Li bond (:meth:`bond_flux`, 24 bytes per site)."""
+        bonds = check.flag("bonds", bonds)
+        self._kmc.enable_channel_counts()
+        if bonds:
+            self._kmc.enable_bond_flux()
+
+    def bond_flux(self) -> pl.DataFrame:
+        """Net hops across every nearest-neighbour bond that carried any since
+        ``count_channels(bonds=True)``: ``from_site``, ``to_site`` (cation indices),
+        ``net_hops`` (from → to minus to → from), largest first. The paths carrying the most
+        net flux are the ones that conduct; ``drxkmc.plot.plot_bond_flux`` draws a slice."""
+        cols = self._kmc.bond_flux()
+        if cols is None:
+            raise invalid("bonds", "are not counted: call sim.count_channels(bonds=True) first")
+        frame = pl.DataFrame({k: cols[k] for k in ("from_site", "to_site", "net_hops")})
+        return frame.sort(pl.col("net_hops").abs(), descending=True, maintain_order=True)
+
+    def channel_usage(self, *, detail: bool = False) -> pl.DataFrame:
+        """Hops by channel (0-TM, 1-TM, 2-TM) and anion corners since :meth:`count_channels`
+        (:func:`drxkmc.trajectory.channel_usage`)."""
+        from drxkmc.trajectory import channel_usage
+
+        return channel_usage(self, detail=detail)
+
     # ----- dynamics ----------------------------------------------------------------------
 
     def advance(self, *, hops: int | None = None, time_s: float | None = None) -> None:

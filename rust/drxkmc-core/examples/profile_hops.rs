@@ -3,7 +3,10 @@
 //! The full DRX model (Li0.6Mn0.4Ti0.4O1.6F0.4, 0.05 eV site disorder, 300 K) on CELLS³
 //! conventional cells; prints hops per second of wall time, ns per hop of CPU time (on Linux,
 //! from /proc/self/schedstat: not inflated when other processes share the cores) and the
-//! engine's own bytes per cation site.
+//! engine's own bytes per cation site. `PROFILE_TRACK=ids` turns Li ids on, `=all` ids,
+//! channel counts and trajectory frames (one per hop per Li on average: each frame reads
+//! every site) too, to measure what
+//! tracking costs.
 use drxkmc_core::config::Configuration;
 use drxkmc_core::engine::Kmc;
 use drxkmc_core::lattice::{Geometry, Lattice};
@@ -28,8 +31,20 @@ fn main() {
     let model = BarrierModel { site_disorder_ev: 0.05, ..BarrierModel::default() };
     let mut k = Kmc::new(&cfg, &model, 300.0, 1).unwrap();
     k.run(f64::INFINITY, warmup, &[]).unwrap();
+    let track = std::env::var("PROFILE_TRACK").unwrap_or_default();
+    if track == "ids" || track == "all" {
+        k.enable_li_ids().unwrap();
+    }
+    if track == "all" {
+        k.enable_channel_counts();
+        k.set_frames(k.time_s(), n_li as f64 / k.total_rate(), 64).unwrap();
+    }
     let (t, cpu0) = (std::time::Instant::now(), cpu_ns());
-    k.run(f64::INFINITY, hops, &[]).unwrap();
+    let target = k.hops() + hops;
+    while k.hops() < target {
+        k.run(f64::INFINITY, target - k.hops(), &[]).unwrap();
+        k.take_frames();
+    }
     let wall = t.elapsed().as_secs_f64();
     let cpu = cpu_ns().zip(cpu0).map(|(b, a)| (b - a) as f64 * 1e-9).unwrap_or(wall);
     println!(

@@ -6,7 +6,7 @@
 //! | bytes   | content                                                          |
 //! |---------|------------------------------------------------------------------|
 //! | 8       | magic `\x89DRXKMC\n` (the high byte and newline catch text-mode or 7-bit copies, as in PNG) |
-//! | 4       | format version (`FORMAT_VERSION`)                                |
+//! | 4       | format version: 1, or 2 when the run tracks Li ids or hop counts |
 //! | 8       | payload length n                                                 |
 //! | n       | payload: MessagePack of `{run, material}` with field names       |
 //! | 4       | CRC-32 (IEEE) of everything before it                           |
@@ -19,9 +19,10 @@
 
 use crate::composition::{cation_symbols, Composition};
 use crate::config::{species, Configuration};
+use crate::engine::{LiIdState, NO_LI};
 use crate::error::{Error, Result};
 use crate::lattice::{Geometry, Lattice};
-use crate::model::BarrierModel;
+use crate::model::{BarrierModel, N_CLASSES};
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
@@ -32,8 +33,12 @@ pub const FIELD: &str = "checkpoint";
 /// First bytes of every checkpoint file.
 pub const MAGIC: [u8; 8] = *b"\x89DRXKMC\n";
 
-/// Version of the layout and payload schema this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Newest version of the layout and payload schema this build writes and reads. Version 2
+/// adds the optional `li_ids`, `class_hops` and `bond_flux` of a run that tracks them; a run that does
+/// not is written as version 1, which drxkmc builds before version 2 read too.
+pub const FORMAT_VERSION: u32 = 2;
+/// The version written when none of them is present.
+const PLAIN_VERSION: u32 = 1;
 
 const HEADER_LEN: usize = MAGIC.len() + 4 + 8;
 const CHECKSUM_LEN: usize = 4;
@@ -64,6 +69,27 @@ pub struct Checkpoint {
     /// Li chemical potential of its occupancies, eV.
     pub rate_cap_per_s: f64,
     pub rate_cap_mu_ev: f64,
+    /// Li ids and origins (`Kmc::enable_li_ids`), when the run tracks them (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub li_ids: Option<LiIdState>,
+    /// Hops by tetrahedron class (`Kmc::enable_channel_counts`), when counted (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_hops: Option<Vec<u64>>,
+    /// Net hops across the bonds of every cation site along its six even directions
+    /// (`Kmc::enable_bond_flux`), in cation-index order, when counted (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bond_flux: Option<Vec<[i32; 6]>>,
+}
+
+impl Checkpoint {
+    /// The format version of this checkpoint's file.
+    fn version(&self) -> u32 {
+        if self.li_ids.is_some() || self.class_hops.is_some() || self.bond_flux.is_some() {
+            FORMAT_VERSION
+        } else {
+            PLAIN_VERSION
+        }
+    }
 }
 
 /// What a checkpoint file holds: the run and, optionally, the material it simulates (so that
@@ -99,15 +125,15 @@ pub fn in_checkpoint(err: Error) -> Error {
 pub fn encode(run: &Checkpoint, material: Option<&Composition>) -> Result<Vec<u8>> {
     let payload = rmp_serde::to_vec_named(&PayloadRef { run, material })
         .map_err(|e| bad(format!("could not be encoded: {e}")))?;
-    Ok(frame(&payload))
+    Ok(frame(&payload, run.version()))
 }
 
-/// Header, `payload` and checksum: the file layout above (shared by every kind of drxkmc
-/// checkpoint; the payload says which kind it is).
-pub fn frame(payload: &[u8]) -> Vec<u8> {
+/// Header (with format `version`), `payload` and checksum: the file layout above (shared by
+/// every kind of drxkmc checkpoint; the payload says which kind it is).
+pub fn frame(payload: &[u8], version: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
     out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(payload);
     let crc = crc32fast::hash(&out);
@@ -115,8 +141,9 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The payload of a checkpoint file, after checking its header, length and checksum.
-pub fn unframe(data: &[u8]) -> Result<&[u8]> {
+/// The format version and payload of a checkpoint file, after checking its header, length
+/// and checksum.
+pub fn unframe(data: &[u8]) -> Result<(u32, &[u8])> {
     if data.len() < MAGIC.len() || data[..MAGIC.len()] != MAGIC {
         return Err(bad("is not a drxkmc checkpoint (the file does not start with the drxkmc checkpoint header; \
              files written before drxkmc's checkpoint format 1 cannot be read)"));
@@ -125,9 +152,9 @@ pub fn unframe(data: &[u8]) -> Result<&[u8]> {
         return Err(bad(format!("is truncated: {} bytes, shorter than the {HEADER_LEN}-byte header", data.len())));
     }
     let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if !(PLAIN_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(bad(format!(
-            "has format version {version}, but this drxkmc reads version {FORMAT_VERSION}; \
+            "has format version {version}, but this drxkmc reads versions {PLAIN_VERSION} to {FORMAT_VERSION}; \
              load it with the drxkmc version that wrote it"
         )));
     }
@@ -150,20 +177,23 @@ pub fn unframe(data: &[u8]) -> Result<&[u8]> {
     if crc32fast::hash(&data[..body]) != stored {
         return Err(bad("is corrupted: its checksum does not match its content"));
     }
-    Ok(&data[HEADER_LEN..body])
+    Ok((version, &data[HEADER_LEN..body]))
 }
 
 /// Read a checkpoint file: check its frame and checksum, decode it, and validate every field
 /// of the run (`validate`) and the material. The engine still checks what only it can (the
 /// rate tree against the state) in `Kmc::from_checkpoint`.
 pub fn decode(data: &[u8]) -> Result<(Checkpoint, Option<Composition>)> {
-    let mut rest = unframe(data)?;
+    let (version, mut rest) = unframe(data)?;
     let payload = {
         let mut de = rmp_serde::Deserializer::new(&mut rest);
         Payload::deserialize(&mut de).map_err(|e| bad(format!("has an invalid payload: {e}")))?
     };
     if !rest.is_empty() {
         return Err(bad(format!("has {} stray bytes after its payload", rest.len())));
+    }
+    if payload.run.version() != version {
+        return Err(bad(format!("has format version {version} but a payload of version {}", payload.run.version())));
     }
     validate(&payload.run)?;
     Ok((payload.run, payload.material))
@@ -205,6 +235,26 @@ pub fn validate(cp: &Checkpoint) -> Result<()> {
     crate::error::require_positive("temperature_K", cp.temperature_k).map_err(in_checkpoint)?;
     crate::error::require_non_negative("time_s", cp.time_s).map_err(in_checkpoint)?;
     validate_displacements(cp, &cations, &lattice)?;
+    if let Some(ids) = &cp.li_ids {
+        validate_li_ids(cp, ids, &cations)?;
+    }
+    if let Some(counts) = &cp.class_hops {
+        if counts.len() != N_CLASSES {
+            return Err(bad(format!("has {} channel hop counts for {N_CLASSES} classes", counts.len())));
+        }
+        if counts.iter().try_fold(0u64, |s, &c| s.checked_add(c)).is_none_or(|s| s > cp.hops) {
+            return Err(bad(format!("channel hop counts add up to more than the {} hops made", cp.hops)));
+        }
+    }
+    if let Some(flux) = &cp.bond_flux {
+        if flux.len() != cations.len() {
+            return Err(bad(format!("has {} bond fluxes for {} cation sites", flux.len(), cations.len())));
+        }
+        let total: u128 = flux.iter().flatten().map(|x| x.unsigned_abs() as u128).sum();
+        if total > cp.hops as u128 {
+            return Err(bad(format!("bond fluxes need more than the {} hops made", cp.hops)));
+        }
+    }
     let mut rng = cp.rng.clone();
     if (0..4).all(|_| rng.next_u64() == 0) {
         // All-zero is the one state xoshiro never leaves: it would draw 0 forever.
@@ -256,6 +306,47 @@ fn validate_displacements(cp: &Checkpoint, cations: &[u8], lattice: &Lattice) ->
     }
     if travelled > 2 * cp.hops as u128 {
         return Err(bad(format!("displacements need more than the {} hops made", cp.hops)));
+    }
+    Ok(())
+}
+
+/// Li ids: one per cation site, `NO_LI` exactly where there is no Li, the Li's ids 0..n_Li
+/// each once, one origin per id, and each Li's unwrapped position (origin + displacement)
+/// on its own site modulo the box.
+fn validate_li_ids(cp: &Checkpoint, ids: &LiIdState, cations: &[u8]) -> Result<()> {
+    if ids.ids.len() != cations.len() {
+        return Err(bad(format!("has {} Li ids for {} cation sites", ids.ids.len(), cations.len())));
+    }
+    let n_li = cations.iter().filter(|&&c| c == species::LI).count();
+    if ids.origin.len() != n_li {
+        return Err(bad(format!("has {} Li origins for {n_li} Li", ids.origin.len())));
+    }
+    let mut seen = vec![false; n_li];
+    let dims = cp.config.lattice().dims();
+    // Far beyond any run (2^40 a/2 ≈ 200 km) and far from i64 overflow.
+    const LIMIT: u64 = 1 << 40;
+    for (i, ((&id, &code), p)) in ids.ids.iter().zip(cations).zip(cp.config.lattice().cation_points()).enumerate() {
+        if code != species::LI {
+            if id != NO_LI {
+                return Err(bad(format!("site {i} holds no Li but has Li id {id}")));
+            }
+            continue;
+        }
+        let k = id as usize;
+        if k >= n_li || seen[k] {
+            return Err(bad(format!("Li id {id} of site {i} is out of range or repeated")));
+        }
+        seen[k] = true;
+        let o = ids.origin[k];
+        if o.iter().any(|x| x.unsigned_abs() > LIMIT) {
+            return Err(bad(format!("origin {o:?} of Li id {id} is out of range")));
+        }
+        let r = cp.disp[i];
+        for axis in 0..3 {
+            if (o[axis] + r[axis] as i64).rem_euclid(dims[axis] as i64) != p[axis] as i64 {
+                return Err(bad(format!("Li id {id} has an unwrapped position off its site {i}")));
+            }
+        }
     }
     Ok(())
 }
@@ -328,8 +419,8 @@ mod tests {
     fn other_versions_and_foreign_files_are_named() {
         let (_, cp, _) = sample();
         let mut bytes = encode(&cp, None).unwrap();
-        bytes[8] = 2;
-        assert!(assert_rejected(&bytes).to_string().contains("format version 2"));
+        bytes[8] = 3;
+        assert!(assert_rejected(&bytes).to_string().contains("format version 3"));
         // The unframed MessagePack of the first releases.
         let old = rmp_serde::to_vec(&cp).unwrap();
         assert!(assert_rejected(&old).to_string().contains("header"));
@@ -385,6 +476,68 @@ mod tests {
             let err = assert_rejected(&reframed(edit));
             assert!(err.to_string().contains(expected), "{err} (expected {expected:?})");
         }
+    }
+
+    #[test]
+    fn impossible_li_ids_and_channel_counts_are_rejected() {
+        let (mut k, _, _) = sample();
+        k.enable_li_ids().unwrap();
+        k.enable_channel_counts();
+        k.enable_bond_flux().unwrap();
+        k.run(f64::INFINITY, 300, &[]).unwrap();
+        let cp = k.checkpoint();
+        decode(&encode(&cp, None).unwrap()).unwrap();
+        let li = cp.config.cations().iter().position(|&s| s == species::LI).unwrap();
+        let empty = cp.config.cations().iter().position(|&s| s == species::VACANCY).unwrap();
+        type Edit = Box<dyn Fn(&mut Checkpoint)>;
+        fn ids(c: &mut Checkpoint) -> &mut LiIdState {
+            c.li_ids.as_mut().unwrap()
+        }
+        let edits: Vec<(&str, Edit)> = vec![
+            (
+                "Li ids for",
+                Box::new(move |c| {
+                    ids(c).ids.pop();
+                }),
+            ),
+            (
+                "Li origins for",
+                Box::new(move |c| {
+                    ids(c).origin.pop();
+                }),
+            ),
+            ("holds no Li but has Li id", Box::new(move |c| ids(c).ids[empty] = 0)),
+            ("out of range or repeated", Box::new(move |c| ids(c).ids[li] = NO_LI)),
+            ("off its site", Box::new(move |c| ids(c).origin[0][0] += 2)),
+            ("out of range", Box::new(move |c| ids(c).origin[0][1] = i64::MIN)),
+            (
+                "channel hop counts for",
+                Box::new(|c| {
+                    c.class_hops.as_mut().unwrap().pop();
+                }),
+            ),
+            ("more than the", Box::new(|c| c.class_hops.as_mut().unwrap()[0] = u64::MAX)),
+            (
+                "bond fluxes for",
+                Box::new(|c| {
+                    c.bond_flux.as_mut().unwrap().pop();
+                }),
+            ),
+            ("bond fluxes need", Box::new(|c| c.bond_flux.as_mut().unwrap()[0][0] = i32::MIN)),
+        ];
+        for (expected, edit) in edits {
+            let mut c = cp.clone();
+            edit(&mut c);
+            let err = assert_rejected(&encode(&c, None).unwrap());
+            assert!(err.to_string().contains(expected), "{err} (expected {expected:?})");
+        }
+        // Tracking fields in a file that says version 1.
+        let mut bytes = encode(&cp, None).unwrap();
+        bytes[8] = 1;
+        let n = bytes.len() - CHECKSUM_LEN;
+        let crc = crc32fast::hash(&bytes[..n]);
+        bytes[n..].copy_from_slice(&crc.to_le_bytes());
+        assert!(assert_rejected(&bytes).to_string().contains("payload of version 2"));
     }
 
     #[test]

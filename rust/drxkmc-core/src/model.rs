@@ -196,6 +196,8 @@ pub struct KraTable {
     barrier: Vec<f64>,
     /// Multiset index of each packed anion code.
     multiset_of_code: [u8; 256],
+    /// Sorted anion corners of each multiset index.
+    representatives: Vec<[u8; 4]>,
 }
 
 impl KraTable {
@@ -228,7 +230,7 @@ impl KraTable {
                 }
             }
         }
-        Ok(KraTable { rate, barrier, multiset_of_code })
+        Ok(KraTable { rate, barrier, multiset_of_code, representatives })
     }
 
     /// Class of a tetrahedron with `n_tm` TM vertices and the given anion corners.
@@ -238,6 +240,16 @@ impl KraTable {
             CLOSED_CLASS
         } else {
             (n_tm * N_MULTISETS) as u8 + self.multiset_of_code[anion_code(corners)]
+        }
+    }
+    /// Anion corners (species codes, sorted) of a class (all O for the closed class, which
+    /// does not keep them).
+    pub fn corners(&self, class: u8) -> [u8; 4] {
+        let class = class as usize;
+        if class >= 3 * N_MULTISETS {
+            [crate::config::species::O; 4]
+        } else {
+            self.representatives[class % N_MULTISETS]
         }
     }
     /// TM count of a class (3 for the closed class).

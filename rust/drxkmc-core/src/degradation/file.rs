@@ -4,7 +4,7 @@
 //! `checkpoint`.
 
 use super::cell::{CellState, Cycling};
-use crate::checkpoint::{bad, frame, in_checkpoint, unframe};
+use crate::checkpoint::{bad, frame, in_checkpoint, unframe, FORMAT_VERSION};
 use crate::config::{species, Configuration};
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
@@ -24,12 +24,12 @@ struct Payload {
 pub fn encode(run: &Cycling) -> Result<Vec<u8>> {
     let payload = rmp_serde::to_vec_named(&PayloadRef { cycling: run.state() })
         .map_err(|e| bad(format!("could not be encoded: {e}")))?;
-    Ok(frame(&payload))
+    Ok(frame(&payload, FORMAT_VERSION))
 }
 
 /// A cycling run from its checkpoint file, every field checked.
 pub fn decode(data: &[u8]) -> Result<Cycling> {
-    let mut rest = unframe(data)?;
+    let (_, mut rest) = unframe(data)?;
     let payload = {
         let mut de = rmp_serde::Deserializer::new(&mut rest);
         Payload::deserialize(&mut de)

@@ -446,13 +446,13 @@ fn one_tm_samples_the_boltzmann_distribution() {
     let where_tm = |c: &Cycling| c.config().cations().iter().position(|&s| species::is_tm(s)).unwrap();
     let mut weights = vec![0.0; n];
     let reference = c.clone();
-    for site in 0..n {
+    for (site, weight) in weights.iter_mut().enumerate() {
         let mut probe_cell = reference.clone();
         probe_cell.state.config.set_code(l.cation_grid_index(start), species::VACANCY);
         probe_cell.state.config.set_valence_slot(start, 0);
         probe_cell.state.config.set_code(l.cation_grid_index(site), species::FIRST_TM);
         probe_cell.state.config.set_valence_slot(site, 2);
-        weights[site] = (-energy_difference(&reference, &probe_cell) / kt).exp();
+        *weight = (-energy_difference(&reference, &probe_cell) / kt).exp();
     }
     let z: f64 = weights.iter().sum();
     let samples = 6000;
@@ -464,10 +464,10 @@ fn one_tm_samples_the_boltzmann_distribution() {
     }
     assert!(counts.tm_hops > 20 * samples as u64, "{} hops: samples must decorrelate", counts.tm_hops);
     let (mut chi2, mut dof) = (0.0, 0usize);
-    for site in 0..n {
-        let expect = samples as f64 * weights[site] / z;
+    for (&w, &count) in weights.iter().zip(&seen) {
+        let expect = samples as f64 * w / z;
         if expect >= 5.0 {
-            chi2 += (seen[site] as f64 - expect).powi(2) / expect;
+            chi2 += (count as f64 - expect).powi(2) / expect;
             dof += 1;
         }
     }

@@ -29,18 +29,21 @@
 //! Files: `site` (the per-site records `Site`, the neighbourhood `Hood`, packed
 //! displacements `Disp` and the direction tables), `rates` (path and escape rates, the rate
 //! cap, the stored-rate unit and the sum tree), `observe` (`Observation`, `Event` and the
-//! views of the state in cation-index order); this file holds the engine itself: construction,
-//! checkpoints, the hop and the run loop.
+//! views of the state in cation-index order), `track` (what a run records only when asked:
+//! Li ids, trajectory frames, hops by tetrahedron class and net hops per bond); this file
+//! holds the engine itself: construction, checkpoints, the hop and the run loop.
 
 mod observe;
 mod rates;
 mod site;
 #[cfg(test)]
 mod tests;
+mod track;
 
 pub use observe::{Event, Observation};
 use rates::STORED_TOTAL_FLOOR;
 use site::{engine_dims, Disp, Hood, Site, SHARED_MASKS};
+pub use track::{Frame, LiIdState, NO_LI};
 
 use crate::checkpoint::in_checkpoint;
 pub use crate::checkpoint::Checkpoint;
@@ -76,6 +79,9 @@ pub enum Stop {
     Hops,
     /// No hop is possible (no Li has an empty neighbour).
     NoEvents,
+    /// The trajectory frames buffered fill their capacity (`set_frames`): take them and call
+    /// `run` again.
+    Frames,
 }
 
 pub struct Kmc {
@@ -108,6 +114,13 @@ pub struct Kmc {
     rate_cap: f64,
     /// exp((E_ref − μ)/kT) of the μ the flux is computed at.
     cap_z: f64,
+    /// What a run records only when asked (`track`); None, and tested once per hop, otherwise.
+    li_ids: Option<Box<track::LiIds>>,
+    frames: Option<Box<track::FrameSchedule>>,
+    class_hops: Option<Box<[u64; 256]>>,
+    bond_flux: Option<Vec<[i32; 6]>>,
+    /// Whether any of `li_ids`, `class_hops`, `bond_flux` is on: the one test per hop.
+    tracks_hops: bool,
 }
 
 impl Kmc {
@@ -160,6 +173,11 @@ impl Kmc {
             hops: 0,
             rate_cap: f64::INFINITY,
             cap_z: 1.0,
+            li_ids: None,
+            frames: None,
+            class_hops: None,
+            bond_flux: None,
+            tracks_hops: false,
         };
         kmc.init_sites(config)?;
         kmc.refresh_all(None);
@@ -209,6 +227,8 @@ impl Kmc {
             return Err(Error::invalid("checkpoint", "rate tree does not match the lattice"));
         }
         kmc.rebuilt_total = cp.tree_rebuilt_total;
+        kmc.restore_tracking(cp.li_ids.as_ref(), cp.class_hops.as_deref(), cp.bond_flux.as_deref())
+            .map_err(in_checkpoint)?;
         Ok(kmc)
     }
 
@@ -228,6 +248,9 @@ impl Kmc {
             tree_rebuilt_total: self.rebuilt_total,
             rate_cap_per_s: self.rate_cap,
             rate_cap_mu_ev: self.rate_cap().1,
+            li_ids: self.li_id_state(),
+            class_hops: self.class_hops(),
+            bond_flux: self.bond_flux_state(),
         }
     }
 
@@ -240,6 +263,11 @@ impl Kmc {
             + self.tree.memory_bytes()
             + self.order.memory_bytes()
             + std::mem::size_of_val(&*self.kra_rate)
+            + self.li_ids.as_deref().map_or(0, |i| {
+                i.by_pair.capacity() * std::mem::size_of::<u32>()
+                    + i.origin.capacity() * std::mem::size_of::<[i64; 3]>()
+            })
+            + self.bond_flux.as_ref().map_or(0, |f| f.capacity() * std::mem::size_of::<[i32; 6]>())
     }
 
     /// Cap the equilibrium flux of every path at `flux_cap_per_s` (s⁻¹; ∞ turns the cap off),
@@ -345,6 +373,9 @@ impl Kmc {
         self.set_cation(&ba, species::VACANCY);
         self.set_cation(&bb, species::LI);
         self.disp[gb >> 1] = self.disp[ga >> 1].step(d);
+        if self.tracks_hops {
+            self.track_hop(&ba, path, ga >> 1, gb >> 1);
+        }
         self.store_rate(ga >> 1, 0.0);
         // The Li to refresh, from the neighbour masks (already updated for the hop, so A's
         // include B): looping over set bits, rather than testing all 24 sites, avoids a branch
@@ -369,8 +400,10 @@ impl Kmc {
     }
 
     /// Advance until the clock reaches `t_end_s` or `max_hops` more hops are done, calling
-    /// `observe` at each of `sample_times_s` (ascending, absolute) that falls in the interval.
-    /// Returns why it stopped and the observations made.
+    /// `observe` at each of `sample_times_s` (ascending, absolute) that falls in the interval,
+    /// and taking the trajectory frames due (`set_frames`; it returns early with
+    /// `Stop::Frames` when their buffer is full). Returns why it stopped and the observations
+    /// made.
     pub fn run(&mut self, t_end_s: f64, max_hops: u64, sample_times_s: &[f64]) -> Result<(Stop, Vec<Observation>)> {
         if t_end_s.is_nan() {
             return Err(Error::invalid("time_s", "must not be NaN"));
@@ -386,6 +419,9 @@ impl Kmc {
         let stop = loop {
             if done >= max_hops {
                 break Stop::Hops;
+            }
+            if self.frames.as_deref().is_some_and(|f| f.is_full()) {
+                break Stop::Frames;
             }
             let total = self.tree.total();
             if total > 0.0 {
@@ -407,6 +443,9 @@ impl Kmc {
                 } else {
                     break;
                 }
+            }
+            if self.frames.is_some() {
+                self.record_frames(t_next, t_end_s);
             }
             if r <= 0.0 {
                 // No Li can hop: the state never changes again.

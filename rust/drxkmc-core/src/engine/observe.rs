@@ -119,6 +119,7 @@ impl Kmc {
 
     /// Zero every Li displacement (start of a new measuring block).
     pub fn reset_displacements(&mut self) {
+        self.fold_displacements_into_origins();
         self.disp.fill(Disp::default());
     }
 

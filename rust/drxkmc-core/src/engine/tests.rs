@@ -439,3 +439,169 @@ fn single_li_in_a_slab_occupies_sites_with_boltzmann_weights() {
     let dof = (weights.len() - 1) as f64;
     assert!(chi2 < dof + 5.0 * (2.0 * dof).sqrt(), "chi2 {chi2} for {dof} degrees of freedom");
 }
+
+#[test]
+fn li_ids_move_with_their_li_and_positions_follow_the_displacements_exactly() {
+    let (cfg, model) = drx(4, 0.05, 5);
+    let mut k = Kmc::new(&cfg, &model, 700.0, 3).unwrap();
+    k.run(f64::INFINITY, 2_000, &[]).unwrap();
+    k.enable_li_ids().unwrap();
+    let n_li = k.cations().iter().filter(|&&s| s == species::LI).count();
+    // At the start every Li sits at its unwrapped position (modulo nothing).
+    let p0 = k.li_positions().unwrap();
+    assert_eq!(p0.len(), n_li);
+    for (i, p) in k.lattice().cation_points().enumerate() {
+        if let Some(id) = k.li_ids().unwrap().get(i).filter(|&&id| id != NO_LI) {
+            let r = k.displacements()[i];
+            assert_eq!(p0[*id as usize], [0, 1, 2].map(|a| p[a] as i64), "{r:?}");
+        }
+    }
+    k.reset_displacements();
+    assert_eq!(k.li_positions().unwrap(), p0, "a reset moves displacements into the origins");
+    for _ in 0..50 {
+        let before_ids = k.li_ids().unwrap();
+        let before = k.li_positions().unwrap();
+        k.run(f64::INFINITY, 1, &[]).unwrap();
+        let (ids, after) = (k.li_ids().unwrap(), k.li_positions().unwrap());
+        // Exactly one id moved, by one nearest-neighbour step, and it is still on a Li.
+        let moved: Vec<usize> = (0..n_li).filter(|&i| before[i] != after[i]).collect();
+        assert_eq!(moved.len(), 1);
+        let step: Vec<i64> = (0..3).map(|a| after[moved[0]][a] - before[moved[0]][a]).collect();
+        assert!(NN_DIRECTIONS.iter().any(|d| (0..3).all(|a| d[a] as i64 == step[a])), "{step:?}");
+        assert_eq!(ids.iter().filter(|&&i| i != NO_LI).count(), n_li);
+        assert_eq!(before_ids.iter().filter(|&&i| i == moved[0] as u32).count(), 1);
+    }
+    k.run(f64::INFINITY, 20_000, &[]).unwrap();
+    let mut ids: Vec<u32> = k.li_ids().unwrap().into_iter().filter(|&i| i != NO_LI).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..n_li as u32).collect::<Vec<_>>(), "ids are a permutation of 0..n_Li");
+    // Unwrapped position − start = the engine's displacement since the reset, exactly.
+    let now = k.li_positions().unwrap();
+    let site_ids = k.li_ids().unwrap();
+    for (i, r) in k.displacements().iter().enumerate() {
+        if site_ids[i] != NO_LI {
+            let id = site_ids[i] as usize;
+            assert_eq!([0, 1, 2].map(|a| now[id][a] - p0[id][a]), r.map(|x| x as i64));
+        }
+    }
+    assert!(k.displacements().iter().any(|r| *r != [0; 3]));
+}
+
+#[test]
+fn frames_do_not_change_the_run_and_see_the_state_at_their_times() {
+    let (cfg, model) = drx(4, 0.05, 6);
+    let mut plain = Kmc::new(&cfg, &model, 700.0, 9).unwrap();
+    let mut framed = Kmc::new(&cfg, &model, 700.0, 9).unwrap();
+    framed.enable_channel_counts();
+    let every = 20.0 / plain.total_rate();
+    let times: Vec<f64> = (1..=400).map(|k| k as f64 * every).collect();
+    let t_end = times[times.len() - 1] + 0.5 * every;
+    // A small buffer: the run returns with Stop::Frames many times and is resumed.
+    framed.set_frames(every, every, 7).unwrap();
+    let (_, obs) = plain.run(t_end, u64::MAX, &times).unwrap();
+    let mut frames = Vec::new();
+    let mut returns = 0;
+    loop {
+        let (stop, _) = framed.run(t_end, u64::MAX, &[]).unwrap();
+        frames.extend(framed.take_frames());
+        if stop != Stop::Frames {
+            break;
+        }
+        returns += 1;
+    }
+    assert!(returns > 10, "{returns}");
+    assert_eq!(plain.time_s().to_bits(), framed.time_s().to_bits());
+    assert_eq!(plain.cations(), framed.cations());
+    assert_eq!(plain.displacements(), framed.displacements());
+    // Expanded frames: one per sample time, with the observation's Σ|R|² (from the start).
+    let origin = Kmc::new(&cfg, &model, 700.0, 9).unwrap().tap_ids().li_positions().unwrap();
+    let mut expanded = Vec::new();
+    for f in &frames {
+        for j in 0..f.count {
+            expanded.push((f.time_s + j as f64 * every, f.hops, &f.positions));
+        }
+    }
+    assert_eq!(expanded.len(), times.len());
+    for ((t, hops, pos), o) in expanded.iter().zip(&obs) {
+        assert!((t / o.time_s - 1.0).abs() < 1e-12, "{t} vs {}", o.time_s);
+        assert_eq!(*hops, o.hops);
+        let r2: i64 = pos.iter().zip(&origin).map(|(p, q)| (0..3).map(|a| (p[a] - q[a]).pow(2)).sum::<i64>()).sum();
+        assert_eq!(r2 as f64, o.sum_r2);
+    }
+    // Every hop was counted under its class; none through a closed (≥ 3-TM) tetrahedron.
+    let counts = framed.class_hops().unwrap();
+    assert_eq!(counts.iter().sum::<u64>(), framed.hops());
+    for ((n_tm, _), c) in framed.class_descriptions().iter().zip(&counts) {
+        assert!(*n_tm <= 2 || *c == 0);
+    }
+}
+
+impl Kmc {
+    /// This engine with Li ids on.
+    fn tap_ids(mut self) -> Self {
+        self.enable_li_ids().unwrap();
+        self
+    }
+}
+
+#[test]
+fn ids_and_channel_counts_survive_a_checkpoint() {
+    let (cfg, model) = drx(4, 0.05, 7);
+    let mut a = Kmc::new(&cfg, &model, 700.0, 4).unwrap();
+    a.enable_li_ids().unwrap();
+    a.enable_channel_counts();
+    a.run(f64::INFINITY, 5_000, &[]).unwrap();
+    a.reset_displacements();
+    a.run(f64::INFINITY, 5_000, &[]).unwrap();
+    let cp = a.checkpoint();
+    let bytes = crate::checkpoint::encode(&cp, None).unwrap();
+    assert_eq!(bytes[8], 2, "tracking needs format 2");
+    let mut b = Kmc::from_checkpoint(crate::checkpoint::decode(&bytes).unwrap().0).unwrap();
+    assert_eq!(a.li_ids(), b.li_ids());
+    assert_eq!(a.li_positions(), b.li_positions());
+    assert_eq!(a.class_hops(), b.class_hops());
+    a.run(f64::INFINITY, 5_000, &[]).unwrap();
+    b.run(f64::INFINITY, 5_000, &[]).unwrap();
+    assert_eq!(a.li_positions(), b.li_positions());
+    assert_eq!(a.class_hops(), b.class_hops());
+    // Without tracking the file stays at format 1, which older builds read.
+    let plain = Kmc::new(&cfg, &model, 700.0, 4).unwrap();
+    assert_eq!(crate::checkpoint::encode(&plain.checkpoint(), None).unwrap()[8], 1);
+    assert_eq!(Kmc::from_checkpoint(plain.checkpoint()).unwrap().li_ids(), None);
+}
+
+#[test]
+fn net_bond_fluxes_add_up_to_the_li_displacements() {
+    // Σ over bonds of net hops × bond vector = Σ over Li of their displacements, exactly.
+    let (cfg, model) = drx(4, 0.05, 8);
+    let mut k = Kmc::new(&cfg, &model, 700.0, 5).unwrap();
+    k.enable_bond_flux().unwrap();
+    k.run(f64::INFINITY, 30_000, &[]).unwrap();
+    let flux = k.bond_flux().unwrap();
+    let lat = *k.lattice();
+    let points: Vec<[usize; 3]> = lat.cation_points().collect();
+    let mut from_flux = [0i64; 3];
+    for &(from, to, net) in &flux {
+        // The bond vector, from the two sites' grid coordinates (minimum image).
+        let (a, b) = (points[from], points[to]);
+        for ax in 0..3 {
+            let n = lat.dims()[ax] as i64;
+            let d = (b[ax] as i64 - a[ax] as i64).rem_euclid(n);
+            let d = if d > n / 2 { d - n } else { d };
+            assert!(d.abs() <= 1);
+            from_flux[ax] += net as i64 * d;
+        }
+    }
+    let mut from_disp = [0i64; 3];
+    for r in k.displacements() {
+        for ax in 0..3 {
+            from_disp[ax] += r[ax] as i64;
+        }
+    }
+    assert_eq!(from_flux, from_disp);
+    assert!(flux.iter().map(|f| f.2.unsigned_abs() as u64).sum::<u64>() <= k.hops());
+    assert!(flux.len() > 100);
+    // Kept by a checkpoint.
+    let back = Kmc::from_checkpoint(k.checkpoint()).unwrap();
+    assert_eq!(back.bond_flux(), k.bond_flux());
+}
