@@ -69,12 +69,21 @@ def _default(defaults: dict, name: str):
     return field(default=value)
 
 
+def _is_str_list(value) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
 class _Parameters:
     """Shared behaviour of the parameter dataclasses: validation by the core, dict views."""
 
     _validate_core: Any
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or (f.name == "redox_order" and not _is_str_list(value)):
+                what = "a list of TM symbols" if f.name == "redox_order" else "a number"
+                raise invalid(f.name, f"must be {what}, got {value!r}")
         type(self)._validate_core(self.as_dict())
 
     def __new__(cls, *args, **kwargs):
@@ -84,7 +93,10 @@ class _Parameters:
         return super().__new__(cls)
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        if "redox_order" in out:
+            out["redox_order"] = list(out["redox_order"])
+        return out
 
     def replace(self, **changes):
         """A copy with some fields changed (validated)."""
@@ -165,7 +177,11 @@ class Cycling:
     (:attr:`results`); :attr:`profiles` holds the depth profiles at the end of each cycle.
     Ctrl-C during a cycle abandons that cycle only: the completed ones stay in
     :attr:`results` and the run can continue or be saved with :meth:`save_checkpoint`
-    (resumed runs are bit-identical to uninterrupted ones)."""
+    (resumed runs are bit-identical to uninterrupted ones; a Cycling also pickles).
+
+    Its capacity is limited by the electrons the TMs (in their redox order) and the labile O
+    can give as well as by the Li the surfaces reach; :func:`drxkmc.extractable_capacity`
+    counts reachable Li only, so it is the upper bound of the first charge here."""
 
     def __init__(
         self,
@@ -258,18 +274,40 @@ class Cycling:
 
     @property
     def results(self) -> pl.DataFrame:
-        """One row per completed cycle; units in the column names. ``coulombic_efficiency``
-        is discharge over charge capacity of the cycle, ``retention`` the discharge capacity
-        over that of cycle 1."""
+        """One row per completed cycle; units in the column names.
+
+        - ``time_s``: simulated time at the end of the cycle (the two holds; charge and
+          discharge themselves are equilibria, with no C-rate).
+        - ``charge_capacity_mAh_g``, ``discharge_capacity_mAh_g``: per gram of the as-made
+          material; ``coulombic_efficiency`` = discharge/charge of the cycle, ``retention`` =
+          discharge over that of cycle 1.
+        - ``li_per_fu_charged``/``_discharged``, ``end_of_charge_V``/``end_of_discharge_V``
+          and ``charge_limited_by``/``discharge_limited_by`` ("voltage", "redox" or
+          "capacity"): where each step stopped and why. TM and O redox carry no energy in the
+          model, so a charge usually ends when the TMs and labile O run out of electrons,
+          below the cut-off.
+        - ``accessible_li_fraction``: Li on the network that reaches a surface (on the Li
+          time scale) over all Li; ``zero_tm_li_fraction``: the same on the 0-TM network.
+          Both at the discharged state.
+        - ``o_lost_per_fu``, ``cation_sites_lost_per_fu``: cumulative, per formula unit;
+          ``o_lost_cycle``, ``tm_hops_cycle`` (and ``tm_hops_equilibrated_cycle``, those on a
+          raised barrier), ``tm_migrated`` (TMs off their as-made site): atoms in the slab.
+        - ``mean_tm_valence_charged``/``_discharged``: redox-active TMs; ``o_holes_per_fu_charged``.
+        - ``densified_depth_nm``: planes from each surface whose TM per anion is ≥ 1.2× as made
+          (mean of the two surfaces; a measured, noisy quantity on small slabs).
+        - ``li_tm_rate_ratio``: Li 0-TM hop rate over the fastest TM path at its own barrier
+          (< 100: :class:`TimescaleWarning`).
+        """
         records = self._run.records()
-        if not records:
-            return pl.DataFrame(schema=_RESULT_SCHEMA)
-        frame = pl.DataFrame(records, schema_overrides=_RESULT_SCHEMA, strict=False)
-        first = frame["discharge_capacity_mAh_g"][0]
+        if records:
+            frame = pl.DataFrame(records, schema_overrides=_RESULT_SCHEMA, strict=False)
+        else:
+            frame = pl.DataFrame(schema=_RESULT_SCHEMA)
+        first = frame["discharge_capacity_mAh_g"].first() if records else None
         frame = frame.with_columns(
             coulombic_efficiency=pl.col("discharge_capacity_mAh_g")
             / pl.col("charge_capacity_mAh_g"),
-            retention=pl.col("discharge_capacity_mAh_g") / first,
+            retention=pl.col("discharge_capacity_mAh_g") / pl.lit(first, dtype=pl.Float64),
         )
         order = [c for c in _COLUMN_ORDER if c in frame.columns]
         return frame.select(order + [c for c in frame.columns if c not in order])
@@ -307,14 +345,22 @@ class Cycling:
             raise invalid("path", f"no such file {str(path)!r}") from None
         except IsADirectoryError:
             raise invalid("path", f"{str(path)!r} is a folder, not a checkpoint file") from None
-        self = cls.__new__(cls)
-        self._run = _core.Cycling.from_checkpoint(data)
-        composition = self._run.material()
-        self.material = Material(composition, dict(composition.oxidation_overrides))
-        return self
+        return _from_checkpoint_bytes(data)
+
+    def __reduce__(self):
+        # Pickles (for process pools and Dask) as its checkpoint: bit-identical on arrival.
+        return (_from_checkpoint_bytes, (self._run.checkpoint(),))
 
     def __repr__(self) -> str:
         return f"Cycling({self.material.formula}, {self.cycle} cycles, {self.time_s:.3g} s)"
+
+
+def _from_checkpoint_bytes(data: bytes) -> Cycling:
+    self = Cycling.__new__(Cycling)
+    self._run = _core.Cycling.from_checkpoint(bytes(data))
+    composition = self._run.material()
+    self.material = Material(composition, dict(composition.oxidation_overrides))
+    return self
 
 
 _RESULT_SCHEMA = {
@@ -326,6 +372,8 @@ _RESULT_SCHEMA = {
     "li_per_fu_discharged": pl.Float64,
     "end_of_charge_V": pl.Float64,
     "end_of_discharge_V": pl.Float64,
+    "charge_limited_by": pl.String,
+    "discharge_limited_by": pl.String,
     "accessible_li_fraction": pl.Float64,
     "zero_tm_li_fraction": pl.Float64,
     "o_lost_per_fu": pl.Float64,
@@ -336,6 +384,7 @@ _RESULT_SCHEMA = {
     "cation_sites_lost_per_fu": pl.Float64,
     "tm_tetrahedral": pl.UInt64,
     "mean_tm_valence_charged": pl.Float64,
+    "mean_tm_valence_discharged": pl.Float64,
     "o_holes_per_fu_charged": pl.Float64,
     "densified_depth_nm": pl.Float64,
     "li_tm_rate_ratio": pl.Float64,

@@ -299,7 +299,9 @@ def plot_depth_profiles(profiles, column: str = "tm_fraction", cycles=None, ax=N
     if missing or not cycles:
         from drxkmc.errors import invalid
 
-        raise invalid("cycles", f"cycles {missing} have no profile (completed: 1..{len(available)})")
+        raise invalid(
+            "cycles", f"cycles {missing} have no profile (completed: 1..{len(available)})"
+        )
     ax = axes_or_new(ax)
     import matplotlib as mpl
 

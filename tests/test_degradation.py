@@ -119,6 +119,17 @@ def test_a_resumed_run_continues_bit_identically(tmp_path):
     assert list(tmp_path.iterdir()) == [path], "no temporary files left behind"
 
 
+def test_a_cycling_run_pickles_as_its_checkpoint():
+    import pickle
+
+    c = Cycling(slab(), degradation_model=fast_model(), seed=7)
+    c.run(1, progress=False)
+    twin = pickle.loads(pickle.dumps(c))
+    c.run(1, progress=False)
+    twin.run(1, progress=False)
+    assert twin.results.equals(c.results) and twin.material == c.material
+
+
 def test_ctrl_c_abandons_only_the_running_cycle():
     c = Cycling(slab(size=(6, 6, 8)), degradation_model=fast_model(), seed=1)
     c.run(1, progress=False)
@@ -164,6 +175,14 @@ def test_bad_input_names_the_field(tmp_path):
         lambda: Cycling(cfg, degradation_model=DegradationModel(redox_order=["Ni"])), "redox_order"
     )
     raises_field(lambda: CyclingProtocol(charge_time_s=-1), "charge_time_s")
+    raises_field(lambda: CyclingProtocol(charge_cutoff_V=True), "charge_cutoff_V")
+    raises_field(lambda: CyclingProtocol(temperature_K=1e4), "temperature_K")
+    raises_field(lambda: DegradationModel(redox_order="Mn"), "redox_order")
+    raises_field(lambda: DegradationModel(redox_order=["Mn", "Mn"]), "redox_order")
+    raises_field(lambda: DegradationModel(spectator_li_eV=-0.2), "spectator_li_eV")
+    raises_field(
+        lambda: DegradationModel(migration_barrier_eV={"Xx2+": 0.3}), "migration_barrier_eV"
+    )
     raises_field(lambda: CyclingProtocol(charge_cutoff_V=7.0), "charge_cutoff_V")
     raises_field(lambda: CyclingProtocol(discharge_cutoff_V=4.9), "discharge_cutoff_V")
     raises_field(lambda: CyclingProtocol(temperature_K=float("nan")), "temperature_K")
@@ -256,6 +275,9 @@ def test_figures_draw_headless(tmp_path):
     assert ax.get_xlabel() == "x (Å)" and len(ax.collections) >= 2
     raises_field(lambda: plot.plot_depth_profiles(c.profiles, "nope"), "column")
     raises_field(lambda: plot.plot_cross_section(c.configuration(), y=999), "y")
+    raises_field(lambda: plot.plot_cross_section(c.configuration(), y="a"), "y")
+    raises_field(lambda: plot.plot_depth_profiles(c.profiles, cycles=[99]), "cycles")
+    assert c.results["charge_limited_by"].is_in(["voltage", "redox", "capacity"]).all()
     assert math.isfinite(c.results["densified_depth_nm"][-1])
 
 

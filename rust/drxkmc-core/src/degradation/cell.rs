@@ -120,7 +120,7 @@ pub(crate) struct StepWork {
     pub(crate) hole_fraction: f64,
     /// exp(−δ/kT) for Li on a TM hop's spectators.
     pub(crate) spectator_factor: f64,
-    /// Fastest TM path rate seen in this step, s⁻¹.
+    /// Fastest TM path rate seen in this step at its own barrier (before any raising), s⁻¹.
     pub(crate) max_tm_rate: f64,
     pub(crate) events_since_rebuild: u64,
     /// Visit stamps for the local refresh.
@@ -153,6 +153,12 @@ pub struct CycleRecord {
     /// the last reachable Li stopped them), V.
     pub end_of_charge_V: f64,
     pub end_of_discharge_V: f64,
+    /// What stopped charge and discharge: "voltage" (the cut-off), "redox" (no TM or labile
+    /// O left to oxidise, or to reduce), "capacity" (`charge_capacity_limit_mAh_g`). The
+    /// model's TM and O redox carry no energy of their own, so with the default window the
+    /// electron count, not the cut-off, usually ends a charge.
+    pub charge_limited_by: Limit,
+    pub discharge_limited_by: Limit,
     /// Li on the accessible network over all Li, discharged state.
     pub accessible_li_fraction: f64,
     /// Li on 0-TM clusters that reach a surface over all Li, discharged state.
@@ -169,8 +175,9 @@ pub struct CycleRecord {
     pub cation_sites_lost_per_fu: f64,
     /// TMs on tetrahedral sites (0: tetrahedral TMs are transition states here, not kept).
     pub tm_tetrahedral: u64,
-    /// Mean oxidation state of the redox-active TMs at the end of charge.
+    /// Mean oxidation state of the redox-active TMs at the end of charge and of discharge.
     pub mean_tm_valence_charged: f64,
+    pub mean_tm_valence_discharged: f64,
     /// O-redox holes per formula unit at the end of charge.
     pub o_holes_per_fu_charged: f64,
     /// Depth of the densified surface layer (TM per anion ≥ 1.2 × as made), mean of both
@@ -191,6 +198,15 @@ pub struct DepthProfile {
     pub accessible_fraction: Vec<f64>,
     /// Cation sites lost to densification.
     pub lost_site_fraction: Vec<f64>,
+}
+
+/// What ended a charge or discharge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Limit {
+    Voltage,
+    Redox,
+    Capacity,
 }
 
 /// The run was interrupted; the state is that before the cycle started.
@@ -254,6 +270,8 @@ impl Cycling {
                 "cycling needs a slab (Lattice(..., geometry='slab')): Li and O leave through its surfaces",
             ));
         }
+        // Depth counts from the nearer surface, so anything beyond half the thickness reaches
+        // the whole slab; beyond the thickness it is a unit mistake.
         let thickness_nm = lattice.size()[2] as f64 * lattice.a() / 10.0;
         if model.o_loss_depth_nm > thickness_nm {
             return Err(Error::invalid(
@@ -485,12 +503,12 @@ impl Cycling {
     /// recompute the accessible network and site energies, fill the accessible sites whose
     /// thresholds lie below μ, and move the electrons. Returns (Li inserted (negative: removed),
     /// the μ the Li ended at, eV).
-    pub(crate) fn equilibrate_li(&mut self, volts: f64) -> Result<(i64, f64)> {
+    pub(crate) fn equilibrate_li(&mut self, volts: f64) -> Result<(i64, f64, Limit)> {
         self.equilibrate_li_limited(volts, None)
     }
 
     /// `equilibrate_li`, removing at most `max_removed` Li (a capacity cut-off).
-    fn equilibrate_li_limited(&mut self, volts: f64, max_removed: Option<i64>) -> Result<(i64, f64)> {
+    fn equilibrate_li_limited(&mut self, volts: f64, max_removed: Option<i64>) -> Result<(i64, f64, Limit)> {
         let l = self.lattice();
         let p = &self.state.protocol;
         let kt = BOLTZMANN_EV_PER_K * p.temperature_k;
@@ -516,9 +534,16 @@ impl Cycling {
         let li_now = sites.iter().filter(|&&(_, c)| self.code(l.cation_grid_index(c)) == species::LI).count() as i64;
         let mu_wanted = p.reference_voltage_v - volts;
         let filled_wanted = sites.partition_point(|&(t, _)| t < mu_wanted) as i64;
-        let (ox_room, red_room) = self.redox_room();
-        let ox_room = max_removed.map_or(ox_room, |m| ox_room.min(m));
+        let (redox_ox, red_room) = self.redox_room();
+        let ox_room = max_removed.map_or(redox_ox, |m| redox_ox.min(m));
         let delta = (filled_wanted - li_now).clamp(-ox_room, red_room);
+        let limit = if delta == filled_wanted - li_now {
+            Limit::Voltage
+        } else if delta == -ox_room && ox_room < redox_ox {
+            Limit::Capacity
+        } else {
+            Limit::Redox
+        };
         let filled = (li_now + delta) as usize;
         let mu = if filled as i64 == filled_wanted {
             mu_wanted
@@ -532,12 +557,18 @@ impl Cycling {
             self.state.config.set_code(l.cation_grid_index(c), if k < filled { species::LI } else { species::VACANCY });
         }
         let moved = self.apply_electrons(delta);
-        debug_assert_eq!(moved, delta);
+        if moved != delta {
+            // redox_room and apply_electrons count the same electrons; a mismatch is a bug.
+            return Err(Error::invalid(
+                "config",
+                format!("internal: {delta} Li moved but {moved} electrons (please report this run)"),
+            ));
+        }
         self.work.kt = kt;
         self.work.mu = mu;
         self.work.energy = energy;
         self.work.accessible = accessible;
-        Ok((delta, mu))
+        Ok((delta, mu, limit))
     }
 
     // ----- events ----------------------------------------------------------------------------
@@ -578,9 +609,13 @@ impl Cycling {
         w.stamp_now = 0;
         self.work.anion_q = (0..n_an).map(|a| self.anion_charge(l.anion_grid_index(a))).collect();
         self.work.rate = vec![0.0; n_cat + n_an];
+        let mut fastest: f64 = 0.0;
         for c in 0..n_cat {
-            self.work.rate[c] = self.tm_rate(l.cation_grid_index(c));
+            let (paths, _, own) = self.tm_paths(l.cation_grid_index(c));
+            self.work.rate[c] = paths.iter().sum();
+            fastest = fastest.max(own);
         }
+        self.work.max_tm_rate = fastest;
         for a in 0..n_an {
             self.work.rate[n_cat + a] = self.o_loss_rate(l.anion_grid_index(a));
         }
@@ -617,9 +652,10 @@ impl Cycling {
     }
 
     /// Rates of the 24 o-t-o paths of the TM at cation grid index `g` (zeros if no TM),
-    /// and whether each one's barrier was raised to the floor.
-    pub(crate) fn tm_paths(&self, g: usize) -> ([f64; 24], [bool; 24]) {
-        let mut out = ([0.0; 24], [false; 24]);
+    /// whether each one's barrier was raised to the floor, and the fastest path's rate at its
+    /// own barrier.
+    pub(crate) fn tm_paths(&self, g: usize) -> ([f64; 24], [bool; 24], f64) {
+        let mut out = ([0.0; 24], [false; 24], 0.0);
         let code = self.code(g);
         if !species::is_tm(code) {
             return out;
@@ -677,6 +713,12 @@ impl Cycling {
                 }
             }
             let floored = e_mig < self.work.floor_ev;
+            // The path's own rate (no raising): what the time-scale check compares with Li.
+            let e_own = (e_mig + 0.5 * de).max(de.max(0.0));
+            let own = nu * (-e_own / kt).exp() * spect * empty;
+            if own > out.2 {
+                out.2 = own;
+            }
             let e_kra = e_mig.max(self.work.floor_ev);
             // KRA form; a strongly downhill hop is barrierless, its reverse then costs ΔE
             // exactly (detailed balance holds either way).
@@ -887,6 +929,15 @@ impl Cycling {
         self.refresh_around(gx);
     }
 
+    /// Recompute the tree's inner sums exactly from the rates.
+    fn rebuild_tree(&mut self) {
+        let rate = &self.work.rate;
+        if let Some(tree) = self.work.tree.as_mut() {
+            tree.rebuild(|i| rate[i]);
+        }
+        self.work.events_since_rebuild = 0;
+    }
+
     /// Run structural events for `duration_s` at the current state. `stop` is polled now and
     /// then; a true answer abandons the hold.
     pub(crate) fn hold(
@@ -919,11 +970,22 @@ impl Cycling {
             let (first, n, rest) = tree.select_group(u);
             let rate = &self.work.rate;
             let leaf = first + pick(n, |k| rate[first + k], rest).0;
+            if !(self.work.rate[leaf] > 0.0) {
+                // The inner sums drifted away from the leaves (rates spanning many decades
+                // cancel in them): re-sum exactly and draw again. The time step just taken
+                // came from a total that was slightly off; rebuilding keeps that bounded.
+                self.rebuild_tree();
+                continue;
+            }
             if leaf < n_cat {
                 let g = l.cation_grid_index(leaf);
-                let (paths, floored) = self.tm_paths(g);
+                let (paths, floored, own) = self.tm_paths(g);
                 let sum: f64 = paths.iter().sum();
-                self.work.max_tm_rate = self.work.max_tm_rate.max(paths.iter().cloned().fold(0.0, f64::max));
+                if !(sum > 0.0) {
+                    self.set_rate(leaf, 0.0); // a stale rate: nothing can move from here
+                    continue;
+                }
+                self.work.max_tm_rate = self.work.max_tm_rate.max(own);
                 let (k, _) = pick(24, |k| paths[k], unit(&mut self.state.rng) * sum);
                 counts.tm_hops += 1;
                 counts.tm_hops_floored += floored[k] as u64;
@@ -935,11 +997,7 @@ impl Cycling {
             }
             self.work.events_since_rebuild += 1;
             if self.work.events_since_rebuild >= 1 << 16 {
-                let rate = &self.work.rate;
-                if let Some(tree) = self.work.tree.as_mut() {
-                    tree.rebuild(|i| rate[i]);
-                }
-                self.work.events_since_rebuild = 0;
+                self.rebuild_tree();
             }
         }
         self.state.time_s += duration_s;
@@ -967,7 +1025,7 @@ impl Cycling {
         // Charge.
         let max_removed =
             p.charge_capacity_limit_mah_g.map(|q| (q / self.state.mah_g_per_electron * n_fu).floor() as i64);
-        let (charged, mu_c) = match self.equilibrate_li_limited(p.charge_cutoff_v, max_removed) {
+        let (charged, mu_c, charge_limit) = match self.equilibrate_li_limited(p.charge_cutoff_v, max_removed) {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
@@ -977,7 +1035,7 @@ impl Cycling {
         self.hold(p.charge_time_s, &mut counts, stop)?;
         let mut max_tm = self.work.max_tm_rate;
         // Discharge.
-        let (discharged, mu_d) = match self.equilibrate_li(p.discharge_cutoff_v) {
+        let (discharged, mu_d, discharge_limit) = match self.equilibrate_li(p.discharge_cutoff_v) {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
@@ -987,6 +1045,7 @@ impl Cycling {
             .filter(|&c| self.work.accessible[c] && self.code(l.cation_grid_index(c)) == species::LI)
             .count();
         let li_discharged = total_li as f64 / n_fu;
+        let mean_valence_discharged = self.mean_redox_valence();
         self.hold(p.discharge_time_s, &mut counts, stop)?;
         max_tm = max_tm.max(self.work.max_tm_rate);
         self.state.cycle += 1;
@@ -1011,6 +1070,8 @@ impl Cycling {
             li_per_fu_discharged: li_discharged,
             end_of_charge_V: p.reference_voltage_v - mu_c,
             end_of_discharge_V: p.reference_voltage_v - mu_d,
+            charge_limited_by: charge_limit,
+            discharge_limited_by: discharge_limit,
             accessible_li_fraction: if total_li > 0 { acc_li as f64 / total_li as f64 } else { f64::NAN },
             zero_tm_li_fraction: zero_tm,
             o_lost_per_fu: self.state.o_lost as f64 / n_fu,
@@ -1021,6 +1082,7 @@ impl Cycling {
             cation_sites_lost_per_fu: self.state.collapsed.iter().filter(|&&x| x).count() as f64 / n_fu,
             tm_tetrahedral: 0,
             mean_tm_valence_charged: mean_valence,
+            mean_tm_valence_discharged: mean_valence_discharged,
             o_holes_per_fu_charged: holes_charged,
             densified_depth_nm: self.densified_depth_nm(),
             li_tm_rate_ratio: if max_tm > 0.0 { li_rate / max_tm } else { f64::INFINITY },

@@ -3,7 +3,7 @@
 //! sources; the Python classes take their defaults from these structs (serde field names are
 //! the Python names, units in the name).
 
-use crate::error::{require_finite, require_non_negative, require_positive, Error, Result};
+use crate::error::{require_non_negative, require_positive, Error, Result};
 use crate::model::ATTEMPT_FREQUENCY_RANGE_HZ;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -19,12 +19,14 @@ pub struct DegradationModel {
     pub attempt_frequency_hz: f64,
     /// KRA barrier of an octahedral → tetrahedral → octahedral TM hop into a vacant octahedron
     /// with empty spectators, by species and oxidation state ("Mn2+"), eV. Defaults Mn²⁺ 0.30,
-    /// Mn³⁺ 0.67, Ti⁴⁺ 0.87, Mn⁴⁺ 1.50 eV: the values of the Ceder group's multi-timescale kMC of
-    /// DRX cathodes (as quoted in drxkmc's issue #10); the ordering low-valent Mn mobile,
-    /// Mn⁴⁺ frozen agrees with the layered-to-spinel studies of Reed, Ceder & Van der Ven,
-    /// Electrochem. Solid-State Lett. 4, A78 (2001). Ni²⁺ 0.90, Ni³⁺ 1.20, Ni⁴⁺ 1.50 eV and
-    /// Nb⁵⁺ 1.20 eV are assumptions in the same spirit (d⁰ and high-valent ions nearly
-    /// immobile). Species and states not listed take `default_migration_barrier_eV`.
+    /// Mn³⁺ 0.67, Ti⁴⁺ 0.87, Mn⁴⁺ 1.50 eV: assumptions, the values attributed to the Ceder
+    /// group's multi-timescale kMC of DRX degradation, not checked here against its
+    /// publication; their order (low-valent Mn mobile, Mn⁴⁺ frozen) agrees with the
+    /// layered-to-spinel studies of Reed, Ceder & Van der Ven, Electrochem. Solid-State Lett.
+    /// 4, A78 (2001). Note that 0.87 eV lets a Ti⁴⁺ with an empty target hop ~90 times per
+    /// hour at 300 K: raise it to make d⁰ ions immobile. Ni²⁺ 0.90, Ni³⁺ 1.20, Ni⁴⁺ 1.50 eV
+    /// and Nb⁵⁺ 1.20 eV are assumptions in the same spirit. Species and states not listed take
+    /// `default_migration_barrier_eV`.
     #[serde(rename = "migration_barrier_eV")]
     pub migration_barrier_ev: BTreeMap<String, f64>,
     /// Barrier of a TM species/state not in `migration_barrier_eV`, eV. Default 1.5 eV (as
@@ -69,8 +71,9 @@ pub struct DegradationModel {
     pub o_loss_depth_nm: f64,
     /// An O with at most this many TM neighbours is labile: it can give one electron (O²⁻ →
     /// O⁻) once every TM is at the top of its range, and only labile, oxidised O can leave.
-    /// Default 1 (five or six Li/vacancy neighbours): O redox comes from O in Li-rich
-    /// environments with Li–O–Li configurations (Seo et al., Nat. Chem. 8, 692 (2016)),
+    /// Default 1 (five or six Li/vacancy neighbours), an assumption: O redox comes from O in
+    /// Li-rich environments with Li–O–Li configurations (Seo et al., Nat. Chem. 8, 692
+    /// (2016); an O with up to four TM neighbours can have one, so this is the strict end),
     /// which fluorination takes away (F prefers the Li-rich sites). The O-redox capacity is
     /// the number of labile O of the as-made cell, less those lost.
     pub labile_o_max_tm: u32,
@@ -80,8 +83,10 @@ pub struct DegradationModel {
     pub redox_order: Vec<String>,
     /// A TM path faster than this many hops per hold is equilibrated within the hold: its KRA
     /// barrier is raised to kT·ln(ν·t_hold/n), which keeps detailed balance and leaves at
-    /// least n hops per path per hold (barrier raising of fast processes, Chatterjee & Voter,
-    /// J. Chem. Phys. 132, 194101 (2010)). Default 10: a path that fires ten times in a hold
+    /// least n hops per path per hold. In the spirit of the barrier raising of fast processes
+    /// of Chatterjee & Voter, J. Chem. Phys. 132, 194101 (2010), but applied to every path
+    /// (not only to flickers inside a superbasin): species whose barriers all lie below the
+    /// floor then move alike within a hold (see `tm_hops_equilibrated_cycle`). Default 10: a path that fires ten times in a hold
     /// has forgotten its start; 100 follows fast TMs more closely at ~6× the cost and gave the
     /// same O loss and migrated-TM counts within 15 % on a 12×12×19 LMTO slab over 10 cycles.
     pub equilibrated_hops: f64,
@@ -137,20 +142,35 @@ impl DegradationModel {
                 format!("must be between {lo:e} and {hi:e} s⁻¹, got {:e}", self.attempt_frequency_hz),
             ));
         }
+        let cations = crate::composition::cation_symbols();
         for (key, &e) in &self.migration_barrier_ev {
-            if parse_species_state(key).is_none() {
-                return Err(Error::invalid(
-                    "migration_barrier_eV",
-                    format!("keys are an element and its charge such as \"Mn2+\", got {key:?}"),
-                ));
+            match parse_species_state(key) {
+                Some((symbol, _)) if cations.contains(&symbol) => {}
+                Some((symbol, _)) => {
+                    return Err(Error::invalid(
+                        "migration_barrier_eV",
+                        format!("{symbol:?} (in {key:?}) is not a supported cation ({})", cations.join(", ")),
+                    ))
+                }
+                None => {
+                    return Err(Error::invalid(
+                        "migration_barrier_eV",
+                        format!("keys are an element and its charge such as \"Mn2+\", got {key:?}"),
+                    ))
+                }
             }
             require_non_negative("migration_barrier_eV", e)?;
         }
         require_non_negative("default_migration_barrier_eV", self.default_migration_barrier_ev)?;
-        require_finite("spectator_li_eV", self.spectator_li_ev)?;
+        require_non_negative("spectator_li_eV", self.spectator_li_ev)?;
         require_non_negative("electroneutrality_eV", self.electroneutrality_ev)?;
         require_non_negative("o_loss_barrier_eV", self.o_loss_barrier_ev)?;
-        require_finite("o_loss_tm_neighbour_eV", self.o_loss_tm_neighbour_ev)?;
+        require_non_negative("o_loss_tm_neighbour_eV", self.o_loss_tm_neighbour_ev)?;
+        for (k, name) in self.redox_order.iter().enumerate() {
+            if self.redox_order[..k].contains(name) {
+                return Err(Error::invalid("redox_order", format!("lists {name:?} twice")));
+            }
+        }
         require_non_negative("o_loss_depth_nm", self.o_loss_depth_nm)?;
         if self.labile_o_max_tm > 6 {
             return Err(Error::invalid(
@@ -237,6 +257,12 @@ impl Default for CyclingProtocol {
     }
 }
 
+/// Longest hold accepted, s (30 years).
+pub const MAX_HOLD_S: f64 = 1e9;
+/// Highest cycling temperature accepted, K: the barrier-raising and Li-equilibrium
+/// approximations are for a solid electrode, and DRX oxides lose O and decompose well below.
+pub const MAX_TEMPERATURE_K: f64 = 1500.0;
+
 /// Voltages a Li cathode can be cycled in, V vs Li/Li⁺ (beyond 6 V every electrolyte and
 /// oxide decomposes; below 0 V Li plates).
 pub const VOLTAGE_RANGE_V: (f64, f64) = (0.0, 6.0);
@@ -258,12 +284,26 @@ impl CyclingProtocol {
                 ),
             ));
         }
-        require_non_negative("charge_time_s", self.charge_time_s)?;
-        require_non_negative("discharge_time_s", self.discharge_time_s)?;
+        for (field, t) in [("charge_time_s", self.charge_time_s), ("discharge_time_s", self.discharge_time_s)] {
+            require_non_negative(field, t)?;
+            if t > MAX_HOLD_S {
+                return Err(Error::invalid(field, format!("must be at most {MAX_HOLD_S:e} s (30 years), got {t:e}")));
+            }
+        }
         if let Some(q) = self.charge_capacity_limit_mah_g {
             require_positive("charge_capacity_limit_mAh_g", q)?;
         }
         require_positive("temperature_K", self.temperature_k)?;
+        if self.temperature_k > MAX_TEMPERATURE_K {
+            return Err(Error::invalid(
+                "temperature_K",
+                format!(
+                    "must be at most {MAX_TEMPERATURE_K} K (a cathode is cycled below ~400 K and the oxide \
+                     decomposes far below this), got {}",
+                    self.temperature_k
+                ),
+            ));
+        }
         if !(self.reference_voltage_v > lo && self.reference_voltage_v < hi) {
             return Err(Error::invalid(
                 "reference_voltage_V",

@@ -155,6 +155,7 @@ fn charge_stops_at_the_redox_limit() {
     assert!((r.mean_tm_valence_charged - 4.0).abs() < 1e-12, "every Mn at 4+");
     assert!((r.o_holes_per_fu_charged - labile / n_fu).abs() < 1e-12);
     assert!(r.end_of_charge_V < 4.8, "stopped by the redox limit below the cut-off");
+    assert_eq!(r.charge_limited_by, super::cell::Limit::Redox);
 }
 
 #[test]
@@ -169,6 +170,7 @@ fn a_capacity_cut_off_stops_charge_there() {
     // Whole Li only: the largest count whose capacity stays within the limit.
     assert!(r.charge_capacity_mAh_g <= limit && r.charge_capacity_mAh_g > limit - per_e / c.state.formula_units);
     assert!(r.end_of_charge_V < protocol.charge_cutoff_v);
+    assert_eq!(r.charge_limited_by, super::cell::Limit::Capacity);
     let bad = CyclingProtocol { charge_capacity_limit_mah_g: Some(-1.0), ..CyclingProtocol::default() };
     assert_eq!(bad.validate().unwrap_err().field(), "charge_capacity_limit_mAh_g");
 }
@@ -249,7 +251,7 @@ fn tm_hops_obey_detailed_balance_against_the_total_energy() {
     let mut checked = 0;
     for &site in &[5usize, 40] {
         let ga = l.cation_grid_index(site);
-        let (fwd, _) = c.tm_paths(ga);
+        let (fwd, _, _) = c.tm_paths(ga);
         for k in 0..24 {
             if fwd[k] == 0.0 {
                 continue;
@@ -282,7 +284,7 @@ fn tm_hops_obey_detailed_balance_against_the_total_energy() {
                             .all(|((a, b), d)| *a == b - 2 * d)
                 })
                 .unwrap();
-            let (rev, _) = after.tm_paths(gb);
+            let (rev, _, _) = after.tm_paths(gb);
             let ratio = fwd[k] / rev[rev_k];
             let expect = (-de / kt).exp();
             assert!((ratio / expect - 1.0).abs() < 1e-12, "path {k}: {ratio} vs {expect}");
@@ -319,7 +321,7 @@ fn default_barriers_give_arrhenius_rates_in_mobility_order() {
         let mut c = probe(&cfg, &model, &protocol);
         c.equilibrate_li(4.8).unwrap();
         c.prepare_events(1e-9); // short: no path is raised to the equilibration floor
-        let (paths, floored) = c.tm_paths(l.cation_grid_index(site));
+        let (paths, floored, _) = c.tm_paths(l.cation_grid_index(site));
         let expect = model.attempt_frequency_hz * (-model.migration_barrier(name, v) / kt).exp();
         let open: Vec<f64> = paths.iter().copied().filter(|&r| r > 0.0).collect();
         assert_eq!(open.len(), 24, "{name}{v}+: every path open in an empty interior");
@@ -474,4 +476,26 @@ fn one_tm_samples_the_boltzmann_distribution() {
     let dof = dof.saturating_sub(1) as f64;
     assert!(dof >= 10.0, "{dof}");
     assert!(chi2 < dof + 5.0 * (2.0 * dof).sqrt(), "chi2 {chi2} for {dof} degrees of freedom");
+}
+
+#[test]
+fn extreme_accepted_protocols_keep_the_cell_neutral() {
+    // Hot and very long holds: rates spanning many decades in the rate tree (its inner sums
+    // drift; a drifted draw is re-summed, never executed on an empty leaf).
+    let cfg = lmto_slab([4, 4, 6], 3);
+    for p in [
+        CyclingProtocol { temperature_k: 1500.0, ..CyclingProtocol::default() },
+        CyclingProtocol { charge_time_s: 1e9, ..CyclingProtocol::default() },
+    ] {
+        let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &DegradationModel::default(), &p, 1).unwrap();
+        let mut events = 0;
+        for _ in 0..3 {
+            let r = c.run_cycle(&never).unwrap().unwrap();
+            events += r.o_lost_cycle + r.tm_hops_cycle;
+            assert_eq!(c.charge_sum(), 0, "{p:?}");
+        }
+        assert!(events > 0);
+    }
+    let hot = CyclingProtocol { temperature_k: 1e4, ..CyclingProtocol::default() };
+    assert_eq!(hot.validate().unwrap_err().field(), "temperature_K");
 }
