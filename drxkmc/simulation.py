@@ -362,16 +362,16 @@ class Simulation:
             # Warm-up: a fraction of the measuring time, at most one block (the start is in
             # equilibrium by default; this guards against what remains of a relaxation).
             if time_s is not None:
-                self._run_until(
-                    self.time_s + min(warmup_fraction * time_s, time_s / blocks), np.empty(0)
+                self._warm_up(
+                    self.time_s + min(warmup_fraction * time_s, time_s / blocks), progress
                 )
                 run.measure(time_s / blocks, blocks=blocks)
             else:
                 n_plan = hops if hops is not None else _initial_hops(self._n_li())
                 rate = self._hop_rate(_calibration_hops(n_plan, self._n_li()))
                 planned = n_plan / rate
-                self._run_until(
-                    self.time_s + min(warmup_fraction * planned, planned / blocks), np.empty(0)
+                self._warm_up(
+                    self.time_s + min(warmup_fraction * planned, planned / blocks), progress
                 )
                 if hops is not None:
                     run.measure(planned / blocks, hops=hops)
@@ -434,12 +434,34 @@ class Simulation:
             f"{self.model.channel_barrier_eV}); lower them or raise temperature_K",
         )
 
+    def _warm_up(self, t_end: float, progress: bool) -> None:
+        """Run to ``t_end`` without measuring, with a progress bar (simulated time) if asked."""
+        if not progress:
+            self._run_until(t_end, np.empty(0))
+            return
+        from tqdm.auto import tqdm
+
+        t0 = self.time_s
+        with tqdm(
+            total=1.0, desc="warm-up", leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}|"
+        ) as bar:
+
+            def advanced(t: float) -> None:
+                bar.n = min(1.0, (t - t0) / (t_end - t0)) if t_end > t0 else 1.0
+                bar.refresh()
+
+            self._run_until(t_end, np.empty(0), on_chunk=advanced)
+
     def _run_until(
-        self, t_end: float, sample_times: np.ndarray, max_hops: int | None = None
+        self,
+        t_end: float,
+        sample_times: np.ndarray,
+        max_hops: int | None = None,
+        on_chunk=None,
     ) -> dict:
         """Advance to ``t_end`` (or until ``max_hops`` hops are done) in chunks of about
         HOPS_PER_CHUNK hops, observing at ``sample_times``; the GIL is released inside each
-        chunk."""
+        chunk. ``on_chunk(time_s)`` is called after each chunk."""
         parts: list[dict] = []
         h0 = self.hops
         while self.time_s < t_end:
@@ -452,6 +474,8 @@ class Simulation:
             hi = np.searchsorted(sample_times, chunk_end, side="right")
             _, obs = self._kmc.run(chunk_end, left, np.ascontiguousarray(sample_times[lo:hi]))
             parts.append(obs)
+            if on_chunk is not None:
+                on_chunk(self.time_s)
         if not parts:
             _, obs = self._kmc.run(t_end, 0, np.empty(0))
             parts.append(obs)

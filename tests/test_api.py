@@ -392,3 +392,17 @@ def test_python_m_drxkmc_runs_the_command_line():
     assert "tracer diffusivity" in proc.stdout and "Li1.2Mn0.4Ti0.4O2" in proc.stdout
     usage = subprocess.run([sys.executable, "-m", "drxkmc"], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage: drxkmc" in usage.stderr
+
+
+def test_progress_bars_cover_the_warm_up_too(capsys):
+    """With progress on, the warm-up shows its own bar before the measuring blocks."""
+    m = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O2")
+    c = drxkmc.Configuration.random(m, drxkmc.Lattice(3), li_content=0.6, seed=1)
+    sim = drxkmc.Simulation(c, temperature_K=700, seed=1, equilibrate=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", drxkmc.ConvergenceWarning)
+        sim.run(hops=20_000, progress=True)
+    err = capsys.readouterr().err
+    assert "warm-up" in err and "kMC" in err
