@@ -16,6 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from drxkmc import __version__
@@ -226,14 +227,45 @@ def plot_command(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from drxkmc.runs import load_result
+    from drxkmc.sweep import SWEEP_FILE
 
     folder = Path(args.workdir)
+    if (folder / SWEEP_FILE).is_file() and (folder / "sweep.parquet").is_file():
+        out = Path(args.output) if args.output else folder / "sweep.png"
+        _plot_sweep(pl.read_parquet(folder / "sweep.parquet")).figure.savefig(out, dpi=150)
+        print(f"sweep plot written to {out}")
+        return 0
     result = load_result(folder)
     out = Path(args.output) if args.output else folder / "msd.png"
     ax = result.plot_msd(loglog=args.loglog)
     ax.figure.savefig(out, dpi=150)
     print(f"MSD plot written to {out}")
     return 0
+
+
+#: Sweep parameters a plot puts on its x axis, first varied one first.
+_SWEEP_AXES = ("temperature_K", "li_content", "site_disorder_eV", "size", "seed")
+
+
+def _plot_sweep(frame: pl.DataFrame):
+    """D* (with its error) of every successful sweep point against the first swept
+    parameter that varies (point number if none), log scale; unconverged points hollow."""
+    from drxkmc.plot import axes_or_new
+
+    ok = frame.filter(pl.col("error").is_null()) if "error" in frame.columns else frame
+    x_name = next((c for c in _SWEEP_AXES if c in ok.columns and ok[c].n_unique() > 1), None)
+    x = ok[x_name].to_numpy() if x_name else np.arange(ok.height)
+    ax = axes_or_new(None)
+    d, err = ok["D_tracer_cm2_s"].to_numpy(), ok["D_tracer_err_cm2_s"].to_numpy()
+    conv = ok["converged"].to_numpy() if "converged" in ok.columns else np.ones(ok.height, bool)
+    for mask, face, label in ((conv, None, "converged"), (~conv, "none", "not converged")):
+        if mask.any():
+            ax.errorbar(x[mask], d[mask], yerr=err[mask], fmt="o", mfc=face, label=label, capsize=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(x_name or "sweep point")
+    ax.set_ylabel("D* (cm²/s)")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -280,7 +312,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="where the run or sweep in a folder is")
     p.set_defaults(func=status_command)
     p.add_argument("workdir")
-    p = sub.add_parser("plot", help="MSD figure of a finished run (DIR/msd.png)")
+    p = sub.add_parser(
+        "plot", help="MSD figure of a finished run (DIR/msd.png), or D* of a sweep (DIR/sweep.png)"
+    )
     p.set_defaults(func=plot_command)
     p.add_argument("workdir")
     p.add_argument("--output", "-o", help="figure file (default DIR/msd.png)")

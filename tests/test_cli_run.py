@@ -55,6 +55,8 @@ def test_sweep_file_runs_and_resumes(tmp_path, capsys):
     assert "4 of 4 started points done" in capsys.readouterr().out
     assert main(["resume", str(folder)]) == 0
     assert pl.read_parquet(folder / "sweep.parquet").equals(frame)
+    assert main(["plot", str(folder)]) == 0
+    assert (folder / "sweep.png").stat().st_size > 0
 
 
 @pytest.mark.parametrize(
