@@ -158,3 +158,27 @@ def _remove_stale_temporaries(folder: Path, name: str, suffix: str, *, before: i
                 leftover.unlink()
         except OSError:
             pass
+
+
+def write_checkpoint(path: str | os.PathLike, data: bytes) -> None:
+    """Write checkpoint bytes atomically to a file path the user gave (errors name ``path``)."""
+    from drxkmc.errors import invalid
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise invalid("path", f"the folder {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise invalid("path", f"{str(path)!r} is a folder; give a file name")
+    atomic_write(path, data)
+
+
+def read_checkpoint(path: str | os.PathLike) -> bytes:
+    """The bytes of a checkpoint file the user named (a missing file or a folder names ``path``)."""
+    from drxkmc.errors import invalid
+
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise invalid("path", f"no such file {str(path)!r}") from None
+    except IsADirectoryError:
+        raise invalid("path", f"{str(path)!r} is a folder, not a checkpoint file") from None

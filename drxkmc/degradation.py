@@ -35,14 +35,13 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from drxkmc import _core
 from drxkmc import _validate as check
-from drxkmc._files import atomic_write
+from drxkmc._files import read_checkpoint, write_checkpoint
 from drxkmc.configuration import Configuration
 from drxkmc.errors import invalid
 from drxkmc.material import Material
@@ -327,24 +326,14 @@ class Cycling:
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         """Write the run (state, generator, history and material) to ``path`` atomically;
         :meth:`load_checkpoint` continues it bit-identically."""
-        path = Path(path)
-        if not path.parent.is_dir():
-            raise invalid("path", f"the folder {str(path.parent)!r} does not exist")
-        if path.is_dir():
-            raise invalid("path", f"{str(path)!r} is a folder; give a file name")
-        atomic_write(path, self._run.checkpoint())
+        write_checkpoint(path, self._run.checkpoint())
 
     @classmethod
     def load_checkpoint(cls, path: str | os.PathLike) -> Cycling:
         """Resume a run saved by :meth:`save_checkpoint`. A file that is not a complete,
         undamaged cycling checkpoint raises :class:`drxkmc.InvalidParameterError` with
         ``.field == "checkpoint"``."""
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise invalid("path", f"no such file {str(path)!r}") from None
-        except IsADirectoryError:
-            raise invalid("path", f"{str(path)!r} is a folder, not a checkpoint file") from None
+        data = read_checkpoint(path)
         return _from_checkpoint_bytes(data)
 
     def __reduce__(self):

@@ -7,14 +7,13 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from drxkmc import _core
 from drxkmc import _validate as check
-from drxkmc._files import atomic_write
+from drxkmc._files import read_checkpoint, write_checkpoint
 from drxkmc._validate import count as _check_count
 from drxkmc._validate import duration as _check_time
 from drxkmc._validate import fraction as _check_fraction
@@ -491,12 +490,7 @@ class Simulation:
         (:func:`drxkmc._files.atomic_write`). Raises
         :class:`~drxkmc.errors.SimulationBusyError` while another thread runs the simulation.
         """
-        path = Path(path)
-        if not path.parent.is_dir():
-            raise invalid("path", f"the folder {str(path.parent)!r} does not exist")
-        if path.is_dir():
-            raise invalid("path", f"{str(path)!r} is a folder; give a file name")
-        atomic_write(path, self._checkpoint_bytes())
+        write_checkpoint(path, self._checkpoint_bytes())
 
     @classmethod
     def load_checkpoint(cls, path: str | os.PathLike, material=None) -> Simulation:
@@ -506,12 +500,7 @@ class Simulation:
         undamaged drxkmc checkpoint raises :class:`drxkmc.InvalidParameterError` with
         ``.field == "checkpoint"``.
         """
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise invalid("path", f"no such file {str(path)!r}") from None
-        except IsADirectoryError:
-            raise invalid("path", f"{str(path)!r} is a folder, not a checkpoint file") from None
+        data = read_checkpoint(path)
         return cls._from_checkpoint_bytes(data, material)
 
     def _checkpoint_bytes(self) -> bytes:
