@@ -120,7 +120,8 @@ class DegradationModel(_Parameters):
     E = J·Σ_anions (Q − 6|q|)². O leaves with barrier ``o_loss_barrier_eV`` +
     ``o_loss_tm_neighbour_eV`` per TM neighbour, from at most ``o_loss_depth_nm`` below a
     surface. An O with at most ``labile_o_max_tm`` TM neighbours is labile: it can give one
-    electron (O redox) after the TMs, and only labile, oxidised O can leave.
+    electron (O redox) after the TMs, only at or above ``o_redox_voltage_V`` (so a lower
+    charge cut-off oxidises and loses no O), and only labile, oxidised O can leave.
     ``redox_order`` overrides the order TMs are oxidised in. Bad values raise
     :class:`drxkmc.InvalidParameterError` naming the field."""
 
@@ -133,6 +134,7 @@ class DegradationModel(_Parameters):
     o_loss_tm_neighbour_eV: float = _default(_MODEL_DEFAULTS, "o_loss_tm_neighbour_eV")
     o_loss_depth_nm: float = _default(_MODEL_DEFAULTS, "o_loss_depth_nm")
     labile_o_max_tm: int = _default(_MODEL_DEFAULTS, "labile_o_max_tm")
+    o_redox_voltage_V: float = _default(_MODEL_DEFAULTS, "o_redox_voltage_V")
     redox_order: list = _default(_MODEL_DEFAULTS, "redox_order")
     equilibrated_hops: float = _default(_MODEL_DEFAULTS, "equilibrated_hops")
 
@@ -282,9 +284,9 @@ class Cycling:
           discharge over that of cycle 1.
         - ``li_per_fu_charged``/``_discharged``, ``end_of_charge_V``/``end_of_discharge_V``
           and ``charge_limited_by``/``discharge_limited_by`` ("voltage", "redox" or
-          "capacity"): where each step stopped and why. TM and O redox carry no energy in the
-          model, so a charge usually ends when the TMs and labile O run out of electrons,
-          below the cut-off.
+          "capacity"): where each step stopped and why. TM redox carries no energy in the
+          model (O redox starts at ``o_redox_voltage_V``), so above that onset a charge
+          usually ends when the TMs and labile O run out of electrons, below the cut-off.
         - ``accessible_li_fraction``: Li on the network that reaches a surface (on the Li
           time scale) over all Li; ``zero_tm_li_fraction``: the same on the 0-TM network.
           Both at the discharged state.

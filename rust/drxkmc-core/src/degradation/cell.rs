@@ -324,7 +324,7 @@ impl Cycling {
         // is brought to neutrality through the redox order, as charge or discharge would.
         let excess = charge_sum_of(&state);
         let mut cell = Cycling { state, work: StepWork::default() };
-        let moved = cell.apply_electrons(excess);
+        let moved = cell.apply_electrons(excess, None);
         let offset = excess - moved;
         if offset.abs() > MAX_CHARGE_OFFSET {
             return Err(Error::invalid(
@@ -399,9 +399,17 @@ impl Cycling {
 
     // ----- redox ---------------------------------------------------------------------------
 
+    /// Whether O redox takes part at electrode voltage `electrode` (None: a chemical change,
+    /// at no particular voltage): oxidation at or above the O-redox onset, reduction below it.
+    fn o_redox_active(&self, electrode: Option<f64>, oxidising: bool) -> bool {
+        let onset = self.state.model.o_redox_voltage_v;
+        electrode.is_none_or(|v| if oxidising { v >= onset } else { v < onset })
+    }
+
     /// Move `delta` electrons out of (delta < 0: oxidation, as Li leaves) or into (delta > 0)
-    /// the TMs and O holes in the redox order. Returns how many moved (same sign).
-    fn apply_electrons(&mut self, delta: i64) -> i64 {
+    /// the TMs and O holes in the redox order, at electrode voltage `electrode` (O redox only
+    /// beyond its onset; None: any). Returns how many moved (same sign).
+    fn apply_electrons(&mut self, delta: i64, electrode: Option<f64>) -> i64 {
         let l = self.lattice();
         let n_cat = l.n_cations();
         let priority = |c: usize| (keyed_unit(self.state.seed ^ PRIORITY_KEY, c as u64) * (1u64 << 52) as f64) as u64;
@@ -433,12 +441,15 @@ impl Cycling {
                     }
                 }
             }
-            let o_redox = need.min(self.state.max_holes - self.state.holes).max(0);
-            self.state.holes += o_redox;
-            moved -= o_redox;
+            if self.o_redox_active(electrode, true) {
+                let o_redox = need.min(self.state.max_holes - self.state.holes).max(0);
+                self.state.holes += o_redox;
+                moved -= o_redox;
+            }
         } else if delta > 0 {
             let mut need = delta;
-            let from_holes = need.min(self.state.holes);
+            let holes = if self.o_redox_active(electrode, false) { self.state.holes } else { 0 };
+            let from_holes = need.min(holes);
             self.state.holes -= from_holes;
             need -= from_holes;
             moved += from_holes;
@@ -471,9 +482,10 @@ impl Cycling {
     }
 
     /// Electrons that could still be removed (oxidation) and added (reduction).
-    fn redox_room(&self) -> (i64, i64) {
+    fn redox_room(&self, electrode: Option<f64>) -> (i64, i64) {
         let l = self.lattice();
-        let (mut ox, mut red) = (self.state.max_holes - self.state.holes, self.state.holes);
+        let mut ox = if self.o_redox_active(electrode, true) { self.state.max_holes - self.state.holes } else { 0 };
+        let mut red = if self.o_redox_active(electrode, false) { self.state.holes } else { 0 };
         for c in 0..l.n_cations() {
             let code = self.code(l.cation_grid_index(c));
             if species::is_tm(code) {
@@ -534,7 +546,7 @@ impl Cycling {
         let li_now = sites.iter().filter(|&&(_, c)| self.code(l.cation_grid_index(c)) == species::LI).count() as i64;
         let mu_wanted = p.reference_voltage_v - volts;
         let filled_wanted = sites.partition_point(|&(t, _)| t < mu_wanted) as i64;
-        let (redox_ox, red_room) = self.redox_room();
+        let (redox_ox, red_room) = self.redox_room(Some(volts));
         let ox_room = max_removed.map_or(redox_ox, |m| redox_ox.min(m));
         let delta = (filled_wanted - li_now).clamp(-ox_room, red_room);
         let limit = if delta == filled_wanted - li_now {
@@ -556,7 +568,7 @@ impl Cycling {
         for (k, &(_, c)) in sites.iter().enumerate() {
             self.state.config.set_code(l.cation_grid_index(c), if k < filled { species::LI } else { species::VACANCY });
         }
-        let moved = self.apply_electrons(delta);
+        let moved = self.apply_electrons(delta, Some(volts));
         if moved != delta {
             // redox_room and apply_electrons count the same electrons; a mismatch is a bug.
             return Err(Error::invalid(
@@ -863,7 +875,7 @@ impl Cycling {
     fn lose_oxygen(&mut self, gx: usize) {
         let l = self.lattice();
         let p = l.grid_coords(gx);
-        if self.state.holes < 2 && self.redox_room().1 < 2 {
+        if self.state.holes < 2 && self.redox_room(None).1 < 2 {
             // Nothing left to take the two electrons: no O can leave in this step.
             self.work.hole_fraction = 0.0;
             let n_cat = l.n_cations();
@@ -895,7 +907,7 @@ impl Cycling {
                 self.state.config.set_valence_slot(c, self.valence(c) - 1);
                 reduced.push(n);
             } else {
-                let moved = self.apply_electrons(1);
+                let moved = self.apply_electrons(1, None);
                 debug_assert_eq!(moved, 1, "an O with holes present can always be released");
             }
         }

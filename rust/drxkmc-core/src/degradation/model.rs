@@ -77,6 +77,13 @@ pub struct DegradationModel {
     /// which fluorination takes away (F prefers the Li-rich sites). The O-redox capacity is
     /// the number of labile O of the as-made cell, less those lost.
     pub labile_o_max_tm: u32,
+    /// Voltage above which O redox takes part, V vs Li/Li⁺: a charge to a lower cut-off
+    /// oxidises no O (and loses none), and O holes are filled only below it on discharge.
+    /// Default 4.4 V, an assumption: O oxidation in Li-excess DRX sets in on the high-voltage
+    /// slope above ~4.3–4.5 V (Lee et al., Nat. Commun. 8, 981 (2017); Seo et al. 2016), which
+    /// is why lowering the cut-off is the usual way to limit O loss.
+    #[serde(rename = "o_redox_voltage_V")]
+    pub o_redox_voltage_v: f64,
     /// Order in which the redox-active TMs are oxidised on charge (reduced in reverse on
     /// discharge), TM symbols. Empty (default): drxkmc's redox order by couple voltage
     /// (`composition::REDOX_ORDER`: V, Mo, Mn, Fe, Ru, Cr, Co, Rh, Ni, Cu).
@@ -114,6 +121,7 @@ impl Default for DegradationModel {
             o_loss_tm_neighbour_ev: 0.10,
             o_loss_depth_nm: 2.0,
             labile_o_max_tm: 1,
+            o_redox_voltage_v: 4.4,
             redox_order: Vec::new(),
             equilibrated_hops: 10.0,
         }
@@ -172,6 +180,13 @@ impl DegradationModel {
             }
         }
         require_non_negative("o_loss_depth_nm", self.o_loss_depth_nm)?;
+        let (lo, hi) = VOLTAGE_RANGE_V;
+        if !(lo..=hi).contains(&self.o_redox_voltage_v) {
+            return Err(Error::invalid(
+                "o_redox_voltage_V",
+                format!("must be between {lo} and {hi} V vs Li/Li⁺, got {}", self.o_redox_voltage_v),
+            ));
+        }
         if self.labile_o_max_tm > 6 {
             return Err(Error::invalid(
                 "labile_o_max_tm",

@@ -159,6 +159,26 @@ fn charge_stops_at_the_redox_limit() {
 }
 
 #[test]
+fn a_cut_off_below_the_o_redox_onset_oxidises_and_loses_no_o() {
+    let cfg = lmto_slab([4, 4, 6], 2);
+    let model = DegradationModel { o_loss_barrier_ev: 0.8, ..DegradationModel::default() };
+    let run = |cut: f64| {
+        let p = CyclingProtocol { charge_cutoff_v: cut, ..CyclingProtocol::default() };
+        let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &p, 4).unwrap();
+        let r: Vec<_> = (0..3).map(|_| c.run_cycle(&never).unwrap().unwrap()).collect();
+        assert_eq!(c.charge_sum(), 0);
+        r
+    };
+    let low = run(model.o_redox_voltage_v - 0.1);
+    let high = run(4.8);
+    assert!(low.iter().all(|r| r.o_holes_per_fu_charged == 0.0 && r.o_lost_cycle == 0));
+    assert!(high[0].o_holes_per_fu_charged > 0.0 && high.iter().map(|r| r.o_lost_cycle).sum::<u64>() > 0);
+    // Below the onset only the Mn³⁺ → Mn⁴⁺ electrons are drawn: less capacity.
+    assert!(low[0].charge_capacity_mAh_g < high[0].charge_capacity_mAh_g);
+    assert!((low[0].mean_tm_valence_charged - 4.0).abs() < 1e-12);
+}
+
+#[test]
 fn a_capacity_cut_off_stops_charge_there() {
     let cfg = lmto_slab([4, 4, 6], 5);
     let per_e = lmto().capacity_per_electron_mah_g();
