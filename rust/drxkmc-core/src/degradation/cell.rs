@@ -914,8 +914,9 @@ impl Cycling {
         for n in reduced {
             self.refresh_around(n);
         }
-        // One cation site per O lost leaves the rocksalt: an empty neighbour of the vacancy,
-        // the one with the most O vacancies around it (then the lowest index).
+        // One cation site per O lost leaves the rocksalt: the empty cation site nearest the
+        // vacancy (its octahedron first, then up to three grid steps away), among equals the
+        // one with the most O vacancies around it, then the lowest index.
         let o_vacancies_around = |this: &Self, g: usize| {
             let q = l.grid_coords(g);
             OCTAHEDRON_ANIONS
@@ -924,11 +925,13 @@ impl Cycling {
                 .filter(|&x| this.code(x) == species::ANION_VACANCY)
                 .count()
         };
-        let lost = OCTAHEDRON_ANIONS
+        let lost = REFRESH_OFFSETS
             .iter()
-            .filter_map(|&o| self.at(p, o))
-            .filter(|&n| self.code(n) == species::VACANCY && !self.state.collapsed[Lattice::sublattice_index(n)])
-            .max_by_key(|&n| (o_vacancies_around(self, n), std::cmp::Reverse(n)));
+            .filter(|o| (o[0] + o[1] + o[2]).rem_euclid(2) == 1 && o.iter().map(|x| x.abs()).sum::<i8>() <= 3)
+            .filter_map(|&o| self.at(p, o).map(|n| (n, o.iter().map(|x| x.abs()).sum::<i8>())))
+            .filter(|&(n, _)| self.code(n) == species::VACANCY && !self.state.collapsed[Lattice::sublattice_index(n)])
+            .max_by_key(|&(n, dist)| (std::cmp::Reverse(dist), o_vacancies_around(self, n), std::cmp::Reverse(n)))
+            .map(|(n, _)| n);
         if let Some(n) = lost {
             let c = Lattice::sublattice_index(n);
             self.state.collapsed[c] = true;

@@ -237,6 +237,8 @@ fn charge_stays_neutral_and_species_are_conserved() {
         let vac = c.config().anions().iter().filter(|&&a| a == species::ANION_VACANCY).count() as u64;
         assert_eq!(vac, c.state.o_lost);
         assert!((r.o_lost_per_fu - vac as f64 / c.state.formula_units).abs() < 1e-12);
+        // At most one cation site leaves with each O, and only an empty one.
+        assert!(r.cation_sites_lost_per_fu <= r.o_lost_per_fu + 1e-12);
     }
     assert!(events > 0, "the test must exercise events");
 }
