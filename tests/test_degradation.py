@@ -224,10 +224,13 @@ def _flip(data: bytes, at: int) -> bytes:
 )
 def test_model_fuzz_never_crashes(name, value):
     try:
-        DegradationModel(**{name: value})
+        model = DegradationModel(**{name: value})
     except drxkmc.DrxkmcError as e:
         assert e.field == name
-    # Whatever was accepted validated in the core: nothing else to check.
+    else:
+        # Accepted: the value is kept as given and the core accepts the whole model.
+        assert model.as_dict()[name] == value
+        drxkmc._core.validate_degradation_model(model.as_dict())
 
 
 def test_fluorination_slows_o_loss():

@@ -311,10 +311,11 @@ impl Cycling {
             profiles: Vec::new(),
         };
         let cations = config.cations();
-        let mut cell0 = Cycling { state, work: StepWork::default() };
-        cell0.state.max_holes =
-            (0..lattice.n_anions()).filter(|&a| cell0.is_labile_o(lattice.anion_grid_index(a))).count() as i64;
-        let mut state = cell0.state;
+        let mut state = state;
+        // The O-redox capacity: one hole per labile O of the as-made cell.
+        state.max_holes = (0..lattice.n_anions())
+            .filter(|&a| is_labile_o_in(config, lattice.anion_grid_index(a), model.labile_o_max_tm))
+            .count() as i64;
         state.origin =
             cations.iter().enumerate().map(|(c, &s)| if species::is_tm(s) { c as u32 } else { u32::MAX }).collect();
         if config.valences().is_empty() {
@@ -377,24 +378,7 @@ impl Cycling {
     /// Grid index of p + o, periodic in x and y, `None` beyond a surface.
     #[inline]
     fn at(&self, p: [usize; 3], o: [i8; 3]) -> Option<usize> {
-        let d = self.state.config.lattice().dims();
-        let z = p[2] as isize + o[2] as isize;
-        if z < 0 || z >= d[2] as isize {
-            return None;
-        }
-        // |o| ≤ 3 < the box (≥ 4 points per axis): one wrap at most, no division.
-        let wrap = |x: isize, n: usize| -> usize {
-            if x < 0 {
-                (x + n as isize) as usize
-            } else if x >= n as isize {
-                (x - n as isize) as usize
-            } else {
-                x as usize
-            }
-        };
-        let x = wrap(p[0] as isize + o[0] as isize, d[0]);
-        let y = wrap(p[1] as isize + o[1] as isize, d[1]);
-        Some(x + d[0] * (y + d[1] * z as usize))
+        slab_neighbour(self.state.config.lattice(), p, o)
     }
 
     // ----- redox ---------------------------------------------------------------------------
@@ -752,15 +736,8 @@ impl Cycling {
         z.min(nz - 1 - z) as f64 * l.a() / 20.0
     }
 
-    /// TM neighbours (inside the slab) of the anion at grid index `g`.
-    fn tm_neighbours(&self, g: usize) -> usize {
-        let p = self.lattice().grid_coords(g);
-        OCTAHEDRON_ANIONS.iter().filter_map(|&o| self.at(p, o)).filter(|&n| species::is_tm(self.code(n))).count()
-    }
-
-    /// Whether the anion at `g` is an O in a Li-rich environment (see `labile_o_max_tm`).
-    pub(crate) fn is_labile_o(&self, g: usize) -> bool {
-        self.code(g) == species::O && self.tm_neighbours(g) <= self.state.model.labile_o_max_tm as usize
+    fn is_labile_o(&self, g: usize) -> bool {
+        is_labile_o_in(&self.state.config, g, self.state.model.labile_o_max_tm)
     }
 
     /// Rate of O release from the anion at grid index `g` (0 unless it is an O that can leave).
@@ -968,8 +945,8 @@ impl Cycling {
         let mut polls = 0u32;
         loop {
             let total = self.work.tree.as_ref().map_or(0.0, SumTree::total);
-            if total <= 0.0 {
-                break;
+            if !(total > 0.0 && total.is_finite()) {
+                break; // nothing can happen (a NaN total would otherwise never end the hold)
             }
             let dt = -unit_open0(&mut self.state.rng).ln() / total;
             if t + dt > duration_s {
@@ -1220,8 +1197,51 @@ impl Cycling {
     }
 }
 
+/// Grid index of p + o in a slab (periodic in x and y), `None` beyond a surface. |o| ≤ 3 per
+/// axis, less than the box (≥ 4 points per axis): one wrap at most, no division.
+#[inline]
+fn slab_neighbour(l: &Lattice, p: [usize; 3], o: [i8; 3]) -> Option<usize> {
+    let d = l.dims();
+    let z = p[2] as isize + o[2] as isize;
+    if z < 0 || z >= d[2] as isize {
+        return None;
+    }
+    let wrap = |x: isize, n: usize| -> usize {
+        if x < 0 {
+            (x + n as isize) as usize
+        } else if x >= n as isize {
+            (x - n as isize) as usize
+        } else {
+            x as usize
+        }
+    };
+    let x = wrap(p[0] as isize + o[0] as isize, d[0]);
+    let y = wrap(p[1] as isize + o[1] as isize, d[1]);
+    Some(x + d[0] * (y + d[1] * z as usize))
+}
+
+/// TM neighbours (inside the slab) of the anion at grid index `g`.
+fn tm_neighbours_of(config: &Configuration, g: usize) -> usize {
+    let l = config.lattice();
+    let p = l.grid_coords(g);
+    OCTAHEDRON_ANIONS
+        .iter()
+        .filter_map(|&o| slab_neighbour(l, p, o))
+        .filter(|&n| species::is_tm(config.grid()[n]))
+        .count()
+}
+
+/// Whether the anion at `g` is an O in a Li-rich environment (see `labile_o_max_tm`).
+fn is_labile_o_in(config: &Configuration, g: usize, max_tm: u32) -> bool {
+    config.grid()[g] == species::O && tm_neighbours_of(config, g) <= max_tm as usize
+}
+
 /// The TM kinds of `config` with their redox windows from `composition` and their barriers.
-fn tm_kinds(config: &Configuration, composition: &Composition, model: &DegradationModel) -> Result<Vec<TmKind>> {
+pub(crate) fn tm_kinds(
+    config: &Configuration,
+    composition: &Composition,
+    model: &DegradationModel,
+) -> Result<Vec<TmKind>> {
     let order = crate::composition::redox_order();
     for name in &model.redox_order {
         let active = composition.redox_window(name).is_some_and(|w| w.rank.is_some());

@@ -3,10 +3,11 @@
 //! continues bit for bit (everything else is rebuilt at the next step). Errors name the field
 //! `checkpoint`.
 
-use super::cell::{CellState, Cycling};
+use super::cell::{tm_kinds, CellState, Cycling};
 use crate::checkpoint::{bad, frame, in_checkpoint, unframe, FORMAT_VERSION};
 use crate::config::{species, Configuration};
 use crate::error::Result;
+use crate::lattice::Lattice;
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
@@ -46,6 +47,11 @@ pub fn decode(data: &[u8]) -> Result<Cycling> {
 fn validate(s: &CellState) -> Result<()> {
     let c = &s.config;
     let l = *c.lattice();
+    // Deserialising bypasses the constructors: re-run them before indexing anything.
+    let checked = Lattice::new(l.size(), l.a(), l.geometry()).map_err(in_checkpoint)?;
+    if checked != l || c.grid().len() != l.n_grid() {
+        return Err(bad("configuration does not fit its lattice"));
+    }
     let rebuilt = Configuration::from_species(l, &c.cations(), &c.anions(), c.tm_names().to_vec())
         .and_then(|r| r.with_valences(c.valences().to_vec()))
         .map_err(in_checkpoint)?;
@@ -55,8 +61,10 @@ fn validate(s: &CellState) -> Result<()> {
     s.barrier.validate().map_err(in_checkpoint)?;
     s.model.validate().map_err(in_checkpoint)?;
     s.protocol.validate().map_err(in_checkpoint)?;
-    if s.kinds.len() != c.tm_names().len() || s.kinds.iter().zip(c.tm_names()).any(|(k, n)| &k.symbol != n) {
-        return Err(bad("TM kinds do not match the configuration"));
+    // The kinds (redox windows, barriers) are derived: they must be what the material and
+    // model give, not whatever the file says.
+    if tm_kinds(c, &s.composition, &s.model).map_err(in_checkpoint)? != s.kinds {
+        return Err(bad("TM kinds do not match the configuration, material and model"));
     }
     let cations = c.cations();
     if s.origin.len() != cations.len()
