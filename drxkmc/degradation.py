@@ -4,8 +4,10 @@ A slab (``Lattice(..., geometry="slab")``: periodic in x and y, surfaces normal 
 charged and discharged through its surfaces. Each cycle:
 
 1. **Charge** to ``charge_cutoff_V``: Li leave from the sites the Li network connects to a
-   surface, in equilibrium at the electrode's chemical potential, until the cut-off or until
-   the TMs (oxidised in their redox order) and the O-redox allowance run out of electrons.
+   surface (least bound first), each with one electron from the lowest redox level left — a
+   TM level (``redox_potential_V``, spread over sites by ``redox_width_V``) or an O level
+   (labile O, from ``o_redox_voltage_V`` over ``o_redox_width_V``) — until the next level
+   lies above the cut-off, or no reachable Li or no level is left.
 2. **Hold** ``charge_time_s`` at the charged state: structural events by kinetic Monte Carlo —
    TMs hop octahedral → tetrahedral → octahedral into empty octahedra (barrier by species
    and oxidation state, raised by Li on the tetrahedron's spectators, closed by TM
@@ -120,9 +122,12 @@ class DegradationModel(_Parameters):
     E = J·Σ_anions (Q − 6|q|)². O leaves with barrier ``o_loss_barrier_eV`` +
     ``o_loss_tm_neighbour_eV`` per TM neighbour, from at most ``o_loss_depth_nm`` below a
     surface. An O with at most ``labile_o_max_tm`` TM neighbours is labile: it can give one
-    electron (O redox) after the TMs, only at or above ``o_redox_voltage_V`` (so a lower
-    charge cut-off oxidises and loses no O), and only labile, oxidised O can leave.
-    ``redox_order`` overrides the order TMs are oxidised in. Bad values raise
+    electron (O redox) at a level between ``o_redox_voltage_V`` and that plus
+    ``o_redox_width_V`` (so a lower charge cut-off oxidises and loses no O), and only labile,
+    oxidised O can leave. ``redox_potential_V`` maps ``"Mn3+"``-style keys to the mean
+    voltage at which that state is oxidised (Mn³⁺ → Mn⁴⁺), others take
+    ``default_redox_potential_V``; each site's level is spread uniformly over
+    ``redox_width_V``. ``redox_order`` puts TMs ahead of the levels' order. Bad values raise
     :class:`drxkmc.InvalidParameterError` naming the field."""
 
     attempt_frequency_hz: float = _default(_MODEL_DEFAULTS, "attempt_frequency_hz")
@@ -135,6 +140,10 @@ class DegradationModel(_Parameters):
     o_loss_depth_nm: float = _default(_MODEL_DEFAULTS, "o_loss_depth_nm")
     labile_o_max_tm: int = _default(_MODEL_DEFAULTS, "labile_o_max_tm")
     o_redox_voltage_V: float = _default(_MODEL_DEFAULTS, "o_redox_voltage_V")
+    o_redox_width_V: float = _default(_MODEL_DEFAULTS, "o_redox_width_V")
+    redox_potential_V: dict = _default(_MODEL_DEFAULTS, "redox_potential_V")
+    default_redox_potential_V: float = _default(_MODEL_DEFAULTS, "default_redox_potential_V")
+    redox_width_V: float = _default(_MODEL_DEFAULTS, "redox_width_V")
     redox_order: list = _default(_MODEL_DEFAULTS, "redox_order")
     equilibrated_hops: float = _default(_MODEL_DEFAULTS, "equilibrated_hops")
 
@@ -153,9 +162,9 @@ class CyclingProtocol(_Parameters):
     """One cycle: charge to ``charge_cutoff_V`` (or ``charge_capacity_limit_mAh_g``, if given),
     hold ``charge_time_s``, discharge to
     ``discharge_cutoff_V``, hold ``discharge_time_s``, at ``temperature_K``. Voltages are
-    V vs Li/Li⁺ with the model's offset ``reference_voltage_V`` (see
-    :mod:`drxkmc.electrochem`); ``li_timescale_s`` sets which Li paths carry Li during a step.
-    Defaults and sources in the core."""
+    V vs Li/Li⁺, on the scale of the redox levels of :class:`DegradationModel`;
+    ``li_timescale_s`` sets which Li paths carry Li during a step. Defaults and sources in
+    the core."""
 
     charge_cutoff_V: float = _default(_PROTOCOL_DEFAULTS, "charge_cutoff_V")
     discharge_cutoff_V: float = _default(_PROTOCOL_DEFAULTS, "discharge_cutoff_V")
@@ -165,7 +174,6 @@ class CyclingProtocol(_Parameters):
         _PROTOCOL_DEFAULTS, "charge_capacity_limit_mAh_g"
     )
     temperature_K: float = _default(_PROTOCOL_DEFAULTS, "temperature_K")
-    reference_voltage_V: float = _default(_PROTOCOL_DEFAULTS, "reference_voltage_V")
     li_timescale_s: float = _default(_PROTOCOL_DEFAULTS, "li_timescale_s")
 
     _validate_core = staticmethod(_core.validate_cycling_protocol)
@@ -283,10 +291,13 @@ class Cycling:
           material; ``coulombic_efficiency`` = discharge/charge of the cycle, ``retention`` =
           discharge over that of cycle 1.
         - ``li_per_fu_charged``/``_discharged``, ``end_of_charge_V``/``end_of_discharge_V``
-          and ``charge_limited_by``/``discharge_limited_by`` ("voltage", "redox" or
-          "capacity"): where each step stopped and why. TM redox carries no energy in the
-          model (O redox starts at ``o_redox_voltage_V``), so above that onset a charge
-          usually ends when the TMs and labile O run out of electrons, below the cut-off.
+          and ``charge_limited_by``/``discharge_limited_by``: where each step stopped and why
+          — "voltage" (the next redox level lies beyond the cut-off), "redox" (no level
+          left), "li" (no reachable Li left to remove, or no reachable empty site to fill) or
+          "capacity" (``charge_capacity_limit_mAh_g``).
+        - ``mean_charge_voltage_V``/``mean_discharge_voltage_V``: mean level of the electrons
+          moved (its fall over cycles is voltage fade); ``discharge_energy_Wh_kg`` = discharge
+          capacity × mean discharge voltage.
         - ``accessible_li_fraction``: Li on the network that reaches a surface (on the Li
           time scale) over all Li; ``zero_tm_li_fraction``: the same on the 0-TM network.
           Both at the discharged state.
@@ -294,8 +305,9 @@ class Cycling:
           ``o_lost_cycle``, ``tm_hops_cycle`` (and ``tm_hops_equilibrated_cycle``, those on a
           raised barrier), ``tm_migrated`` (TMs off their as-made site): atoms in the slab.
         - ``mean_tm_valence_charged``/``_discharged``: redox-active TMs; ``o_holes_per_fu_charged``.
-        - ``densified_depth_nm``: planes from each surface whose TM per anion is ≥ 1.2× as made
-          (mean of the two surfaces; a measured, noisy quantity on small slabs).
+        - ``densified_depth_nm``: the run of planes from each surface that lost at least 1/6
+          of their cation sites to densification (so ≥ 1.2× the as-made TM per site), mean of
+          the two surfaces; lost sites stay lost, so it never shrinks.
         - ``li_tm_rate_ratio``: Li 0-TM hop rate over the fastest TM path at its own barrier
           (< 100: :class:`TimescaleWarning`).
         """
@@ -365,6 +377,9 @@ _RESULT_SCHEMA = {
     "end_of_discharge_V": pl.Float64,
     "charge_limited_by": pl.String,
     "discharge_limited_by": pl.String,
+    "mean_charge_voltage_V": pl.Float64,
+    "mean_discharge_voltage_V": pl.Float64,
+    "discharge_energy_Wh_kg": pl.Float64,
     "accessible_li_fraction": pl.Float64,
     "zero_tm_li_fraction": pl.Float64,
     "o_lost_per_fu": pl.Float64,

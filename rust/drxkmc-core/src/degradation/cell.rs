@@ -35,7 +35,6 @@ use crate::tree::{pick, SumTree};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// How a TM kind takes part in redox and migration.
@@ -45,8 +44,11 @@ pub(crate) struct TmKind {
     /// Lowest and highest integer oxidation state on cycling.
     pub min: i8,
     pub max: i8,
-    /// Place in the oxidation order (`usize::MAX`: fixed valence).
+    /// Place in the oxidation order, ahead of the levels' voltages (`usize::MAX`: fixed
+    /// valence).
     pub rank: usize,
+    /// Mean level of the oxidation from each state 0..=8 to the next, V vs Li/Li⁺.
+    pub potential: [f64; 9],
     /// KRA barrier of a hop by valence 0..=8, eV.
     pub barrier: [f64; 9],
 }
@@ -54,6 +56,7 @@ pub(crate) struct TmKind {
 /// Salt of the per-site uniform numbers of the Li sample and of the TM priorities.
 const LI_SAMPLE_KEY: u64 = 0x4c69_5f73_616d_706c;
 const PRIORITY_KEY: u64 = 0x5052_494f_5249_5459;
+const LEVEL_KEY: u64 = 0x4c45_5645_4c5f_7370;
 
 /// What is kept of a cycling run between cycles (everything else is derived from it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,8 +85,6 @@ pub struct CellState {
     pub(crate) formula_units: f64,
     /// Capacity of one electron per formula unit, mAh/g (of the as-made material).
     pub(crate) mah_g_per_electron: f64,
-    /// TM per anion in each z plane of the as-made cell (the densification reference).
-    pub(crate) pristine_density: Vec<f64>,
     pub(crate) seed: u64,
     pub(crate) rng: Xoshiro256PlusPlus,
     pub(crate) time_s: f64,
@@ -149,16 +150,22 @@ pub struct CycleRecord {
     /// Li per formula unit at the end of charge and of discharge.
     pub li_per_fu_charged: f64,
     pub li_per_fu_discharged: f64,
-    /// The voltage charge and discharge stopped at (the cut-off, or where the redox limit or
-    /// the last reachable Li stopped them), V.
+    /// The voltage charge and discharge stopped at: the cut-off, or for a capacity-limited
+    /// charge the higher of the Li side's voltage and the last level oxidised, V.
     pub end_of_charge_V: f64,
     pub end_of_discharge_V: f64,
-    /// What stopped charge and discharge: "voltage" (the cut-off), "redox" (no TM or labile
-    /// O left to oxidise, or to reduce), "capacity" (`charge_capacity_limit_mAh_g`). The
-    /// model's TM and O redox carry no energy of their own, so with the default window the
-    /// electron count, not the cut-off, usually ends a charge.
+    /// What stopped charge and discharge: "redox" (no TM or O level left between the start
+    /// and the cut-off), "voltage" (the Li site energies at the cut-off), "li" (no reachable
+    /// Li left to remove, or no reachable empty site to fill), "capacity"
+    /// (`charge_capacity_limit_mAh_g`).
     pub charge_limited_by: Limit,
     pub discharge_limited_by: Limit,
+    /// Mean redox level of the electrons moved on charge and on discharge (NaN: none), V:
+    /// the redox part of the average voltage; its fall over cycles is voltage fade.
+    pub mean_charge_voltage_V: f64,
+    pub mean_discharge_voltage_V: f64,
+    /// Discharge capacity × mean discharge voltage, Wh/kg of the as-made material.
+    pub discharge_energy_Wh_kg: f64,
     /// Li on the accessible network over all Li, discharged state.
     pub accessible_li_fraction: f64,
     /// Li on 0-TM clusters that reach a surface over all Li, discharged state.
@@ -180,8 +187,8 @@ pub struct CycleRecord {
     pub mean_tm_valence_discharged: f64,
     /// O-redox holes per formula unit at the end of charge.
     pub o_holes_per_fu_charged: f64,
-    /// Depth of the densified surface layer (TM per anion ≥ 1.2 × as made), mean of both
-    /// surfaces, nm.
+    /// Depth of the densified surface layer (planes from the surface with ≥ 1/6 of their
+    /// cation sites lost, so ≥ 1.2× the as-made TM per site), mean of both surfaces, nm.
     pub densified_depth_nm: f64,
     /// Li 0-TM hop rate over the fastest TM path rate seen this cycle (≫ 1: the time scales
     /// separate and Li-equilibrated rates are exact).
@@ -207,6 +214,38 @@ pub enum Limit {
     Voltage,
     Redox,
     Capacity,
+    Li,
+}
+
+/// Order of a redox level in a queue: the largest key is used next (signs flipped for
+/// oxidation, which takes the lowest first). Levels as whole microvolts: an exact, total order.
+type LevelKey = (i128, i128, i128);
+
+fn level_key(oxidising: bool, rank: usize, level: f64, priority: i128) -> LevelKey {
+    let sign: i128 = if oxidising { -1 } else { 1 };
+    (
+        sign * rank as i128,
+        sign * (level * 1e6).round() as i128,
+        if priority == i128::MIN { priority } else { sign * priority },
+    )
+}
+
+/// TM levels waiting to be oxidised (or reduced): (key, cation index, level bits).
+pub(crate) struct RedoxQueue {
+    oxidising: bool,
+    heap: BinaryHeap<(LevelKey, usize, u64)>,
+}
+
+/// What a charge or discharge did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepOutcome {
+    /// Li inserted (negative: removed).
+    pub(crate) li_moved: i64,
+    pub(crate) limit: Limit,
+    /// The electrode voltage at the end, V.
+    pub(crate) end_voltage_v: f64,
+    /// Mean voltage of the Li moved (NaN: none), V.
+    pub(crate) mean_voltage_v: f64,
 }
 
 /// The run was interrupted; the state is that before the cycle started.
@@ -232,8 +271,9 @@ static REFRESH_OFFSETS: std::sync::LazyLock<Vec<[i8; 3]>> = std::sync::LazyLock:
 /// species to whole atoms.
 pub const MAX_CHARGE_OFFSET: i64 = 4;
 
-/// Densified when a plane's TM per anion is at least this many times its as-made value.
-pub const DENSIFIED_RATIO: f64 = 1.2;
+/// A plane is densified when at least this share of its cation sites has been lost: its
+/// remaining sites then hold at least 1.2× the as-made TM per site (if its TMs stay).
+pub const DENSIFIED_LOST_FRACTION: f64 = 1.0 - 1.0 / 1.2;
 
 /// A slab being cycled.
 #[derive(Debug, Clone)]
@@ -299,7 +339,6 @@ impl Cycling {
             max_holes: 0,
             formula_units: n_fu,
             mah_g_per_electron: composition.capacity_per_electron_mah_g(),
-            pristine_density: Vec::new(),
             seed,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             time_s: 0.0,
@@ -325,7 +364,7 @@ impl Cycling {
         // is brought to neutrality through the redox order, as charge or discharge would.
         let excess = charge_sum_of(&state);
         let mut cell = Cycling { state, work: StepWork::default() };
-        let moved = cell.apply_electrons(excess, None);
+        let moved = cell.apply_electrons(excess);
         let offset = excess - moved;
         if offset.abs() > MAX_CHARGE_OFFSET {
             return Err(Error::invalid(
@@ -337,7 +376,6 @@ impl Cycling {
             ));
         }
         cell.state.charge_offset = offset;
-        cell.state.pristine_density = cell.plane_density();
         Ok(cell)
     }
 
@@ -383,104 +421,126 @@ impl Cycling {
 
     // ----- redox ---------------------------------------------------------------------------
 
-    /// Whether O redox takes part at electrode voltage `electrode` (None: a chemical change,
-    /// at no particular voltage): oxidation at or above the O-redox onset, reduction below it.
-    fn o_redox_active(&self, electrode: Option<f64>, oxidising: bool) -> bool {
-        let onset = self.state.model.o_redox_voltage_v;
-        electrode.is_none_or(|v| if oxidising { v >= onset } else { v < onset })
+    /// The level (V vs Li/Li⁺) at which the TM on cation site `c` goes from state `v` to
+    /// `v + 1`: its kind's mean level plus a quenched offset within ± half the width, drawn
+    /// once per TM (it moves with the TM: re-drawing it on every hop would let mobile,
+    /// unoxidised TMs hop until they draw a low level), never below the level of a lower
+    /// state of the same TM.
+    fn tm_level(&self, c: usize, v: i8) -> f64 {
+        let kind = self.kind_of(self.code(self.lattice().cation_grid_index(c)));
+        let width = self.state.model.redox_width_v;
+        let key = self.state.seed ^ LEVEL_KEY;
+        let tm = self.state.origin[c] as u64;
+        (kind.min..=v.max(kind.min))
+            .map(|s| kind.potential[s as usize] + width * (keyed_unit(key, tm * 9 + s as u64) - 0.5))
+            .fold(f64::NEG_INFINITY, f64::max)
     }
 
-    /// Move `delta` electrons out of (delta < 0: oxidation, as Li leaves) or into (delta > 0)
-    /// the TMs and O holes in the redox order, at electrode voltage `electrode` (O redox only
-    /// beyond its onset; None: any). Returns how many moved (same sign).
-    fn apply_electrons(&mut self, delta: i64, electrode: Option<f64>) -> i64 {
-        let l = self.lattice();
-        let n_cat = l.n_cations();
-        let priority = |c: usize| (keyed_unit(self.state.seed ^ PRIORITY_KEY, c as u64) * (1u64 << 52) as f64) as u64;
-        let mut moved = 0i64;
-        if delta < 0 {
-            let mut need = -delta;
-            let mut ranks: Vec<usize> = self.state.kinds.iter().map(|k| k.rank).filter(|&r| r != usize::MAX).collect();
-            ranks.sort_unstable();
-            ranks.dedup();
-            for rank in ranks {
-                // Lowest state first, ties by a fixed per-site priority.
-                let mut heap: BinaryHeap<Reverse<(i8, u64, usize)>> = BinaryHeap::new();
-                for c in 0..n_cat {
-                    let code = self.code(l.cation_grid_index(c));
-                    if species::is_tm(code) {
-                        let k = self.kind_of(code);
-                        if k.rank == rank && self.valence(c) < k.max {
-                            heap.push(Reverse((self.valence(c), priority(c), c)));
-                        }
-                    }
-                }
-                while need > 0 {
-                    let Some(Reverse((v, p, c))) = heap.pop() else { break };
-                    self.state.config.set_valence_slot(c, v + 1);
-                    need -= 1;
-                    moved -= 1;
-                    if v + 1 < self.kind_of(self.code(l.cation_grid_index(c))).max {
-                        heap.push(Reverse((v + 1, p, c)));
-                    }
-                }
-            }
-            if self.o_redox_active(electrode, true) {
-                let o_redox = need.min(self.state.max_holes - self.state.holes).max(0);
-                self.state.holes += o_redox;
-                moved -= o_redox;
-            }
-        } else if delta > 0 {
-            let mut need = delta;
-            let holes = if self.o_redox_active(electrode, false) { self.state.holes } else { 0 };
-            let from_holes = need.min(holes);
-            self.state.holes -= from_holes;
-            need -= from_holes;
-            moved += from_holes;
-            let mut ranks: Vec<usize> = self.state.kinds.iter().map(|k| k.rank).filter(|&r| r != usize::MAX).collect();
-            ranks.sort_unstable_by(|a, b| b.cmp(a));
-            ranks.dedup();
-            for rank in ranks {
-                let mut heap: BinaryHeap<(i8, u64, usize)> = BinaryHeap::new();
-                for c in 0..n_cat {
-                    let code = self.code(l.cation_grid_index(c));
-                    if species::is_tm(code) {
-                        let k = self.kind_of(code);
-                        if k.rank == rank && self.valence(c) > k.min {
-                            heap.push((self.valence(c), priority(c), c));
-                        }
-                    }
-                }
-                while need > 0 {
-                    let Some((v, p, c)) = heap.pop() else { break };
-                    self.state.config.set_valence_slot(c, v - 1);
-                    need -= 1;
-                    moved += 1;
-                    if v - 1 > self.kind_of(self.code(l.cation_grid_index(c))).min {
-                        heap.push((v - 1, p, c));
-                    }
-                }
+    /// The level of the `k`-th O hole (0-based), V: the labile O's levels spread evenly over
+    /// `o_redox_width_V` above the onset.
+    fn o_level(&self, k: i64) -> f64 {
+        let m = &self.state.model;
+        m.o_redox_voltage_v + m.o_redox_width_v * (k as f64 + 0.5) / self.state.max_holes.max(1) as f64
+    }
+
+    /// Place of the O levels in the oxidation order: with the TMs when only voltages decide,
+    /// after every TM when `redox_order` is given.
+    fn o_rank(&self) -> usize {
+        if self.state.model.redox_order.is_empty() {
+            0
+        } else {
+            usize::MAX - 1
+        }
+    }
+
+    /// The key of the next level of the TM on site `c` in the direction of `oxidising`
+    /// (None: no TM, fixed valence, or at the end of its range), and the level, V.
+    fn tm_next_level(&self, c: usize, oxidising: bool) -> Option<(LevelKey, f64)> {
+        let code = self.code(self.lattice().cation_grid_index(c));
+        if !species::is_tm(code) {
+            return None;
+        }
+        let k = self.kind_of(code);
+        let v = self.valence(c);
+        if k.rank == usize::MAX || (oxidising && v >= k.max) || (!oxidising && v <= k.min) {
+            return None;
+        }
+        let level = self.tm_level(c, if oxidising { v } else { v - 1 });
+        let priority = (keyed_unit(self.state.seed ^ PRIORITY_KEY, c as u64) * (1u64 << 52) as f64) as u64;
+        Some((level_key(oxidising, k.rank, level, priority as i128), level))
+    }
+
+    /// The queue of TM levels for a run of oxidations (or reductions) from the present state.
+    fn redox_queue(&self, oxidising: bool) -> RedoxQueue {
+        let mut heap = BinaryHeap::new();
+        for c in 0..self.lattice().n_cations() {
+            if let Some((key, level)) = self.tm_next_level(c, oxidising) {
+                heap.push((key, c, level.to_bits()));
             }
         }
-        moved
+        RedoxQueue { oxidising, heap }
     }
 
-    /// Electrons that could still be removed (oxidation) and added (reduction).
-    fn redox_room(&self, electrode: Option<f64>) -> (i64, i64) {
+    /// The next level of `queue` (TM or O): `redox_order` rank first, then the lowest level
+    /// for oxidation (highest for reduction), then a fixed per-site priority, a TM before O
+    /// among equals. Returns (is O, level).
+    fn next_level(&self, queue: &RedoxQueue) -> Option<(bool, f64)> {
+        let s = &self.state;
+        let ox = queue.oxidising;
+        let o = if ox {
+            (s.holes < s.max_holes).then(|| self.o_level(s.holes))
+        } else {
+            (s.holes > 0).then(|| self.o_level(s.holes - 1))
+        };
+        let o = o.map(|level| (level_key(ox, self.o_rank(), level, i128::MIN), level));
+        match (queue.heap.peek(), o) {
+            (None, None) => None,
+            (Some(&(_, _, bits)), None) => Some((false, f64::from_bits(bits))),
+            (None, Some((_, level))) => Some((true, level)),
+            (Some(&(tm_key, _, bits)), Some((o_key, level))) => {
+                Some(if o_key > tm_key { (true, level) } else { (false, f64::from_bits(bits)) })
+            }
+        }
+    }
+
+    /// Move one electron through the next level of `queue` (see `next_level`); its level, V.
+    fn take_level(&mut self, queue: &mut RedoxQueue) -> Option<f64> {
+        let (is_o, level) = self.next_level(queue)?;
+        let step: i8 = if queue.oxidising { 1 } else { -1 };
+        if is_o {
+            self.state.holes += step as i64;
+        } else {
+            let (_, c, _) = queue.heap.pop().expect("the next level is this TM's");
+            self.state.config.set_valence_slot(c, self.valence(c) + step);
+            if let Some((key, next)) = self.tm_next_level(c, queue.oxidising) {
+                queue.heap.push((key, c, next.to_bits()));
+            }
+        }
+        Some(level)
+    }
+
+    /// Move `delta` electrons out of (delta < 0: oxidation) or into (delta > 0) the TM and O
+    /// levels in their order, as a chemical change (no electrode). Returns how many moved.
+    fn apply_electrons(&mut self, delta: i64) -> i64 {
+        let mut queue = self.redox_queue(delta < 0);
+        let mut moved = 0;
+        while moved < delta.abs() && self.take_level(&mut queue).is_some() {
+            moved += 1;
+        }
+        moved * delta.signum()
+    }
+
+    /// Electrons that could still be added (reduction) at any voltage.
+    fn reduction_room(&self) -> i64 {
         let l = self.lattice();
-        let mut ox = if self.o_redox_active(electrode, true) { self.state.max_holes - self.state.holes } else { 0 };
-        let mut red = if self.o_redox_active(electrode, false) { self.state.holes } else { 0 };
+        let mut red = self.state.holes;
         for c in 0..l.n_cations() {
             let code = self.code(l.cation_grid_index(c));
-            if species::is_tm(code) {
-                let k = self.kind_of(code);
-                if k.rank != usize::MAX {
-                    ox += (k.max - self.valence(c)).max(0) as i64;
-                    red += (self.valence(c) - k.min).max(0) as i64;
-                }
+            if species::is_tm(code) && self.kind_of(code).rank != usize::MAX {
+                red += (self.valence(c) - self.kind_of(code).min).max(0) as i64;
             }
         }
-        (ox.max(0), red)
+        red
     }
 
     // ----- Li equilibrium --------------------------------------------------------------------
@@ -495,16 +555,16 @@ impl Cycling {
         c
     }
 
-    /// Bring the Li to equilibrium with an electrode at voltage `volts` within the redox limits:
-    /// recompute the accessible network and site energies, fill the accessible sites whose
-    /// thresholds lie below μ, and move the electrons. Returns (Li inserted (negative: removed),
-    /// the μ the Li ended at, eV).
-    pub(crate) fn equilibrate_li(&mut self, volts: f64) -> Result<(i64, f64, Limit)> {
-        self.equilibrate_li_limited(volts, None)
+    /// Charge to `volts`: recompute the accessible network and site energies, then remove
+    /// Li (with their electrons) while it costs no more than `volts`.
+    #[cfg(test)]
+    pub(crate) fn equilibrate_li(&mut self, volts: f64) -> Result<StepOutcome> {
+        self.equilibrate_li_limited(volts, None, true)
     }
 
-    /// `equilibrate_li`, removing at most `max_removed` Li (a capacity cut-off).
-    fn equilibrate_li_limited(&mut self, volts: f64, max_removed: Option<i64>) -> Result<(i64, f64, Limit)> {
+    /// Charge (`oxidising`) or discharge to `volts`, removing at most `max_removed` Li (a
+    /// capacity cut-off).
+    fn equilibrate_li_limited(&mut self, volts: f64, max_removed: Option<i64>, oxidising: bool) -> Result<StepOutcome> {
         let l = self.lattice();
         let p = &self.state.protocol;
         let kt = BOLTZMANN_EV_PER_K * p.temperature_k;
@@ -527,44 +587,70 @@ impl Cycling {
             })
             .collect();
         sites.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let li_now = sites.iter().filter(|&&(_, c)| self.code(l.cation_grid_index(c)) == species::LI).count() as i64;
-        let mu_wanted = p.reference_voltage_v - volts;
-        let filled_wanted = sites.partition_point(|&(t, _)| t < mu_wanted) as i64;
-        let (redox_ox, red_room) = self.redox_room(Some(volts));
-        let ox_room = max_removed.map_or(redox_ox, |m| redox_ox.min(m));
-        let delta = (filled_wanted - li_now).clamp(-ox_room, red_room);
-        let limit = if delta == filled_wanted - li_now {
-            Limit::Voltage
-        } else if delta == -ox_room && ox_room < redox_ox {
-            Limit::Capacity
-        } else {
-            Limit::Redox
-        };
-        let filled = (li_now + delta) as usize;
-        let mu = if filled as i64 == filled_wanted {
-            mu_wanted
-        } else {
-            // Stopped by the redox limit: μ between the last filled and first empty threshold.
-            let lo = if filled > 0 { sites[filled - 1].0 } else { sites[0].0 - 10.0 * kt };
-            let hi = if filled < sites.len() { sites[filled].0 } else { lo + 10.0 * kt };
-            0.5 * (lo + hi)
+        let li_now = sites.iter().filter(|&&(_, c)| self.code(l.cation_grid_index(c)) == species::LI).count();
+        // Li leave least bound first (highest threshold), each with the electron of the next
+        // redox level, lowest first; the level is the voltage of that step, so charge stops
+        // at the first level above the cut-off (discharge, in reverse, at the first level at
+        // or below it). The Li site energies (~0.1 eV) decide which Li leave, not the voltage.
+        let mut filled = li_now;
+        let (mut moved, mut cost_sum, mut last_cost) = (0i64, 0.0, f64::NAN);
+        let limit;
+        let mut queue = self.redox_queue(oxidising);
+        loop {
+            let li_threshold = if oxidising { filled.checked_sub(1) } else { (filled < sites.len()).then_some(filled) }
+                .map(|k| sites[k].0);
+            if li_threshold.is_none() {
+                limit = Limit::Li;
+                break;
+            };
+            if oxidising && max_removed.is_some_and(|m| -moved >= m) {
+                limit = Limit::Capacity;
+                break;
+            }
+            let Some((_, level)) = self.next_level(&queue) else {
+                limit = Limit::Redox;
+                break;
+            };
+            let cost = level;
+            if (oxidising && cost > volts) || (!oxidising && cost <= volts) {
+                limit = Limit::Voltage;
+                break;
+            }
+            self.take_level(&mut queue);
+            (cost_sum, last_cost) = (cost_sum + cost, cost);
+            if oxidising {
+                filled -= 1;
+                moved -= 1;
+            } else {
+                filled += 1;
+                moved += 1;
+            }
+        }
+        // μ of the Li left (for the hold's occupancies): between the last filled and the
+        // first empty threshold; 40 kT beyond every site energy when all are empty (full),
+        // so none holds Li (a vacancy) with more than e⁻⁴⁰.
+        let far = 40.0 * kt;
+        let energies = || sites.iter().map(|&(_, c)| energy[c]);
+        let mu = match (filled.checked_sub(1).map(|k| sites[k].0), sites.get(filled).map(|s| s.0)) {
+            (Some(lo), Some(hi)) => 0.5 * (lo + hi),
+            (None, Some(_)) => energies().fold(f64::INFINITY, f64::min) - far,
+            (Some(_), None) => energies().fold(f64::NEG_INFINITY, f64::max) + far,
+            (None, None) => 0.0,
         };
         for (k, &(_, c)) in sites.iter().enumerate() {
             self.state.config.set_code(l.cation_grid_index(c), if k < filled { species::LI } else { species::VACANCY });
-        }
-        let moved = self.apply_electrons(delta, Some(volts));
-        if moved != delta {
-            // redox_room and apply_electrons count the same electrons; a mismatch is a bug.
-            return Err(Error::invalid(
-                "config",
-                format!("internal: {delta} Li moved but {moved} electrons (please report this run)"),
-            ));
         }
         self.work.kt = kt;
         self.work.mu = mu;
         self.work.energy = energy;
         self.work.accessible = accessible;
-        Ok((delta, mu, limit))
+        Ok(StepOutcome {
+            li_moved: moved,
+            limit,
+            // The electrode reaches the cut-off unless the capacity limit stopped it first.
+            end_voltage_v: if limit == Limit::Capacity { last_cost } else { volts },
+            mean_voltage_v: if moved != 0 { cost_sum / moved.unsigned_abs() as f64 } else { f64::NAN },
+        })
     }
 
     // ----- events ----------------------------------------------------------------------------
@@ -852,7 +938,7 @@ impl Cycling {
     fn lose_oxygen(&mut self, gx: usize) {
         let l = self.lattice();
         let p = l.grid_coords(gx);
-        if self.state.holes < 2 && self.redox_room(None).1 < 2 {
+        if self.state.holes < 2 && self.reduction_room() < 2 {
             // Nothing left to take the two electrons: no O can leave in this step.
             self.work.hole_fraction = 0.0;
             let n_cat = l.n_cations();
@@ -884,7 +970,7 @@ impl Cycling {
                 self.state.config.set_valence_slot(c, self.valence(c) - 1);
                 reduced.push(n);
             } else {
-                let moved = self.apply_electrons(1, None);
+                let moved = self.apply_electrons(1);
                 debug_assert_eq!(moved, 1, "an O with holes present can always be released");
             }
         }
@@ -1017,7 +1103,7 @@ impl Cycling {
         // Charge.
         let max_removed =
             p.charge_capacity_limit_mah_g.map(|q| (q / self.state.mah_g_per_electron * n_fu).floor() as i64);
-        let (charged, mu_c, charge_limit) = match self.equilibrate_li_limited(p.charge_cutoff_v, max_removed) {
+        let charge = match self.equilibrate_li_limited(p.charge_cutoff_v, max_removed, true) {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
@@ -1027,7 +1113,7 @@ impl Cycling {
         self.hold(p.charge_time_s, &mut counts, stop)?;
         let mut max_tm = self.work.max_tm_rate;
         // Discharge.
-        let (discharged, mu_d, discharge_limit) = match self.equilibrate_li(p.discharge_cutoff_v) {
+        let discharge = match self.equilibrate_li_limited(p.discharge_cutoff_v, None, false) {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
@@ -1046,8 +1132,8 @@ impl Cycling {
             Err(e) => return Ok(Err(e)),
         };
         let per_e = self.state.mah_g_per_electron;
-        let charge_cap = (-charged) as f64 / n_fu * per_e;
-        let discharge_cap = discharged as f64 / n_fu * per_e;
+        let charge_cap = (-charge.li_moved) as f64 / n_fu * per_e;
+        let discharge_cap = discharge.li_moved as f64 / n_fu * per_e;
         if self.state.first_discharge_mah_g.is_nan() {
             self.state.first_discharge_mah_g = discharge_cap;
         }
@@ -1060,10 +1146,13 @@ impl Cycling {
             discharge_capacity_mAh_g: discharge_cap,
             li_per_fu_charged: li_charged,
             li_per_fu_discharged: li_discharged,
-            end_of_charge_V: p.reference_voltage_v - mu_c,
-            end_of_discharge_V: p.reference_voltage_v - mu_d,
-            charge_limited_by: charge_limit,
-            discharge_limited_by: discharge_limit,
+            end_of_charge_V: charge.end_voltage_v,
+            end_of_discharge_V: discharge.end_voltage_v,
+            charge_limited_by: charge.limit,
+            discharge_limited_by: discharge.limit,
+            mean_charge_voltage_V: charge.mean_voltage_v,
+            mean_discharge_voltage_V: discharge.mean_voltage_v,
+            discharge_energy_Wh_kg: if discharge.li_moved > 0 { discharge_cap * discharge.mean_voltage_v } else { 0.0 },
             accessible_li_fraction: if total_li > 0 { acc_li as f64 / total_li as f64 } else { f64::NAN },
             zero_tm_li_fraction: zero_tm,
             o_lost_per_fu: self.state.o_lost as f64 / n_fu,
@@ -1119,41 +1208,23 @@ impl Cycling {
         self.state.origin.iter().enumerate().filter(|&(c, &o)| o != u32::MAX && o as usize != c).count() as u64
     }
 
-    /// TM per anion present in each z plane.
-    fn plane_density(&self) -> Vec<f64> {
-        let l = self.lattice();
-        let d = l.dims();
-        let mut tm = vec![0usize; d[2]];
-        let mut an = vec![0usize; d[2]];
-        for (g, &code) in self.state.config.grid().iter().enumerate() {
-            let p = l.grid_coords(g);
-            if Lattice::is_cation(p) {
-                tm[p[2]] += species::is_tm(code) as usize;
-            } else {
-                an[p[2]] += (code != species::ANION_VACANCY) as usize;
-            }
-        }
-        tm.iter().zip(&an).map(|(&t, &a)| if a > 0 { t as f64 / a as f64 } else { f64::INFINITY }).collect()
-    }
-
-    /// Mean depth, over both surfaces, of the run of planes whose TM per anion is at least
-    /// `DENSIFIED_RATIO` times the as-made value, nm.
+    /// Mean depth, over both surfaces, of the run of planes in which at least
+    /// `DENSIFIED_LOST_FRACTION` of the cation sites were lost to densification, nm. Sites
+    /// once lost stay lost, so the depth never shrinks.
     pub fn densified_depth_nm(&self) -> f64 {
-        let now = self.plane_density();
-        let reference = &self.state.pristine_density;
-        let dense = |z: usize| {
-            let r = reference[z];
-            if r > 0.0 {
-                now[z] >= DENSIFIED_RATIO * r
-            } else {
-                now[z] > 0.0
-            }
-        };
-        let nz = now.len();
+        let l = self.lattice();
+        let nz = l.dims()[2];
+        let (mut lost, mut sites) = (vec![0usize; nz], vec![0usize; nz]);
+        for (c, &gone) in self.state.collapsed.iter().enumerate() {
+            let z = l.grid_coords(l.cation_grid_index(c))[2];
+            sites[z] += 1;
+            lost[z] += gone as usize;
+        }
+        let dense = |z: usize| sites[z] > 0 && lost[z] as f64 >= DENSIFIED_LOST_FRACTION * sites[z] as f64;
         let from_bottom = (0..nz).take_while(|&z| dense(z)).count();
         let from_top = (0..nz).rev().take_while(|&z| dense(z)).count();
         let plane_nm = self.lattice().a() / 20.0;
-        0.5 * (from_bottom.min(nz) + from_top.min(nz)) as f64 * plane_nm
+        0.5 * (from_bottom + from_top) as f64 * plane_nm
     }
 
     /// Per-plane fractions, surface (depth 0) first, planes at equal depth from the two
@@ -1261,11 +1332,20 @@ pub(crate) fn tm_kinds(
             })?;
             let rank = match w.rank {
                 None => usize::MAX,
-                Some(r) if model.redox_order.is_empty() => r,
+                // The levels' voltages alone decide.
+                Some(_) if model.redox_order.is_empty() => 0,
                 Some(r) => model.redox_order.iter().position(|s| s == name).unwrap_or(order.len() + r),
             };
             let barrier = std::array::from_fn(|v| model.migration_barrier(name, v as i8));
-            Ok(TmKind { symbol: name.clone(), min: w.min.round() as i8, max: w.max.round() as i8, rank, barrier })
+            let potential = std::array::from_fn(|v| model.redox_potential(name, v as i8));
+            Ok(TmKind {
+                symbol: name.clone(),
+                min: w.min.round() as i8,
+                max: w.max.round() as i8,
+                rank,
+                barrier,
+                potential,
+            })
         })
         .collect()
 }

@@ -83,9 +83,6 @@ fn validate(s: &CellState) -> Result<()> {
     if !finite || s.formula_units <= 0.0 || s.holes < 0 || s.holes > s.max_holes || s.max_holes < 0 {
         return Err(bad("run counters are out of range"));
     }
-    if s.pristine_density.len() != l.dims()[2] {
-        return Err(bad("densification reference does not match the lattice"));
-    }
     if s.records.len() != s.cycle as usize || s.profiles.len() != s.cycle as usize {
         return Err(bad("cycle history does not match the cycle count"));
     }

@@ -70,23 +70,54 @@ pub struct DegradationModel {
     /// (Lee et al., Nat. Commun. 8, 981 (2017)).
     pub o_loss_depth_nm: f64,
     /// An O with at most this many TM neighbours is labile: it can give one electron (O²⁻ →
-    /// O⁻) once every TM is at the top of its range, and only labile, oxidised O can leave.
+    /// O⁻) at an O-redox level (`o_redox_voltage_V`), and only labile, oxidised O can leave.
     /// Default 1 (five or six Li/vacancy neighbours), an assumption: O redox comes from O in
     /// Li-rich environments with Li–O–Li configurations (Seo et al., Nat. Chem. 8, 692
     /// (2016); an O with up to four TM neighbours can have one, so this is the strict end),
     /// which fluorination takes away (F prefers the Li-rich sites). The O-redox capacity is
     /// the number of labile O of the as-made cell, less those lost.
     pub labile_o_max_tm: u32,
-    /// Voltage above which O redox takes part, V vs Li/Li⁺: a charge to a lower cut-off
-    /// oxidises no O (and loses none), and O holes are filled only below it on discharge.
+    /// Lowest O-redox level, V vs Li/Li⁺ (the onset): a charge to a lower cut-off oxidises no
+    /// O (and loses none); the levels spread over `o_redox_width_V` above it, and a discharge
+    /// fills the O holes whose levels lie above its cut-off.
     /// Default 4.4 V, an assumption: O oxidation in Li-excess DRX sets in on the high-voltage
     /// slope above ~4.3–4.5 V (Lee et al., Nat. Commun. 8, 981 (2017); Seo et al. 2016), which
     /// is why lowering the cut-off is the usual way to limit O loss.
     #[serde(rename = "o_redox_voltage_V")]
     pub o_redox_voltage_v: f64,
+    /// Spread of the O-redox levels above the onset, V: the labile O are oxidised one by one
+    /// at voltages spread evenly over [`o_redox_voltage_V`, `o_redox_voltage_V` + this], so
+    /// the O-redox capacity grows with the cut-off over that window (the sloping high-voltage
+    /// region of Li-excess DRX). Default 0.4 V, an assumption: a 4.8 V cut-off reaches every
+    /// labile O, as in the 1.5–4.8 V window of Lee et al., Nat. Commun. 8, 981 (2017).
+    #[serde(rename = "o_redox_width_V")]
+    pub o_redox_width_v: f64,
+    /// Mean voltage (vs Li/Li⁺) at which a TM in a given state gives one electron, keyed by
+    /// the state oxidised ("Mn3+": Mn³⁺ → Mn⁴⁺), V. A charge to a cut-off oxidises only the
+    /// levels at or below it, lowest first; a discharge reduces the levels above its cut-off,
+    /// highest first. Defaults: assumptions placed in the couple ranges of oxides vs Li/Li⁺
+    /// (J. B. Goodenough, Y. Kim, Chem. Mater. 22, 587 (2010); the DRX review of R. J.
+    /// Clément, Z. Lun, G. Ceder, Energy Environ. Sci. 13, 345 (2020)): V³⁺ 2.6, V⁴⁺ 3.0,
+    /// Mo³⁺ 2.6, Mo⁴⁺ 2.9, Mo⁵⁺ 3.1 (Mo⁴⁺/Mo⁶⁺ ≈ 3 V), Mn²⁺ 3.0, Mn³⁺ 3.6 (Mn²⁺/Mn⁴⁺
+    /// 3–4 V), Fe²⁺ 3.0, Fe³⁺ 4.0, Ru³⁺ 3.4, Ru⁴⁺ 3.7, Cr³⁺–Cr⁵⁺ 4.0, Co²⁺ 3.8,
+    /// Co³⁺ 4.2, Rh³⁺ 4.1, Ni²⁺ 4.0, Ni³⁺ 4.3 (Ni²⁺/Ni⁴⁺ 4–4.7 V), Cu⁺ 4.3, Cu²⁺ 4.6.
+    /// States not listed take `default_redox_potential_V`.
+    #[serde(rename = "redox_potential_V")]
+    pub redox_potential_v: BTreeMap<String, f64>,
+    /// Level of a TM state not in `redox_potential_V`, V. Default 3.5 V; an assumption.
+    #[serde(rename = "default_redox_potential_V")]
+    pub default_redox_potential_v: f64,
+    /// Full width of the spread of each TM level over sites, V: every TM site's level lies
+    /// uniformly within ± half of it around the mean (a quenched draw per site and state),
+    /// the local-environment spread that makes DRX voltage curves slope. Default 0.5 V, an
+    /// assumption: below the 0.6 V between the Mn²⁺ and Mn³⁺ levels, so an as-made Mn³⁺ is
+    /// not split into Mn²⁺ + Mn⁴⁺ on discharge (two levels of one site never cross: a
+    /// site's higher state is never oxidised below its lower one).
+    #[serde(rename = "redox_width_V")]
+    pub redox_width_v: f64,
     /// Order in which the redox-active TMs are oxidised on charge (reduced in reverse on
-    /// discharge), TM symbols. Empty (default): drxkmc's redox order by couple voltage
-    /// (`composition::REDOX_ORDER`: V, Mo, Mn, Fe, Ru, Cr, Co, Rh, Ni, Cu).
+    /// discharge), TM symbols, ahead of the levels' voltages; the O levels come after every
+    /// listed TM. Empty (default): the levels' voltages alone set the order, TM and O alike.
     pub redox_order: Vec<String>,
     /// A TM path faster than this many hops per hold is equilibrated within the hold: its KRA
     /// barrier is raised to kT·ln(ν·t_hold/n), which keeps detailed balance and leaves at
@@ -111,6 +142,29 @@ impl Default for DegradationModel {
             ("Ni4+", 1.50),
             ("Nb5+", 1.20),
         ];
+        let potentials = [
+            ("V3+", 2.6),
+            ("V4+", 3.0),
+            ("Mo3+", 2.6),
+            ("Mo4+", 2.9),
+            ("Mo5+", 3.1),
+            ("Mn2+", 3.0),
+            ("Mn3+", 3.6),
+            ("Fe2+", 3.0),
+            ("Fe3+", 4.0),
+            ("Ru3+", 3.4),
+            ("Ru4+", 3.7),
+            ("Cr3+", 4.0),
+            ("Cr4+", 4.0),
+            ("Cr5+", 4.0),
+            ("Co2+", 3.8),
+            ("Co3+", 4.2),
+            ("Rh3+", 4.1),
+            ("Ni2+", 4.0),
+            ("Ni3+", 4.3),
+            ("Cu1+", 4.3),
+            ("Cu2+", 4.6),
+        ];
         DegradationModel {
             attempt_frequency_hz: 1e13,
             migration_barrier_ev: barriers.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
@@ -122,6 +176,10 @@ impl Default for DegradationModel {
             o_loss_depth_nm: 2.0,
             labile_o_max_tm: 1,
             o_redox_voltage_v: 4.4,
+            o_redox_width_v: 0.4,
+            redox_potential_v: potentials.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
+            default_redox_potential_v: 3.5,
+            redox_width_v: 0.5,
             redox_order: Vec::new(),
             equilibrated_hops: 10.0,
         }
@@ -140,6 +198,29 @@ pub fn parse_species_state(key: &str) -> Option<(&str, i8)> {
     (ok_symbol && (1..=8).contains(&charge)).then_some((symbol, charge))
 }
 
+/// A "Mn2+"-style key of a supported cation, or an error naming `field`.
+fn require_species_state(field: &str, key: &str) -> Result<()> {
+    let cations = crate::composition::cation_symbols();
+    match parse_species_state(key) {
+        Some((symbol, _)) if cations.contains(&symbol) => Ok(()),
+        Some((symbol, _)) => Err(Error::invalid(
+            field,
+            format!("{symbol:?} (in {key:?}) is not a supported cation ({})", cations.join(", ")),
+        )),
+        None => Err(Error::invalid(field, format!("keys are an element and its charge such as \"Mn2+\", got {key:?}"))),
+    }
+}
+
+/// A voltage vs Li/Li⁺ within `VOLTAGE_RANGE_V`, or an error naming `field`.
+fn require_voltage(field: &str, v: f64) -> Result<()> {
+    let (lo, hi) = VOLTAGE_RANGE_V;
+    if (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("must be between {lo} and {hi} V vs Li/Li⁺, got {v}")))
+    }
+}
+
 impl DegradationModel {
     /// Check every field; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
@@ -150,24 +231,20 @@ impl DegradationModel {
                 format!("must be between {lo:e} and {hi:e} s⁻¹, got {:e}", self.attempt_frequency_hz),
             ));
         }
-        let cations = crate::composition::cation_symbols();
         for (key, &e) in &self.migration_barrier_ev {
-            match parse_species_state(key) {
-                Some((symbol, _)) if cations.contains(&symbol) => {}
-                Some((symbol, _)) => {
-                    return Err(Error::invalid(
-                        "migration_barrier_eV",
-                        format!("{symbol:?} (in {key:?}) is not a supported cation ({})", cations.join(", ")),
-                    ))
-                }
-                None => {
-                    return Err(Error::invalid(
-                        "migration_barrier_eV",
-                        format!("keys are an element and its charge such as \"Mn2+\", got {key:?}"),
-                    ))
-                }
-            }
+            require_species_state("migration_barrier_eV", key)?;
             require_non_negative("migration_barrier_eV", e)?;
+        }
+        let (lo, hi) = VOLTAGE_RANGE_V;
+        for (key, &v) in &self.redox_potential_v {
+            require_species_state("redox_potential_V", key)?;
+            require_voltage("redox_potential_V", v)?;
+        }
+        require_voltage("default_redox_potential_V", self.default_redox_potential_v)?;
+        for (field, w) in [("redox_width_V", self.redox_width_v), ("o_redox_width_V", self.o_redox_width_v)] {
+            if !(0.0..=hi - lo).contains(&w) {
+                return Err(Error::invalid(field, format!("must be between 0 and {} V, got {w}", hi - lo)));
+            }
         }
         require_non_negative("default_migration_barrier_eV", self.default_migration_barrier_ev)?;
         require_non_negative("spectator_li_eV", self.spectator_li_ev)?;
@@ -180,13 +257,7 @@ impl DegradationModel {
             }
         }
         require_non_negative("o_loss_depth_nm", self.o_loss_depth_nm)?;
-        let (lo, hi) = VOLTAGE_RANGE_V;
-        if !(lo..=hi).contains(&self.o_redox_voltage_v) {
-            return Err(Error::invalid(
-                "o_redox_voltage_V",
-                format!("must be between {lo} and {hi} V vs Li/Li⁺, got {}", self.o_redox_voltage_v),
-            ));
-        }
+        require_voltage("o_redox_voltage_V", self.o_redox_voltage_v)?;
         if self.labile_o_max_tm > 6 {
             return Err(Error::invalid(
                 "labile_o_max_tm",
@@ -208,6 +279,11 @@ impl DegradationModel {
             .get(&format!("{symbol}{charge}+"))
             .copied()
             .unwrap_or(self.default_migration_barrier_ev)
+    }
+
+    /// The mean level at which a TM `symbol` in state `charge` is oxidised, V.
+    pub fn redox_potential(&self, symbol: &str, charge: i8) -> f64 {
+        self.redox_potential_v.get(&format!("{symbol}{charge}+")).copied().unwrap_or(self.default_redox_potential_v)
     }
 
     /// A model with every event off (barriers so high that nothing happens in any run):
@@ -248,10 +324,6 @@ pub struct CyclingProtocol {
     /// Temperature, K. Default 300 K.
     #[serde(rename = "temperature_K")]
     pub temperature_k: f64,
-    /// Voltage at which a Li site of energy 0 is half full, V: the model's site energies have
-    /// no absolute reference (see `drxkmc.electrochem`). Default 3.5 V, an assumption.
-    #[serde(rename = "reference_voltage_V")]
-    pub reference_voltage_v: f64,
     /// Time scale of the Li network (which paths carry Li during a step), s. Default 3600 s,
     /// as for equilibrium starts.
     pub li_timescale_s: f64,
@@ -266,7 +338,6 @@ impl Default for CyclingProtocol {
             discharge_time_s: 3600.0,
             charge_capacity_limit_mah_g: None,
             temperature_k: 300.0,
-            reference_voltage_v: 3.5,
             li_timescale_s: 3600.0,
         }
     }
@@ -284,12 +355,8 @@ pub const VOLTAGE_RANGE_V: (f64, f64) = (0.0, 6.0);
 
 impl CyclingProtocol {
     pub fn validate(&self) -> Result<()> {
-        let (lo, hi) = VOLTAGE_RANGE_V;
-        for (field, v) in [("charge_cutoff_V", self.charge_cutoff_v), ("discharge_cutoff_V", self.discharge_cutoff_v)] {
-            if !(lo..=hi).contains(&v) {
-                return Err(Error::invalid(field, format!("must be between {lo} and {hi} V vs Li/Li⁺, got {v}")));
-            }
-        }
+        require_voltage("charge_cutoff_V", self.charge_cutoff_v)?;
+        require_voltage("discharge_cutoff_V", self.discharge_cutoff_v)?;
         if self.discharge_cutoff_v >= self.charge_cutoff_v {
             return Err(Error::invalid(
                 "discharge_cutoff_V",
@@ -317,12 +384,6 @@ impl CyclingProtocol {
                      decomposes far below this), got {}",
                     self.temperature_k
                 ),
-            ));
-        }
-        if !(self.reference_voltage_v > lo && self.reference_voltage_v < hi) {
-            return Err(Error::invalid(
-                "reference_voltage_V",
-                format!("must be between {lo} and {hi} V, got {}", self.reference_voltage_v),
             ));
         }
         require_positive("li_timescale_s", self.li_timescale_s)?;

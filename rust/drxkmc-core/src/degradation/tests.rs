@@ -93,7 +93,7 @@ fn no_degradation_gives_identical_cycles_and_the_extractable_li() {
     let records: Vec<_> = (0..4).map(|_| c.run_cycle(&never).unwrap().unwrap()).collect();
     let per_e = lmto().capacity_per_electron_mah_g();
     let n_fu = c.state.formula_units;
-    // At 4.8 V (μ = −1.3 eV, far below every site energy) every accessible Li leaves.
+    // With every O labile the levels outnumber the Li: every accessible Li leaves by 4.8 V.
     let expect = net.n_accessible_li as f64 / n_fu * per_e;
     assert!(
         (records[0].charge_capacity_mAh_g - expect).abs() < 1e-9,
@@ -154,7 +154,7 @@ fn charge_stops_at_the_redox_limit() {
     assert!((r.charge_capacity_mAh_g - electrons / n_fu * per_e).abs() < 1e-9);
     assert!((r.mean_tm_valence_charged - 4.0).abs() < 1e-12, "every Mn at 4+");
     assert!((r.o_holes_per_fu_charged - labile / n_fu).abs() < 1e-12);
-    assert!(r.end_of_charge_V < 4.8, "stopped by the redox limit below the cut-off");
+    assert_eq!(r.end_of_charge_V, 4.8, "the electrode reaches the cut-off");
     assert_eq!(r.charge_limited_by, super::cell::Limit::Redox);
 }
 
@@ -530,4 +530,80 @@ fn extreme_accepted_protocols_keep_the_cell_neutral() {
     }
     let hot = CyclingProtocol { temperature_k: 1e4, ..CyclingProtocol::default() };
     assert_eq!(hot.validate().unwrap_err().field(), "temperature_K");
+}
+
+/// Electrons the Mn of an LMTO cell can give (to Mn⁴⁺) from its present states.
+fn mn_room(c: &Cycling) -> i64 {
+    c.config()
+        .cations()
+        .iter()
+        .zip(c.config().valences())
+        .filter(|(&s, _)| s == species::FIRST_TM)
+        .map(|(_, &v)| (4 - v) as i64)
+        .sum()
+}
+
+#[test]
+fn charge_takes_exactly_the_redox_levels_below_the_cut_off() {
+    // Sharp levels (no spread): Mn³⁺ → Mn⁴⁺ at 3.6 V, the O levels evenly over 4.4–4.8 V.
+    let cfg = lmto_slab([5, 5, 6], 8);
+    let model = DegradationModel { redox_width_v: 0.0, ..DegradationModel::inert() };
+    let make =
+        || Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &CyclingProtocol::default(), 3).unwrap();
+    let probe = make();
+    let (mn, labile) = (mn_room(&probe), probe.state.max_holes);
+    assert!(mn > 0 && labile > 1, "{mn} {labile}");
+    let removed = |cut: f64| {
+        let mut c = make();
+        let out = c.equilibrate_li(cut).unwrap();
+        assert_eq!(c.charge_sum(), 0);
+        (-out.li_moved, out.mean_voltage_v, c.state.holes)
+    };
+    assert_eq!(removed(3.5).0, 0, "below the Mn level nothing leaves");
+    let (n, mean, holes) = removed(4.0);
+    assert_eq!((n, holes), (mn, 0), "every Mn³⁺ level, no O");
+    assert!((mean - 3.6).abs() < 1e-12, "mean voltage = the Mn level: {mean}");
+    // Halfway up the O window: the O levels k with 4.4 + 0.4 (k + ½)/M ≤ 4.6, i.e. 2k + 1 ≤ M.
+    let (n, _, holes) = removed(4.6);
+    assert_eq!(holes, (labile + 1) / 2);
+    assert_eq!(n, mn + holes);
+}
+
+#[test]
+fn spread_levels_give_a_sloping_charge_curve() {
+    // With the default spread (uniform ± 0.25 V around 3.6 V), a cut-off at the mean level
+    // takes each Mn with probability ½ (binomial), and capacity never falls as the cut-off rises.
+    let cfg = lmto_slab([8, 8, 6], 9);
+    let model = DegradationModel::inert();
+    let make =
+        || Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &CyclingProtocol::default(), 5).unwrap();
+    let mn = mn_room(&make()) as f64;
+    let mut c = make();
+    let half = -c.equilibrate_li(3.6).unwrap().li_moved as f64;
+    let sigma = (mn * 0.25).sqrt();
+    assert!((half - mn / 2.0).abs() < 4.0 * sigma, "{half} of {mn} Mn levels below the mean");
+    let mut last = -1;
+    for k in 0..=30 {
+        let cut = 3.0 + 0.06 * k as f64;
+        let mut c = make();
+        let n = -c.equilibrate_li(cut).unwrap().li_moved;
+        assert!(n >= last, "capacity fell from {last} to {n} at {cut} V");
+        last = n;
+    }
+}
+
+#[test]
+fn the_densified_layer_starts_at_the_surface_and_never_shrinks() {
+    // Fast O loss (low barrier, deep window) densifies the surface over a few cycles; lost
+    // sites never come back, so the depth can only grow.
+    let cfg = lmto_slab([5, 5, 8], 6);
+    let model = DegradationModel { o_loss_barrier_ev: 0.6, o_loss_depth_nm: 1.5, ..DegradationModel::default() };
+    let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &CyclingProtocol::default(), 2).unwrap();
+    let records: Vec<_> = (0..6).map(|_| c.run_cycle(&never).unwrap().unwrap()).collect();
+    let depths: Vec<f64> = records.iter().map(|r| r.densified_depth_nm).collect();
+    assert!(depths.windows(2).all(|w| w[1] >= w[0]), "{depths:?}");
+    assert!(depths[5] > 0.0, "O loss this fast densifies the surface: {depths:?}");
+    // Where the layer ends, the lost-site share of the surface planes is at least 1/6.
+    let profile = c.depth_profile();
+    assert!(profile.lost_site_fraction[0] >= super::cell::DENSIFIED_LOST_FRACTION - 1e-12);
 }
