@@ -5,8 +5,9 @@ Three materials with the same Li excess (Li1.2), given the short-range order of 
 1.5–4.8 V at 300 K with one hour at the top and bottom of charge (the default CyclingProtocol)
 on 5 nm slabs, two independent slabs (seeds) each: the spread between seeds says how much of a
 difference is noise. Prints
-the last cycle of each and writes degradation.png (capacity, O lost and densified depth
-against cycle). Every event, barrier and its source: ``rust/drxkmc-core/src/degradation/``.
+the last cycle of each (capacity retention, mean discharge voltage lost since cycle 1 —
+voltage fade — and energy retention, O lost, TMs moved, densified depth) and writes
+degradation.png (capacity, O lost and mean discharge voltage against cycle). Every event, barrier and its source: ``rust/drxkmc-core/src/degradation/``.
 
     python examples/degradation.py [--cycles 30]
 """
@@ -47,7 +48,16 @@ for label, formula in MATERIALS.items():
             # warning is kept in the frame's li_tm_rate_ratio column.
             warnings.simplefilter("ignore", drxkmc.TimescaleWarning)
             results = cycling.run(args.cycles)
-        frames.append(results.with_columns(material=pl.lit(label), seed=pl.lit(seed)))
+        first = results.row(0, named=True)
+        frames.append(
+            results.with_columns(
+                material=pl.lit(label),
+                seed=pl.lit(seed),
+                voltage_fade_V=first["mean_discharge_voltage_V"]
+                - pl.col("mean_discharge_voltage_V"),
+                energy_retention=pl.col("discharge_energy_Wh_kg") / first["discharge_energy_Wh_kg"],
+            )
+        )
 table = pl.concat(frames)
 
 last = (
@@ -57,6 +67,8 @@ last = (
         pl.col("discharge_capacity_mAh_g").first().alias("first_seed_mAh_g"),
         pl.col("retention").mean().alias("retention"),
         (pl.col("retention").max() - pl.col("retention").min()).alias("retention_seed_spread"),
+        pl.col("voltage_fade_V").mean().alias("voltage_fade_V"),
+        pl.col("energy_retention").mean().alias("energy_retention"),
         pl.col("o_lost_per_fu").mean().alias("o_lost_per_fu"),
         (pl.col("o_lost_per_fu").max() - pl.col("o_lost_per_fu").min()).alias("o_lost_seed_spread"),
         pl.col("tm_migrated").mean().alias("tm_migrated"),
@@ -74,10 +86,10 @@ for (label, seed), part in table.group_by(["material", "seed"], maintain_order=T
     kw = {"color": colour, "ls": style, "label": label if seed == SEEDS[0] else None}
     axes[0].plot(part["cycle"], part["discharge_capacity_mAh_g"], **kw)
     axes[1].plot(part["cycle"], part["o_lost_per_fu"], **kw)
-    axes[2].plot(part["cycle"], part["densified_depth_nm"], **kw)
+    axes[2].plot(part["cycle"], part["mean_discharge_voltage_V"], **kw)
 for ax, ylabel in zip(
     axes,
-    ("discharge capacity (mAh/g)", "O lost per formula unit", "densified depth (nm)"),
+    ("discharge capacity (mAh/g)", "O lost per formula unit", "mean discharge voltage (V)"),
     strict=True,
 ):
     ax.set_xlabel("cycle")

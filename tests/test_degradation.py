@@ -184,6 +184,15 @@ def test_bad_input_names_the_field(tmp_path):
         lambda: DegradationModel(migration_barrier_eV={"Xx2+": 0.3}), "migration_barrier_eV"
     )
     raises_field(lambda: CyclingProtocol(charge_cutoff_V=7.0), "charge_cutoff_V")
+    raises_field(lambda: DegradationModel(redox_potential_V={"Mn": 3.6}), "redox_potential_V")
+    raises_field(lambda: DegradationModel(redox_potential_V={"Mn3+": 7.0}), "redox_potential_V")
+    raises_field(lambda: DegradationModel(redox_potential_V={"Mn3+": "x"}), "redox_potential_V")
+    raises_field(lambda: DegradationModel(redox_width_V=-0.1), "redox_width_V")
+    raises_field(lambda: DegradationModel(o_redox_width_V=9.0), "o_redox_width_V")
+    raises_field(
+        lambda: DegradationModel(default_redox_potential_V=-1), "default_redox_potential_V"
+    )
+    raises_field(lambda: CyclingProtocol(reference_voltage_V=3.5), "reference_voltage_V")
     raises_field(lambda: CyclingProtocol(discharge_cutoff_V=4.9), "discharge_cutoff_V")
     raises_field(lambda: CyclingProtocol(temperature_K=float("nan")), "temperature_K")
     raises_field(lambda: Cycling.load_checkpoint(tmp_path / "missing"), "path")
@@ -304,3 +313,28 @@ def test_the_state_holds_tetrahedral_tms_and_li_engines_refuse_them():
         lattice._l, np.ones(n, np.uint8), np.zeros(n, np.uint8), ["Mn"]
     )
     raises_field(lambda: occupied.with_tetrahedral([(0, 2, 2)]), "tetrahedral")
+
+
+def test_the_charge_cut_off_sets_the_capacity_through_the_redox_levels():
+    """Sharp levels: nothing below the Mn³⁺ level, every Mn³⁺ → Mn⁴⁺ electron between it and
+    the O onset (capacity = Mn per f.u. × capacity per electron), O only above the onset;
+    capacity and mean voltage never fall as the cut-off rises."""
+    cfg = slab(size=(5, 5, 6), seed=4)
+    model = DegradationModel.inert().replace(redox_width_V=0.0)
+    mn_level = model.redox_potential_V["Mn3+"]
+    per_e = drxkmc.Material.from_formula(LMTO)._c.capacity_per_electron_mah_g
+    rows = []
+    for cut in (mn_level - 0.1, mn_level + 0.1, model.o_redox_voltage_V - 0.05, 4.6, 4.8):
+        c = Cycling(cfg, degradation_model=model, protocol=CyclingProtocol(charge_cutoff_V=cut))
+        rows.append(c.run(1, progress=False).row(0, named=True))
+    caps = [r["charge_capacity_mAh_g"] for r in rows]
+    assert caps[0] == 0.0 and math.isnan(rows[0]["mean_charge_voltage_V"])
+    # Every Mn is made as Mn3+ (Li1.2Mn0.4Ti0.4O2): one electron each; 2 cation sites per f.u.
+    n_mn = int((cfg.cation_symbols() == "Mn").sum())
+    expect = n_mn / (cfg.lattice.n_cations / 2) * per_e
+    assert caps[1] == pytest.approx(expect, rel=1e-9) and caps[2] == caps[1]
+    assert rows[1]["mean_charge_voltage_V"] == pytest.approx(mn_level, abs=1e-9)
+    assert rows[1]["o_holes_per_fu_charged"] == 0 and rows[3]["o_holes_per_fu_charged"] > 0
+    assert caps == sorted(caps) and caps[4] > caps[3] > caps[2]
+    volts = [r["mean_charge_voltage_V"] for r in rows[1:]]
+    assert volts == sorted(volts)
