@@ -161,7 +161,10 @@ class DegradationModel(_Parameters):
 class CyclingProtocol(_Parameters):
     """One cycle: charge to ``charge_cutoff_V`` (or ``charge_capacity_limit_mAh_g``, if given),
     hold ``charge_time_s``, discharge to
-    ``discharge_cutoff_V``, hold ``discharge_time_s``, at ``temperature_K``. Voltages are
+    ``discharge_cutoff_V``, hold ``discharge_time_s``, at ``temperature_K``. With
+    ``current_mA_g`` the charge and discharge run at that current in 5 mAh/g increments, the
+    structural events running at every intermediate state (so a slow current spends longer
+    at high voltage); without it (default) each step is an equilibrium reached at once. Voltages are
     V vs Li/Li⁺, on the scale of the redox levels of :class:`DegradationModel`;
     ``li_timescale_s`` sets which Li paths carry Li during a step. Defaults and sources in
     the core."""
@@ -173,6 +176,7 @@ class CyclingProtocol(_Parameters):
     charge_capacity_limit_mAh_g: float | None = _default(
         _PROTOCOL_DEFAULTS, "charge_capacity_limit_mAh_g"
     )
+    current_mA_g: float | None = _default(_PROTOCOL_DEFAULTS, "current_mA_g")
     temperature_K: float = _default(_PROTOCOL_DEFAULTS, "temperature_K")
     li_timescale_s: float = _default(_PROTOCOL_DEFAULTS, "li_timescale_s")
 
@@ -285,8 +289,8 @@ class Cycling:
     def results(self) -> pl.DataFrame:
         """One row per completed cycle; units in the column names.
 
-        - ``time_s``: simulated time at the end of the cycle (the two holds; charge and
-          discharge themselves are equilibria, with no C-rate).
+        - ``time_s``: simulated time at the end of the cycle: the two holds, plus charge and
+          discharge when they run at ``current_mA_g`` (otherwise they are instant equilibria).
         - ``charge_capacity_mAh_g``, ``discharge_capacity_mAh_g``: per gram of the as-made
           material; ``coulombic_efficiency`` = discharge/charge of the cycle, ``retention`` =
           discharge over that of cycle 1.

@@ -193,6 +193,8 @@ def test_bad_input_names_the_field(tmp_path):
         lambda: DegradationModel(default_redox_potential_V=-1), "default_redox_potential_V"
     )
     raises_field(lambda: CyclingProtocol(reference_voltage_V=3.5), "reference_voltage_V")
+    raises_field(lambda: CyclingProtocol(current_mA_g=-20), "current_mA_g")
+    raises_field(lambda: CyclingProtocol(current_mA_g="fast"), "current_mA_g")
     raises_field(lambda: CyclingProtocol(discharge_cutoff_V=4.9), "discharge_cutoff_V")
     raises_field(lambda: CyclingProtocol(temperature_K=float("nan")), "temperature_K")
     raises_field(lambda: Cycling.load_checkpoint(tmp_path / "missing"), "path")
@@ -338,3 +340,21 @@ def test_the_charge_cut_off_sets_the_capacity_through_the_redox_levels():
     assert caps == sorted(caps) and caps[4] > caps[3] > caps[2]
     volts = [r["mean_charge_voltage_V"] for r in rows[1:]]
     assert volts == sorted(volts)
+
+
+def test_a_current_makes_the_steps_take_time():
+    """At a current a step lasts capacity / current (the holds are off here), and with no
+    events it moves the same Li as the equilibrium step."""
+    cfg = slab(size=(4, 4, 6), seed=6)
+    inert = DegradationModel.inert()
+    no_holds = dict(charge_time_s=0.0, discharge_time_s=0.0)
+    at_once = Cycling(cfg, degradation_model=inert, protocol=CyclingProtocol(**no_holds))
+    slow = Cycling(
+        cfg, degradation_model=inert, protocol=CyclingProtocol(current_mA_g=20.0, **no_holds)
+    )
+    a = at_once.run(1, progress=False).row(0, named=True)
+    b = slow.run(1, progress=False).row(0, named=True)
+    assert a["time_s"] == 0.0
+    assert b["charge_capacity_mAh_g"] == a["charge_capacity_mAh_g"] > 0
+    hours = (b["charge_capacity_mAh_g"] + b["discharge_capacity_mAh_g"]) / 20.0
+    assert b["time_s"] == pytest.approx(hours * 3600.0, rel=1e-12)

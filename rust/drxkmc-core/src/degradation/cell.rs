@@ -22,7 +22,7 @@
 //! electrons removed, one positive charge each) sum to zero after every event; O leaves as
 //! neutral O, its two electrons reducing the TMs around its vacancy first.
 
-use super::model::{CyclingProtocol, DegradationModel};
+use super::model::{CyclingProtocol, DegradationModel, CURRENT_INCREMENT_MAH_G};
 use crate::composition::Composition;
 use crate::config::{species, Configuration};
 use crate::error::{Error, Result};
@@ -135,6 +135,8 @@ pub(crate) struct Counts {
     pub(crate) tm_hops: u64,
     pub(crate) tm_hops_floored: u64,
     pub(crate) o_lost: u64,
+    /// Fastest TM path seen at its own barrier, s⁻¹.
+    pub(crate) max_tm_rate: f64,
 }
 
 /// One cycle's results. Capacities in mAh/g of the as-made material. Field names are the
@@ -562,9 +564,9 @@ impl Cycling {
         self.equilibrate_li_limited(volts, None, true)
     }
 
-    /// Charge (`oxidising`) or discharge to `volts`, removing at most `max_removed` Li (a
-    /// capacity cut-off).
-    fn equilibrate_li_limited(&mut self, volts: f64, max_removed: Option<i64>, oxidising: bool) -> Result<StepOutcome> {
+    /// Charge (`oxidising`) or discharge to `volts`, moving at most `max_moved` Li (a
+    /// capacity cut-off, or one increment of a step at a current).
+    fn equilibrate_li_limited(&mut self, volts: f64, max_moved: Option<i64>, oxidising: bool) -> Result<StepOutcome> {
         let l = self.lattice();
         let p = &self.state.protocol;
         let kt = BOLTZMANN_EV_PER_K * p.temperature_k;
@@ -603,7 +605,7 @@ impl Cycling {
                 limit = Limit::Li;
                 break;
             };
-            if oxidising && max_removed.is_some_and(|m| -moved >= m) {
+            if max_moved.is_some_and(|m| moved.abs() >= m) {
                 limit = Limit::Capacity;
                 break;
             }
@@ -1079,7 +1081,51 @@ impl Cycling {
             }
         }
         self.state.time_s += duration_s;
+        counts.max_tm_rate = counts.max_tm_rate.max(self.work.max_tm_rate);
         Ok(())
+    }
+
+    /// Charge (`oxidising`) or discharge to `volts`, moving at most `max_moved` Li: at once
+    /// (no current), or at the protocol's current in increments, each followed by the
+    /// structural events of its duration.
+    fn step(
+        &mut self,
+        volts: f64,
+        max_moved: Option<i64>,
+        oxidising: bool,
+        counts: &mut Counts,
+        stop: &dyn Fn() -> bool,
+    ) -> std::result::Result<Result<StepOutcome>, Interrupted> {
+        let Some(current) = self.state.protocol.current_ma_g else {
+            return Ok(self.equilibrate_li_limited(volts, max_moved, oxidising));
+        };
+        let mah_g_per_li = self.state.mah_g_per_electron / self.state.formula_units;
+        let increment = ((CURRENT_INCREMENT_MAH_G / mah_g_per_li).floor() as i64).max(1);
+        let seconds_per_li = mah_g_per_li / current * 3600.0;
+        let (mut moved, mut volt_sum) = (0i64, 0.0);
+        loop {
+            let left = max_moved.map(|m| m - moved.abs());
+            let this = left.map_or(increment, |l| l.min(increment));
+            let out = match self.equilibrate_li_limited(volts, Some(this), oxidising) {
+                Ok(out) => out,
+                Err(e) => return Ok(Err(e)),
+            };
+            moved += out.li_moved;
+            if out.li_moved != 0 {
+                volt_sum += out.mean_voltage_v * out.li_moved.unsigned_abs() as f64;
+                self.hold(seconds_per_li * out.li_moved.unsigned_abs() as f64, counts, stop)?;
+            }
+            // Go on while only the increment stopped it.
+            let user_cap = left.is_some_and(|l| l <= increment);
+            if out.limit != Limit::Capacity || user_cap || out.li_moved == 0 {
+                return Ok(Ok(StepOutcome {
+                    li_moved: moved,
+                    limit: out.limit,
+                    end_voltage_v: out.end_voltage_v,
+                    mean_voltage_v: if moved != 0 { volt_sum / moved.unsigned_abs() as f64 } else { f64::NAN },
+                }));
+            }
+        }
     }
 
     // ----- the cycle ---------------------------------------------------------------------------
@@ -1103,7 +1149,7 @@ impl Cycling {
         // Charge.
         let max_removed =
             p.charge_capacity_limit_mah_g.map(|q| (q / self.state.mah_g_per_electron * n_fu).floor() as i64);
-        let charge = match self.equilibrate_li_limited(p.charge_cutoff_v, max_removed, true) {
+        let charge = match self.step(p.charge_cutoff_v, max_removed, true, &mut counts, stop)? {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
@@ -1111,9 +1157,8 @@ impl Cycling {
         let mean_valence = self.mean_redox_valence();
         let holes_charged = self.state.holes as f64 / n_fu;
         self.hold(p.charge_time_s, &mut counts, stop)?;
-        let mut max_tm = self.work.max_tm_rate;
         // Discharge.
-        let discharge = match self.equilibrate_li_limited(p.discharge_cutoff_v, None, false) {
+        let discharge = match self.step(p.discharge_cutoff_v, None, false, &mut counts, stop)? {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
@@ -1125,7 +1170,7 @@ impl Cycling {
         let li_discharged = total_li as f64 / n_fu;
         let mean_valence_discharged = self.mean_redox_valence();
         self.hold(p.discharge_time_s, &mut counts, stop)?;
-        max_tm = max_tm.max(self.work.max_tm_rate);
+        let max_tm = counts.max_tm_rate;
         self.state.cycle += 1;
         let zero_tm = match analyze(&self.network_config(), &BondRule::MaxTm(0), Criterion::Surface) {
             Ok(r) => r.accessible_li_fraction(),

@@ -607,3 +607,49 @@ fn the_densified_layer_starts_at_the_surface_and_never_shrinks() {
     let profile = c.depth_profile();
     assert!(profile.lost_site_fraction[0] >= super::cell::DENSIFIED_LOST_FRACTION - 1e-12);
 }
+
+#[test]
+fn a_current_spreads_the_same_capacity_over_its_time() {
+    // With no events, charging in increments at a current takes the same levels as the
+    // equilibrium step, and each step lasts capacity / current.
+    let cfg = lmto_slab([5, 5, 6], 11);
+    let model = DegradationModel::inert();
+    let run = |current: Option<f64>| {
+        let protocol = CyclingProtocol { current_ma_g: current, ..CyclingProtocol::default() };
+        let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &protocol, 4).unwrap();
+        c.run_cycle(&never).unwrap().unwrap()
+    };
+    let at_once = run(None);
+    let slow = run(Some(20.0));
+    assert_eq!(slow.charge_capacity_mAh_g, at_once.charge_capacity_mAh_g);
+    assert_eq!(slow.discharge_capacity_mAh_g, at_once.discharge_capacity_mAh_g);
+    assert!((slow.mean_charge_voltage_V - at_once.mean_charge_voltage_V).abs() < 1e-12);
+    let p = CyclingProtocol::default();
+    let steps_h = (slow.charge_capacity_mAh_g + slow.discharge_capacity_mAh_g) / 20.0;
+    let expect = p.charge_time_s + p.discharge_time_s + steps_h * 3600.0;
+    assert!((slow.time_s / expect - 1.0).abs() < 1e-12, "{} vs {expect}", slow.time_s);
+    assert_eq!(at_once.time_s, p.charge_time_s + p.discharge_time_s);
+    let bad = CyclingProtocol { current_ma_g: Some(0.0), ..CyclingProtocol::default() };
+    assert_eq!(bad.validate().unwrap_err().field(), "current_mA_g");
+    let bad = CyclingProtocol { current_ma_g: Some(1e-9), ..CyclingProtocol::default() };
+    assert_eq!(bad.validate().unwrap_err().field(), "current_mA_g");
+}
+
+#[test]
+fn a_slower_current_loses_more_oxygen() {
+    // O leaves only while O is oxidised; at a lower current the cell spends longer there.
+    let cfg = lmto_slab([6, 6, 6], 12);
+    let model = DegradationModel { o_loss_barrier_ev: 0.85, ..DegradationModel::default() };
+    let lost = |current: f64| {
+        let protocol = CyclingProtocol {
+            current_ma_g: Some(current),
+            charge_time_s: 0.0,
+            discharge_time_s: 0.0,
+            ..CyclingProtocol::default()
+        };
+        let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &protocol, 5).unwrap();
+        (0..3).map(|_| c.run_cycle(&never).unwrap().unwrap().o_lost_cycle).sum::<u64>()
+    };
+    let (slow, fast) = (lost(2.0), lost(2000.0));
+    assert!(slow > fast, "2 mA/g lost {slow} O, 2000 mA/g {fast}");
+}
