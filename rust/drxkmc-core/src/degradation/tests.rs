@@ -653,3 +653,84 @@ fn a_slower_current_loses_more_oxygen() {
     let (slow, fast) = (lost(2.0), lost(2000.0));
     assert!(slow > fast, "2 mA/g lost {slow} O, 2000 mA/g {fast}");
 }
+
+#[test]
+fn one_tm_in_an_empty_slab_diffuses_with_the_exact_in_plane_d() {
+    // A lone Mn²⁺ (J = 0, no Li, no O loss) hops over its 24 o-t-o paths at Γ = ν·exp(−E/kT)
+    // each: D = 4Γ·a_nn² in the bulk, and in-plane D_xy = D·(1 − 1/n_z) on an open slab of
+    // n_z cation planes (a surface plane keeps one of the two tetrahedra of each of its 4
+    // in-plane edges that reach beyond it: docs/design.md "Diffusivity estimators").
+    // Residence-time kMC of the path rates, MSD_xy / 4τ over many windows of equal time.
+    use crate::random::{unit, unit_open0};
+    use rand::SeedableRng;
+    let l = slab([4, 4, 4]);
+    let n = l.n_cations();
+    let start = n / 2 + 3;
+    let mut cations = vec![species::VACANCY; n];
+    cations[start] = species::FIRST_TM;
+    let mut valences = vec![0i8; n];
+    valences[start] = 2;
+    let cfg = Configuration::from_species(l, &cations, &vec![species::O; l.n_anions()], vec!["Mn".into()])
+        .unwrap()
+        .with_valences(valences)
+        .unwrap();
+    let model = DegradationModel {
+        electroneutrality_ev: 0.0,
+        o_loss_barrier_ev: 100.0,
+        o_loss_depth_nm: 0.5,
+        ..DegradationModel::default()
+    };
+    let protocol = CyclingProtocol::default();
+    let mut c = probe(&cfg, &model, &protocol);
+    c.equilibrate_li(4.8).unwrap();
+    c.prepare_events(1e-12);
+    let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
+    let gamma = model.attempt_frequency_hz * (-model.migration_barrier("Mn", 2) / kt).exp();
+    let a_nn2 = l.a() * l.a() / 2.0;
+    let n_z = l.dims()[2] as f64; // every grid plane of rocksalt holds cations
+    let expect = 4.0 * gamma * a_nn2 * (1.0 - 1.0 / n_z);
+    let tau = 40.0 / (24.0 * gamma); // ~40 hops per window
+    let windows = 3000;
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+    let mut g = l.cation_grid_index(start);
+    let mut samples = Vec::with_capacity(windows);
+    // The first windows let the start forget its plane (z uniform in equilibrium).
+    for w in 0..windows + 50 {
+        let (mut dx, mut dy, mut t) = (0.0f64, 0.0f64, 0.0f64);
+        loop {
+            let (paths, _, _) = c.tm_paths(g);
+            let total: f64 = paths.iter().sum();
+            t += -unit_open0(&mut rng).ln() / total;
+            if t > tau {
+                break; // memoryless: the pending hop belongs to the next window
+            }
+            let mut u = unit(&mut rng) * total;
+            let k = (0..24).find(|&k| {
+                u -= paths[k];
+                u < 0.0
+            });
+            let k = k.unwrap_or_else(|| (0..24).rev().find(|&k| paths[k] > 0.0).unwrap());
+            dx += PATHS[k].target[0] as f64;
+            dy += PATHS[k].target[1] as f64;
+            let p = l.grid_coords(g);
+            c.move_tm(g, k);
+            let d = l.dims();
+            let t3 = PATHS[k].target;
+            g = l.grid_index([
+                (p[0] as isize + t3[0] as isize).rem_euclid(d[0] as isize) as usize,
+                (p[1] as isize + t3[1] as isize).rem_euclid(d[1] as isize) as usize,
+                (p[2] as isize + t3[2] as isize) as usize,
+            ]);
+        }
+        if w >= 50 {
+            let half_a = l.a() / 2.0;
+            samples.push((dx * dx + dy * dy) * half_a * half_a / (4.0 * tau));
+        }
+    }
+    let mean = samples.iter().sum::<f64>() / windows as f64;
+    let var = samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (windows as f64 - 1.0);
+    let err = (var / windows as f64).sqrt();
+    assert!((mean - expect).abs() < 4.0 * err, "D_xy {mean:.4e} ± {err:.1e} vs exact {expect:.4e}");
+    // Fine enough to tell the slab's factor (1 − 1/n_z = 7/8) from the bulk value.
+    assert!(err < 0.025 * expect, "the test resolves 2.5 %: {err:.1e} of {expect:.4e}");
+}
