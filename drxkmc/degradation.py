@@ -127,7 +127,10 @@ class DegradationModel(_Parameters):
     oxidised O can leave. ``redox_potential_V`` maps ``"Mn3+"``-style keys to the mean
     voltage at which that state is oxidised (Mn³⁺ → Mn⁴⁺), others take
     ``default_redox_potential_V``; each site's level is spread uniformly over
-    ``redox_width_V``. ``redox_order`` puts TMs ahead of the levels' order. Bad values raise
+    ``redox_width_V``. ``redox_order`` puts TMs ahead of the levels' order. With
+    ``dissolution_barrier_eV`` set (default None: off), a TM in state 2+ with at most
+    ``dissolution_max_anions`` anion neighbours (a reduced surface Mn²⁺) dissolves with one
+    O neighbour (an MO unit; its cation site leaves with it). Bad values raise
     :class:`drxkmc.InvalidParameterError` naming the field."""
 
     attempt_frequency_hz: float = _default(_MODEL_DEFAULTS, "attempt_frequency_hz")
@@ -145,6 +148,8 @@ class DegradationModel(_Parameters):
     default_redox_potential_V: float = _default(_MODEL_DEFAULTS, "default_redox_potential_V")
     redox_width_V: float = _default(_MODEL_DEFAULTS, "redox_width_V")
     redox_order: list = _default(_MODEL_DEFAULTS, "redox_order")
+    dissolution_barrier_eV: float | None = _default(_MODEL_DEFAULTS, "dissolution_barrier_eV")
+    dissolution_max_anions: int = _default(_MODEL_DEFAULTS, "dissolution_max_anions")
     equilibrated_hops: float = _default(_MODEL_DEFAULTS, "equilibrated_hops")
 
     _validate_core = staticmethod(_core.validate_degradation_model)
@@ -307,7 +312,8 @@ class Cycling:
           Both at the discharged state.
         - ``o_lost_per_fu``, ``cation_sites_lost_per_fu``: cumulative, per formula unit;
           ``o_lost_cycle``, ``tm_hops_cycle`` (and ``tm_hops_equilibrated_cycle``, those on a
-          raised barrier), ``tm_migrated`` (TMs off their as-made site): atoms in the slab.
+          raised barrier), ``tm_migrated`` (TMs off their as-made site): atoms in the slab;
+          ``tm_dissolved_per_fu`` (cumulative) and ``tm_dissolved_cycle``: TMs dissolved.
         - ``mean_tm_valence_charged``/``_discharged``: redox-active TMs; ``o_holes_per_fu_charged``.
         - ``densified_depth_nm``: the run of planes from each surface that lost at least 1/6
           of their cation sites to densification (so ≥ 1.2× the as-made TM per site), mean of
@@ -392,6 +398,8 @@ _RESULT_SCHEMA = {
     "tm_hops_equilibrated_cycle": pl.UInt64,
     "tm_migrated": pl.UInt64,
     "cation_sites_lost_per_fu": pl.Float64,
+    "tm_dissolved_per_fu": pl.Float64,
+    "tm_dissolved_cycle": pl.UInt64,
     "tm_tetrahedral": pl.UInt64,
     "mean_tm_valence_charged": pl.Float64,
     "mean_tm_valence_discharged": pl.Float64,

@@ -89,7 +89,9 @@ pub struct CellState {
     pub(crate) rng: Xoshiro256PlusPlus,
     pub(crate) time_s: f64,
     pub(crate) cycle: u32,
+    /// O released as gas (O loss), and TMs dissolved (each with one O).
     pub(crate) o_lost: u64,
+    pub(crate) tm_dissolved: u64,
     /// Discharge capacity of the first cycle, mAh/g (NaN before it).
     pub(crate) first_discharge_mah_g: f64,
     /// The material (its redox windows and mass).
@@ -135,6 +137,7 @@ pub(crate) struct Counts {
     pub(crate) tm_hops: u64,
     pub(crate) tm_hops_floored: u64,
     pub(crate) o_lost: u64,
+    pub(crate) tm_dissolved: u64,
     /// Fastest TM path seen at its own barrier, s⁻¹.
     pub(crate) max_tm_rate: f64,
 }
@@ -182,6 +185,10 @@ pub struct CycleRecord {
     pub tm_migrated: u64,
     /// Cation sites lost to densification since the start, per formula unit.
     pub cation_sites_lost_per_fu: f64,
+    /// TMs dissolved since the start, per formula unit, and in this cycle (atoms): 0 unless
+    /// `dissolution_barrier_eV` is set.
+    pub tm_dissolved_per_fu: f64,
+    pub tm_dissolved_cycle: u64,
     /// TMs on tetrahedral sites (0: tetrahedral TMs are transition states here, not kept).
     pub tm_tetrahedral: u64,
     /// Mean oxidation state of the redox-active TMs at the end of charge and of discharge.
@@ -346,6 +353,7 @@ impl Cycling {
             time_s: 0.0,
             cycle: 0,
             o_lost: 0,
+            tm_dissolved: 0,
             first_discharge_mah_g: f64::NAN,
             composition: composition.clone(),
             records: Vec::new(),
@@ -695,8 +703,9 @@ impl Cycling {
         self.work.rate = vec![0.0; n_cat + n_an];
         let mut fastest: f64 = 0.0;
         for c in 0..n_cat {
-            let (paths, _, own) = self.tm_paths(l.cation_grid_index(c));
-            self.work.rate[c] = paths.iter().sum();
+            let g = l.cation_grid_index(c);
+            let (paths, _, own) = self.tm_paths(g);
+            self.work.rate[c] = paths.iter().sum::<f64>() + self.dissolution_rate(g);
             fastest = fastest.max(own);
         }
         self.work.max_tm_rate = fastest;
@@ -900,7 +909,7 @@ impl Cycling {
                 }
                 self.work.stamp[n] = self.work.stamp_now;
                 if Lattice::is_cation(l.grid_coords(n)) {
-                    let r = self.tm_rate(n);
+                    let r = self.tm_rate(n) + self.dissolution_rate(n);
                     self.set_rate(Lattice::sublattice_index(n), r);
                 } else {
                     let r = self.o_loss_rate(n);
@@ -908,6 +917,78 @@ impl Cycling {
                 }
             }
         }
+    }
+
+    /// The O neighbour a TM at `g` would dissolve with (the one with the fewest TM
+    /// neighbours, then the lowest index), if it may dissolve at all: state 2+, at most
+    /// `dissolution_max_anions` anion neighbours.
+    fn dissolution_partner(&self, g: usize) -> Option<usize> {
+        let m = &self.state.model;
+        m.dissolution_barrier_ev?;
+        if !species::is_tm(self.code(g)) || self.valence(Lattice::sublattice_index(g)) != 2 {
+            return None;
+        }
+        let p = self.lattice().grid_coords(g);
+        let anions: Vec<usize> = OCTAHEDRON_ANIONS
+            .iter()
+            .filter_map(|&o| self.at(p, o))
+            .filter(|&x| self.code(x) != species::ANION_VACANCY)
+            .collect();
+        if anions.len() > m.dissolution_max_anions as usize {
+            return None;
+        }
+        anions
+            .into_iter()
+            .filter(|&x| self.code(x) == species::O)
+            .min_by_key(|&x| (tm_neighbours_of(&self.state.config, x), x))
+    }
+
+    /// Rate of the dissolution of the TM at `g` (0 if it cannot dissolve), s⁻¹.
+    fn dissolution_rate(&self, g: usize) -> f64 {
+        match (self.state.model.dissolution_barrier_ev, self.dissolution_partner(g)) {
+            (Some(e), Some(_)) => self.state.model.attempt_frequency_hz * (-e / self.work.kt).exp(),
+            _ => 0.0,
+        }
+    }
+
+    /// Dissolve the TM at `g` with its O partner: both leave, and so does the cation site
+    /// (the rocksalt keeps one cation site per anion). A labile O that held a hole passes it
+    /// to another TM; if none can take it, nothing dissolves. Returns whether it dissolved.
+    fn dissolve(&mut self, g: usize) -> bool {
+        let c = Lattice::sublattice_index(g);
+        let Some(gx) = self.dissolution_partner(g) else {
+            self.set_rate(c, self.tm_rate(g));
+            return false;
+        };
+        let (code, valence, labile) = (self.code(g), self.valence(c), self.is_labile_o(gx));
+        self.state.config.set_code(g, species::VACANCY);
+        self.state.config.set_valence_slot(c, 0);
+        self.state.config.set_code(gx, species::ANION_VACANCY);
+        if labile {
+            // One labile O fewer: the O-redox capacity shrinks, and a hole it can no longer
+            // hold moves to a TM left in the cell (an internal electron transfer).
+            if self.state.holes >= self.state.max_holes && self.state.holes > 0 {
+                let mut queue = self.redox_queue(true);
+                if !self.next_level(&queue).is_some_and(|(is_o, _)| !is_o) {
+                    self.state.config.set_code(g, code);
+                    self.state.config.set_valence_slot(c, valence);
+                    self.state.config.set_code(gx, species::O);
+                    self.set_rate(c, self.tm_rate(g));
+                    return false;
+                }
+                self.take_level(&mut queue);
+                self.state.holes -= 1;
+            }
+            self.state.max_holes = (self.state.max_holes - 1).max(0);
+        }
+        self.state.origin[c] = u32::MAX;
+        self.state.collapsed[c] = true;
+        self.state.tm_dissolved += 1;
+        self.work.li_prob[c] = 0.0;
+        self.work.accessible[c] = false;
+        self.update_anion_sums(g);
+        self.refresh_rates(&[g, gx]);
+        true
     }
 
     /// Hop the TM at grid `ga` along path `k`.
@@ -1060,13 +1141,20 @@ impl Cycling {
             if leaf < n_cat {
                 let g = l.cation_grid_index(leaf);
                 let (paths, floored, own) = self.tm_paths(g);
-                let sum: f64 = paths.iter().sum();
+                let dissolve = self.dissolution_rate(g);
+                let sum: f64 = paths.iter().sum::<f64>() + dissolve;
                 if !(sum > 0.0) {
                     self.set_rate(leaf, 0.0); // a stale rate: nothing can move from here
                     continue;
                 }
+                let u = unit(&mut self.state.rng) * sum;
+                if u < dissolve {
+                    counts.tm_dissolved += self.dissolve(g) as u64;
+                    self.work.events_since_rebuild += 1;
+                    continue;
+                }
                 self.work.max_tm_rate = self.work.max_tm_rate.max(own);
-                let (k, _) = pick(24, |k| paths[k], unit(&mut self.state.rng) * sum);
+                let (k, _) = pick(24, |k| paths[k], u - dissolve);
                 counts.tm_hops += 1;
                 counts.tm_hops_floored += floored[k] as u64;
                 self.move_tm(g, k);
@@ -1206,6 +1294,8 @@ impl Cycling {
             tm_hops_equilibrated_cycle: counts.tm_hops_floored,
             tm_migrated: self.tm_migrated(),
             cation_sites_lost_per_fu: self.state.collapsed.iter().filter(|&&x| x).count() as f64 / n_fu,
+            tm_dissolved_per_fu: self.state.tm_dissolved as f64 / n_fu,
+            tm_dissolved_cycle: counts.tm_dissolved,
             tm_tetrahedral: 0,
             mean_tm_valence_charged: mean_valence,
             mean_tm_valence_discharged: mean_valence_discharged,

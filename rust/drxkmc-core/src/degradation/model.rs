@@ -119,6 +119,20 @@ pub struct DegradationModel {
     /// discharge), TM symbols, ahead of the levels' voltages; the O levels come after every
     /// listed TM. Empty (default): the levels' voltages alone set the order, TM and O alike.
     pub redox_order: Vec<String>,
+    /// Barrier of the dissolution of a reduced surface TM, eV: a TM in state 2+ (Mn²⁺, Ni²⁺,
+    /// …) with at most `dissolution_max_anions` anion neighbours leaves the slab with one of
+    /// its O neighbours (an MO unit, so charge and the rocksalt's one cation site per anion
+    /// are kept; the site leaves with it). None (default): off. Mn²⁺ from the reduction of
+    /// surface Mn next to O vacancies dissolves into the electrolyte of Mn-based cathodes
+    /// (Zhan et al., J. Mater. Chem. A 1, 6860 (2013), a review); no barrier for a DRX surface
+    /// is published to default to: 0.95 eV (an assumption) lets such a Mn²⁺ leave within an
+    /// hour at 300 K.
+    #[serde(rename = "dissolution_barrier_eV")]
+    pub dissolution_barrier_ev: Option<f64>,
+    /// Most anion neighbours (inside the slab, not vacancies) a TM may have and still
+    /// dissolve. Default 4: a surface site (5 anions) next to an O vacancy, or a deeper site
+    /// next to two; an assumption.
+    pub dissolution_max_anions: u32,
     /// A TM path faster than this many hops per hold is equilibrated within the hold: its KRA
     /// barrier is raised to kT·ln(ν·t_hold/n), which keeps detailed balance and leaves at
     /// least n hops per path per hold. In the spirit of the barrier raising of fast processes
@@ -181,6 +195,8 @@ impl Default for DegradationModel {
             default_redox_potential_v: 3.5,
             redox_width_v: 0.5,
             redox_order: Vec::new(),
+            dissolution_barrier_ev: None,
+            dissolution_max_anions: 4,
             equilibrated_hops: 10.0,
         }
     }
@@ -258,6 +274,15 @@ impl DegradationModel {
         }
         require_non_negative("o_loss_depth_nm", self.o_loss_depth_nm)?;
         require_voltage("o_redox_voltage_V", self.o_redox_voltage_v)?;
+        if let Some(e) = self.dissolution_barrier_ev {
+            require_non_negative("dissolution_barrier_eV", e)?;
+        }
+        if self.dissolution_max_anions > 6 {
+            return Err(Error::invalid(
+                "dissolution_max_anions",
+                format!("a cation has six anion neighbours; must be 0..6, got {}", self.dissolution_max_anions),
+            ));
+        }
         if self.labile_o_max_tm > 6 {
             return Err(Error::invalid(
                 "labile_o_max_tm",

@@ -734,3 +734,79 @@ fn one_tm_in_an_empty_slab_diffuses_with_the_exact_in_plane_d() {
     // Fine enough to tell the slab's factor (1 − 1/n_z = 7/8) from the bulk value.
     assert!(err < 0.025 * expect, "the test resolves 2.5 %: {err:.1e} of {expect:.4e}");
 }
+
+#[test]
+fn dissolution_removes_mo_units_and_keeps_the_cell_neutral() {
+    // O loss reduces surface Mn to Mn²⁺, which then dissolve with one O each.
+    let cfg = lmto_slab([5, 5, 6], 13);
+    let mut model = DegradationModel {
+        o_loss_barrier_ev: 0.8,
+        dissolution_barrier_ev: Some(0.8),
+        dissolution_max_anions: 5,
+        ..DegradationModel::default()
+    };
+    model.migration_barrier_ev.insert("Mn2+".into(), 1.5); // keep the reduced Mn in place
+    let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &CyclingProtocol::default(), 6).unwrap();
+    let count = |cfg: &Configuration, code: u8| cfg.cations().iter().filter(|&&s| s == code).count();
+    let mn0 = count(&cfg, species::FIRST_TM);
+    let mut dissolved = 0;
+    for _ in 0..4 {
+        let r = c.run_cycle(&never).unwrap().unwrap();
+        dissolved += r.tm_dissolved_cycle;
+        assert_eq!(c.charge_sum(), 0);
+        assert_eq!(count(c.config(), species::FIRST_TM) as u64 + c.state.tm_dissolved, mn0 as u64);
+        let vac = c.config().anions().iter().filter(|&&a| a == species::ANION_VACANCY).count() as u64;
+        assert_eq!(vac, c.state.o_lost + c.state.tm_dissolved, "each MO unit takes one O");
+        let lost = c.state.collapsed.iter().filter(|&&x| x).count() as u64;
+        assert!(lost >= c.state.tm_dissolved && lost <= c.state.o_lost + c.state.tm_dissolved);
+        assert!((r.tm_dissolved_per_fu - c.state.tm_dissolved as f64 / c.state.formula_units).abs() < 1e-12);
+    }
+    assert_eq!(dissolved, c.state.tm_dissolved);
+    assert!(dissolved > 0, "the test must exercise dissolution");
+    // Off by default: the same run without it dissolves nothing.
+    let off = DegradationModel { dissolution_barrier_ev: None, ..model };
+    let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &off, &CyclingProtocol::default(), 6).unwrap();
+    assert_eq!(c.run_cycle(&never).unwrap().unwrap().tm_dissolved_cycle, 0);
+}
+
+#[test]
+fn a_reduced_surface_tm_dissolves_at_the_arrhenius_rate() {
+    // One Mn²⁺ on a surface plane (5 anion neighbours), frozen (no migration), no O loss:
+    // its event rate is the dissolution rate ν·exp(−E/kT) exactly; a Mn³⁺ or a deeper Mn²⁺
+    // (6 anions) does not dissolve.
+    let l = slab([3, 3, 4]);
+    let n = l.n_cations();
+    let e = 0.9;
+    let model = DegradationModel {
+        migration_barrier_ev: Default::default(),
+        default_migration_barrier_ev: 100.0,
+        o_loss_barrier_ev: 100.0,
+        dissolution_barrier_ev: Some(e),
+        dissolution_max_anions: 5,
+        o_loss_depth_nm: 0.5,
+        ..DegradationModel::default()
+    };
+    let protocol = CyclingProtocol::default();
+    let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
+    let surface = (0..n).find(|&c| l.grid_coords(l.cation_grid_index(c))[2] == 0).unwrap();
+    let inner = (0..n).find(|&c| l.grid_coords(l.cation_grid_index(c))[2] == 3).unwrap();
+    let rate_of = |site: usize, v: i8| {
+        let mut cations = vec![species::VACANCY; n];
+        cations[site] = species::FIRST_TM;
+        let mut valences = vec![0i8; n];
+        valences[site] = v;
+        let cfg = Configuration::from_species(l, &cations, &vec![species::O; l.n_anions()], vec!["Mn".into()])
+            .unwrap()
+            .with_valences(valences)
+            .unwrap();
+        let mut c = probe(&cfg, &model, &protocol);
+        c.equilibrate_li(4.8).unwrap();
+        c.prepare_events(1.0);
+        c.work.rate[site]
+    };
+    let expect = model.attempt_frequency_hz * (-e / kt).exp();
+    let r = rate_of(surface, 2);
+    assert!((r / expect - 1.0).abs() < 1e-12, "{r} vs {expect}");
+    assert_eq!(rate_of(surface, 3), 0.0);
+    assert_eq!(rate_of(inner, 2), 0.0);
+}
