@@ -969,7 +969,7 @@ impl Cycling {
             // hold moves to a TM left in the cell (an internal electron transfer).
             if self.state.holes >= self.state.max_holes && self.state.holes > 0 {
                 let mut queue = self.redox_queue(true);
-                if !self.next_level(&queue).is_some_and(|(is_o, _)| !is_o) {
+                if self.next_level(&queue).is_none_or(|(is_o, _)| is_o) {
                     self.state.config.set_code(g, code);
                     self.state.config.set_valence_slot(c, valence);
                     self.state.config.set_code(gx, species::O);
