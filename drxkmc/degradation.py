@@ -124,7 +124,8 @@ class DegradationModel(_Parameters):
     surface. An O with at most ``labile_o_max_tm`` TM neighbours is labile: it can give one
     electron (O redox) at a level between ``o_redox_voltage_V`` and that plus
     ``o_redox_width_V`` (so a lower charge cut-off oxidises and loses no O), and only labile,
-    oxidised O can leave. ``redox_potential_V`` maps ``"Mn3+"``-style keys to the mean
+    oxidised O can leave; an O hole is refilled ``o_redox_hysteresis_V`` lower on discharge
+    (the O-redox voltage hysteresis). ``redox_potential_V`` maps ``"Mn3+"``-style keys to the mean
     voltage at which that state is oxidised (Mn³⁺ → Mn⁴⁺), others take
     ``default_redox_potential_V``; each site's level is spread uniformly over
     ``redox_width_V``. ``redox_order`` puts TMs ahead of the levels' order. With
@@ -144,6 +145,7 @@ class DegradationModel(_Parameters):
     labile_o_max_tm: int = _default(_MODEL_DEFAULTS, "labile_o_max_tm")
     o_redox_voltage_V: float = _default(_MODEL_DEFAULTS, "o_redox_voltage_V")
     o_redox_width_V: float = _default(_MODEL_DEFAULTS, "o_redox_width_V")
+    o_redox_hysteresis_V: float = _default(_MODEL_DEFAULTS, "o_redox_hysteresis_V")
     redox_potential_V: dict = _default(_MODEL_DEFAULTS, "redox_potential_V")
     default_redox_potential_V: float = _default(_MODEL_DEFAULTS, "default_redox_potential_V")
     redox_width_V: float = _default(_MODEL_DEFAULTS, "redox_width_V")

@@ -497,10 +497,12 @@ impl Cycling {
     fn next_level(&self, queue: &RedoxQueue) -> Option<(bool, f64)> {
         let s = &self.state;
         let ox = queue.oxidising;
+        // A hole is refilled `o_redox_hysteresis_V` below the level it was made at.
+        let hysteresis = self.state.model.o_redox_hysteresis_v;
         let o = if ox {
             (s.holes < s.max_holes).then(|| self.o_level(s.holes))
         } else {
-            (s.holes > 0).then(|| self.o_level(s.holes - 1))
+            (s.holes > 0).then(|| self.o_level(s.holes - 1) - hysteresis)
         };
         let o = o.map(|level| (level_key(ox, self.o_rank(), level, i128::MIN), level));
         match (queue.heap.peek(), o) {

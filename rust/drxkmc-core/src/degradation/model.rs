@@ -92,6 +92,13 @@ pub struct DegradationModel {
     /// labile O, as in the 1.5–4.8 V window of Lee et al., Nat. Commun. 8, 981 (2017).
     #[serde(rename = "o_redox_width_V")]
     pub o_redox_width_v: f64,
+    /// How much lower an O hole is refilled on discharge than it was made on charge, V: the
+    /// O-redox voltage hysteresis of Li-excess cathodes (charged on a ~4.5 V plateau,
+    /// discharged on a slope ~1 V lower: R. A. House et al., Nature 577, 502 (2020); Lee et
+    /// al., Nat. Commun. 8, 981 (2017) for Li1.2Mn0.4Ti0.4O2). Default 0.8 V; the size is an
+    /// assumption. TM levels have none.
+    #[serde(rename = "o_redox_hysteresis_V")]
+    pub o_redox_hysteresis_v: f64,
     /// Mean voltage (vs Li/Li⁺) at which a TM in a given state gives one electron, keyed by
     /// the state oxidised ("Mn3+": Mn³⁺ → Mn⁴⁺), V. A charge to a cut-off oxidises only the
     /// levels at or below it, lowest first; a discharge reduces the levels above its cut-off,
@@ -124,7 +131,7 @@ pub struct DegradationModel {
     /// its O neighbours (an MO unit, so charge and the rocksalt's one cation site per anion
     /// are kept; the site leaves with it). None (default): off. Mn²⁺ from the reduction of
     /// surface Mn next to O vacancies dissolves into the electrolyte of Mn-based cathodes
-    /// (Zhan et al., J. Mater. Chem. A 1, 6860 (2013), a review); no barrier for a DRX surface
+    /// (C. Zhan et al., Nat. Commun. 4, 2437 (2013), for spinel LiMn2O4); no barrier for a DRX surface
     /// is published to default to: 0.95 eV (an assumption) lets such a Mn²⁺ leave within an
     /// hour at 300 K.
     #[serde(rename = "dissolution_barrier_eV")]
@@ -191,6 +198,7 @@ impl Default for DegradationModel {
             labile_o_max_tm: 1,
             o_redox_voltage_v: 4.4,
             o_redox_width_v: 0.4,
+            o_redox_hysteresis_v: 0.8,
             redox_potential_v: potentials.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
             default_redox_potential_v: 3.5,
             redox_width_v: 0.5,
@@ -257,7 +265,11 @@ impl DegradationModel {
             require_voltage("redox_potential_V", v)?;
         }
         require_voltage("default_redox_potential_V", self.default_redox_potential_v)?;
-        for (field, w) in [("redox_width_V", self.redox_width_v), ("o_redox_width_V", self.o_redox_width_v)] {
+        for (field, w) in [
+            ("redox_width_V", self.redox_width_v),
+            ("o_redox_width_V", self.o_redox_width_v),
+            ("o_redox_hysteresis_V", self.o_redox_hysteresis_v),
+        ] {
             if !(0.0..=hi - lo).contains(&w) {
                 return Err(Error::invalid(field, format!("must be between 0 and {} V, got {w}", hi - lo)));
             }

@@ -810,3 +810,36 @@ fn a_reduced_surface_tm_dissolves_at_the_arrhenius_rate() {
     assert_eq!(rate_of(surface, 3), 0.0);
     assert_eq!(rate_of(inner, 2), 0.0);
 }
+
+#[test]
+fn o_holes_are_refilled_below_the_level_they_were_made_at() {
+    // Sharp TM levels: charge to 4.8 V oxidises every Mn³⁺ (3.6 V) and every labile O
+    // (4.4–4.8 V); on discharge each O hole comes back `o_redox_hysteresis_V` lower.
+    let cfg = lmto_slab([5, 5, 6], 14);
+    let sharp = DegradationModel { redox_width_v: 0.0, ..DegradationModel::inert() };
+    let run = |h: f64, discharge_to: f64| {
+        let model = DegradationModel { o_redox_hysteresis_v: h, ..sharp.clone() };
+        let protocol = CyclingProtocol { discharge_cutoff_v: discharge_to, ..CyclingProtocol::default() };
+        let mut c = Cycling::new(&cfg, &lmto(), &BarrierModel::default(), &model, &protocol, 2).unwrap();
+        let r = c.run_cycle(&never).unwrap().unwrap();
+        let holes = (r.o_holes_per_fu_charged * c.state.formula_units).round();
+        (r, holes)
+    };
+    let (none, holes) = run(0.0, 1.5);
+    let (with, _) = run(0.8, 1.5);
+    assert!(holes > 0.0);
+    let n = none.discharge_capacity_mAh_g / lmto().capacity_per_electron_mah_g() * cfg_formula_units(&cfg);
+    let expect = none.mean_discharge_voltage_V - 0.8 * holes / n;
+    assert!((with.mean_discharge_voltage_V - expect).abs() < 1e-9, "{} vs {expect}", with.mean_discharge_voltage_V);
+    assert_eq!(with.discharge_capacity_mAh_g, none.discharge_capacity_mAh_g);
+    assert!((none.mean_discharge_voltage_V - none.mean_charge_voltage_V).abs() < 1e-9, "no hysteresis without it");
+    // A 4.0 V discharge refills every hole without hysteresis (levels 4.4–4.8 V) and none with
+    // it (3.6–4.0 V, all at or below the cut-off); the Mn levels (3.6 V) stay oxidised.
+    let per_e = lmto().capacity_per_electron_mah_g() / cfg_formula_units(&cfg);
+    assert!((run(0.0, 4.0).0.discharge_capacity_mAh_g - holes * per_e).abs() < 1e-9);
+    assert_eq!(run(0.8, 4.0).0.discharge_capacity_mAh_g, 0.0);
+}
+
+fn cfg_formula_units(cfg: &Configuration) -> f64 {
+    cfg.lattice().n_cations() as f64 / lmto().cation_sites()
+}
