@@ -231,11 +231,13 @@ def _flip(data: bytes, at: int) -> bytes:
     return bytes(b)
 
 
-@settings(max_examples=30, deadline=None)
-@given(
-    name=st.sampled_from(sorted(DegradationModel().as_dict())),
-    value=st.one_of(st.floats(allow_nan=True), st.text(max_size=3), st.none(), st.integers(-5, 5)),
+_FUZZ_VALUES = st.one_of(
+    st.floats(allow_nan=True), st.text(max_size=3), st.none(), st.integers(-5, 5)
 )
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(sorted(DegradationModel().as_dict())), value=_FUZZ_VALUES)
 def test_model_fuzz_never_crashes(name, value):
     try:
         model = DegradationModel(**{name: value})
@@ -245,6 +247,20 @@ def test_model_fuzz_never_crashes(name, value):
         # Accepted: the value is kept as given and the core accepts the whole model.
         assert model.as_dict()[name] == value
         drxkmc._core.validate_degradation_model(model.as_dict())
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=st.sampled_from(sorted(CyclingProtocol().as_dict())), value=_FUZZ_VALUES)
+def test_protocol_fuzz_never_crashes(name, value):
+    try:
+        protocol = CyclingProtocol(**{name: value})
+    except drxkmc.DrxkmcError as e:
+        # The two cut-offs are checked against each other: either may be named.
+        window = {"charge_cutoff_V", "discharge_cutoff_V"}
+        assert e.field == name or (name in window and e.field in window)
+    else:
+        assert protocol.as_dict()[name] == value
+        drxkmc._core.validate_cycling_protocol(protocol.as_dict())
 
 
 def test_fluorination_slows_o_loss():
