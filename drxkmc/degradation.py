@@ -287,7 +287,8 @@ class Cycling:
                 f"fastest TM path, 'li_tm_rate_ratio' < {SEPARATION_RATIO:g}): the Li were not "
                 "in equilibrium between those TM hops, so their Li-averaged rates are an "
                 "approximation. Usually the first charge of a random (as-synthesised) cation "
-                "order, which relaxes fast downhill.",
+                "order, which relaxes fast downhill, or a TM reduced to Mn2+ (0.30 eV) next to "
+                "lost O.",
                 TimescaleWarning,
                 stacklevel=3,
             )
