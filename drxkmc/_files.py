@@ -160,11 +160,20 @@ def _remove_stale_temporaries(folder: Path, name: str, suffix: str, *, before: i
             pass
 
 
+def _checkpoint_path(path) -> Path:
+    """A user's checkpoint path as a Path (anything else names ``path``)."""
+    from drxkmc.errors import invalid
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise invalid("path", f"must be a file path (str or os.PathLike), got {path!r}")
+    return Path(path)
+
+
 def write_checkpoint(path: str | os.PathLike, data: bytes) -> None:
     """Write checkpoint bytes atomically to a file path the user gave (errors name ``path``)."""
     from drxkmc.errors import invalid
 
-    path = Path(path)
+    path = _checkpoint_path(path)
     if not path.parent.is_dir():
         raise invalid("path", f"the folder {str(path.parent)!r} does not exist")
     if path.is_dir():
@@ -177,7 +186,7 @@ def read_checkpoint(path: str | os.PathLike) -> bytes:
     from drxkmc.errors import invalid
 
     try:
-        return Path(path).read_bytes()
+        return _checkpoint_path(path).read_bytes()
     except FileNotFoundError:
         raise invalid("path", f"no such file {str(path)!r}") from None
     except IsADirectoryError:

@@ -85,6 +85,8 @@ class _Parameters:
             if isinstance(value, bool) or (f.name == "redox_order" and not _is_str_list(value)):
                 what = "a list of TM symbols" if f.name == "redox_order" else "a number"
                 raise invalid(f.name, f"must be {what}, got {value!r}")
+            if isinstance(value, dict) and any(isinstance(v, bool) for v in value.values()):
+                raise invalid(f.name, f"values must be numbers, got {value!r}")
         type(self)._validate_core(self.as_dict())
 
     def __new__(cls, *args, **kwargs):
@@ -114,7 +116,8 @@ class _Parameters:
 
 @dataclass(frozen=True)
 class DegradationModel(_Parameters):
-    """Parameters of TM migration and O loss (eV, s⁻¹, nm); defaults and sources in the core.
+    """Parameters of TM migration, O loss, redox levels and dissolution (eV, s⁻¹, nm, V);
+    defaults and their sources in ``rust/drxkmc-core/src/degradation/model.rs``.
 
     ``migration_barrier_eV`` maps ``"Mn2+"``-style keys to KRA barriers; other species and
     states take ``default_migration_barrier_eV``. ``spectator_li_eV`` is added per Li on a
@@ -128,7 +131,8 @@ class DegradationModel(_Parameters):
     (the O-redox voltage hysteresis). ``redox_potential_V`` maps ``"Mn3+"``-style keys to the mean
     voltage at which that state is oxidised (Mn³⁺ → Mn⁴⁺), others take
     ``default_redox_potential_V``; each site's level is spread uniformly over
-    ``redox_width_V``. ``redox_order`` puts TMs ahead of the levels' order. With
+    ``redox_width_V``. ``redox_order``, if given, makes the listed TMs give their electrons
+    first, in that order and before any O level, whatever their levels. With
     ``dissolution_barrier_eV`` set (default None: off), a TM in state 2+ with at most
     ``dissolution_max_anions`` anion neighbours (a reduced surface Mn²⁺) dissolves with one
     O neighbour (an MO unit; its cation site leaves with it). Bad values raise
@@ -166,8 +170,8 @@ class DegradationModel(_Parameters):
 
 @dataclass(frozen=True)
 class CyclingProtocol(_Parameters):
-    """One cycle: charge to ``charge_cutoff_V`` (or ``charge_capacity_limit_mAh_g``, if given),
-    hold ``charge_time_s``, discharge to
+    """One cycle: charge to ``charge_cutoff_V`` or, if given, ``charge_capacity_limit_mAh_g``,
+    whichever is reached first, hold ``charge_time_s``, discharge to
     ``discharge_cutoff_V``, hold ``discharge_time_s``, at ``temperature_K``. With
     ``current_mA_g`` the charge and discharge run at that current in 5 mAh/g increments, the
     structural events running at every intermediate state (so a slow current spends longer
@@ -199,9 +203,13 @@ class Cycling:
     :attr:`results` and the run can continue or be saved with :meth:`save_checkpoint`
     (resumed runs are bit-identical to uninterrupted ones; a Cycling also pickles).
 
-    Its capacity is limited by the electrons the TMs (in their redox order) and the labile O
-    can give as well as by the Li the surfaces reach; :func:`drxkmc.extractable_capacity`
-    counts reachable Li only, so it is the upper bound of the first charge here."""
+    ``barrier_model`` (default ``BarrierModel()``) sets the Li barriers and site energies that
+    decide which Li the surfaces reach; ``degradation_model`` and ``protocol`` default to
+    ``DegradationModel()`` and ``CyclingProtocol()``; ``seed`` fixes the random stream.
+
+    Its capacity is limited by the redox levels (TM and labile O) below the cut-off as well
+    as by the Li the surfaces reach; :func:`drxkmc.extractable_capacity` counts reachable Li
+    only, so it is the upper bound of the first charge here."""
 
     def __init__(
         self,
@@ -318,9 +326,10 @@ class Cycling:
           raised barrier), ``tm_migrated`` (TMs off their as-made site): atoms in the slab;
           ``tm_dissolved_per_fu`` (cumulative) and ``tm_dissolved_cycle``: TMs dissolved.
         - ``mean_tm_valence_charged``/``_discharged``: redox-active TMs; ``o_holes_per_fu_charged``.
-        - ``densified_depth_nm``: the run of planes from each surface that lost at least 1/6
-          of their cation sites to densification (so ≥ 1.2× the as-made TM per site), mean of
-          the two surfaces; lost sites stay lost, so it never shrinks.
+        - ``densified_depth_nm``: from each surface down to the deepest plane that lost at
+          least 1/6 of its cation sites to densification (so ≥ 1.2× the as-made TM per site),
+          mean of the two surfaces; lost sites stay lost, so it never shrinks.
+        - ``tm_tetrahedral``: always 0 (TMs do not rest in tetrahedra in this model).
         - ``li_tm_rate_ratio``: Li 0-TM hop rate over the fastest TM path at its own barrier
           (< 100: :class:`TimescaleWarning`).
         """
@@ -340,8 +349,8 @@ class Cycling:
 
     @property
     def profiles(self) -> pl.DataFrame:
-        """Per cycle and depth (surface = 0 nm, both surfaces averaged): Li, TM, O-vacancy
-        and accessible-site fractions at the end of the cycle."""
+        """Per cycle and depth (surface = 0 nm, both surfaces averaged): Li, TM, O-vacancy,
+        accessible-site and lost-site fractions at the end of the cycle."""
         frames = [
             pl.DataFrame(p).with_columns(cycle=pl.lit(k + 1, dtype=pl.UInt32))
             for k, p in enumerate(self._run.profiles())

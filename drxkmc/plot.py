@@ -256,9 +256,27 @@ def plot_cluster_slice(result, z: int = 0, ax=None):
     return ax
 
 
+def _cycling_frame(frame, field: str):
+    """`frame` as a polars DataFrame: a Cycling gives its results (or profiles)."""
+    import polars as pl
+
+    from drxkmc.degradation import Cycling
+    from drxkmc.errors import invalid
+
+    if isinstance(frame, Cycling):
+        return frame.results if field == "results" else frame.profiles
+    if not isinstance(frame, pl.DataFrame):
+        raise invalid(
+            field, f"must be Cycling.{field} (a polars DataFrame), got {type(frame).__name__}"
+        )
+    return frame
+
+
 def plot_capacity(results, ax=None):
     """Charge and discharge capacity (mAh/g) against cycle from :attr:`Cycling.results`, with
-    the retention on a second axis. Returns the capacity axes."""
+    the retention on a second axis (a :class:`drxkmc.Cycling` is taken as its results).
+    Returns the capacity axes."""
+    results = _cycling_frame(results, "results")
     ax = axes_or_new(ax)
     cycle = results["cycle"].to_numpy()
     ax.plot(cycle, results["charge_capacity_mAh_g"].to_numpy(), "o-", ms=3, label="charge")
@@ -286,7 +304,9 @@ _PROFILE_LABELS = {
 
 def plot_depth_profiles(profiles, column: str = "tm_fraction", cycles=None, ax=None):
     """One depth profile per cycle (surface at 0 nm) of ``column`` from
-    :attr:`Cycling.profiles`; ``cycles`` picks which (default: up to six, evenly spaced)."""
+    :attr:`Cycling.profiles` (a :class:`drxkmc.Cycling` is taken as its profiles); ``cycles``
+    picks which (default: up to six, evenly spaced)."""
+    profiles = _cycling_frame(profiles, "profiles")
     if column not in _PROFILE_LABELS:
         from drxkmc.errors import invalid
 

@@ -194,6 +194,14 @@ def test_bad_input_names_the_field(tmp_path):
     )
     raises_field(lambda: CyclingProtocol(reference_voltage_V=3.5), "reference_voltage_V")
     raises_field(lambda: CyclingProtocol(current_mA_g=-20), "current_mA_g")
+    raises_field(
+        lambda: DegradationModel(migration_barrier_eV={"Mn2+": True}), "migration_barrier_eV"
+    )
+    raises_field(lambda: DegradationModel(redox_potential_V={"Mn3+": False}), "redox_potential_V")
+    raises_field(lambda: Cycling(cfg).save_checkpoint(None), "path")
+    raises_field(lambda: Cycling.load_checkpoint(3), "path")
+    raises_field(lambda: drxkmc.plot.plot_capacity("cycling"), "results")
+    raises_field(lambda: drxkmc.plot.plot_depth_profiles([1, 2]), "profiles")
     raises_field(lambda: DegradationModel(dissolution_barrier_eV=-1.0), "dissolution_barrier_eV")
     raises_field(lambda: DegradationModel(dissolution_max_anions=7), "dissolution_max_anions")
     raises_field(lambda: DegradationModel(dissolution_max_anions=2.5), "dissolution_max_anions")

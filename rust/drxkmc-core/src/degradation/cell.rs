@@ -196,8 +196,8 @@ pub struct CycleRecord {
     pub mean_tm_valence_discharged: f64,
     /// O-redox holes per formula unit at the end of charge.
     pub o_holes_per_fu_charged: f64,
-    /// Depth of the densified surface layer (planes from the surface with ≥ 1/6 of their
-    /// cation sites lost, so ≥ 1.2× the as-made TM per site), mean of both surfaces, nm.
+    /// Depth of the densified surface layer: down to the deepest plane with ≥ 1/6 of its
+    /// cation sites lost (so ≥ 1.2× the as-made TM per site), mean of both surfaces, nm.
     pub densified_depth_nm: f64,
     /// Li 0-TM hop rate over the fastest TM path rate seen this cycle (≫ 1: the time scales
     /// separate and Li-equilibrated rates are exact).
@@ -325,7 +325,11 @@ impl Cycling {
         if model.o_loss_depth_nm > thickness_nm {
             return Err(Error::invalid(
                 "o_loss_depth_nm",
-                format!("{} nm is deeper than the slab ({thickness_nm:.2} nm thick)", model.o_loss_depth_nm),
+                format!(
+                    "{} nm is deeper than the slab ({thickness_nm:.2} nm thick): use a thicker slab \
+                     (config) or a smaller o_loss_depth_nm",
+                    model.o_loss_depth_nm
+                ),
             ));
         }
         crate::memory::require_available(
@@ -1345,9 +1349,12 @@ impl Cycling {
         self.state.origin.iter().enumerate().filter(|&(c, &o)| o != u32::MAX && o as usize != c).count() as u64
     }
 
-    /// Mean depth, over both surfaces, of the run of planes in which at least
-    /// `DENSIFIED_LOST_FRACTION` of the cation sites were lost to densification, nm. Sites
-    /// once lost stay lost, so the depth never shrinks.
+    /// Mean depth, over both surfaces, of the densified layer: from the surface down to the
+    /// deepest plane (in that half of the slab) that lost at least `DENSIFIED_LOST_FRACTION`
+    /// of its cation sites, nm (0 if none has). Sites once lost stay lost, so a plane once
+    /// densified stays so and the depth never shrinks. (Lost sites lie mostly one plane
+    /// below the surface, next to the vacancies of the surface O, so the surface plane
+    /// itself need not qualify.)
     pub fn densified_depth_nm(&self) -> f64 {
         let l = self.lattice();
         let nz = l.dims()[2];
@@ -1358,8 +1365,9 @@ impl Cycling {
             lost[z] += gone as usize;
         }
         let dense = |z: usize| sites[z] > 0 && lost[z] as f64 >= DENSIFIED_LOST_FRACTION * sites[z] as f64;
-        let from_bottom = (0..nz).take_while(|&z| dense(z)).count();
-        let from_top = (0..nz).rev().take_while(|&z| dense(z)).count();
+        let half = nz.div_ceil(2);
+        let from_bottom = (0..half).rev().find(|&z| dense(z)).map_or(0, |z| z + 1);
+        let from_top = (0..half).rev().find(|&k| dense(nz - 1 - k)).map_or(0, |k| k + 1);
         let plane_nm = self.lattice().a() / 20.0;
         0.5 * (from_bottom + from_top) as f64 * plane_nm
     }
