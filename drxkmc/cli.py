@@ -269,13 +269,20 @@ def _plot_sweep(frame: pl.DataFrame):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="drxkmc", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="drxkmc",
+        # The module docstring without its reST literal markup.
+        description=__doc__.split("\n\n")[0].replace("``", ""),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress lines")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
-        "demo", help="Li diffusivity of half-charged Li1.2Mn0.4Ti0.4O2, converged to 5%%"
+        "demo",
+        help="Li diffusivity of half-charged Li1.2Mn0.4Ti0.4O2, converged to 5%%",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.set_defaults(func=demo)
     p.add_argument("--formula", default="Li1.2Mn0.4Ti0.4O2")
@@ -283,19 +290,19 @@ def _parser() -> argparse.ArgumentParser:
         "--li-content",
         type=float,
         default=0.6,
-        help="Li per formula unit present (default 0.6: half of the Li removed, mid-charge)",
+        help="Li per formula unit present (0.6: half of the Li removed, mid-charge)",
     )
     p.add_argument("--size", type=int, default=8, help="conventional cells per side")
     p.add_argument(
         "--temperature",
         type=float,
         default=600.0,
-        help="K (default 600: converges in seconds; at 300 K Li in DRX stay sub-diffusive "
+        help="K (600: converges in seconds; at 300 K Li in DRX stay sub-diffusive "
         "for 1e8-1e9 hops and the demo reports an upper bound)",
     )
     p.add_argument("--precision", type=float, default=0.05, help="relative error of D*")
     p.add_argument("--max-hops", type=int, default=50_000_000, help="cap on measured hops")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed (structure and run)")
     p = sub.add_parser("run", help="run a spec file (TOML or JSON), resumable, in a folder")
     p.set_defaults(func=run_command)
     p.add_argument("spec", help="run specification, e.g. examples/spec.toml")
@@ -304,20 +311,24 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=sweep_command)
     p.add_argument("sweep", help="sweep file, e.g. examples/sweep.toml")
     p.add_argument("--workdir", help="folder of the sweep (default: the path without .toml)")
-    p.add_argument("--workers", type=int, default=1, help="processes (default 1: serial)")
+    p.add_argument("--workers", type=int, default=1, help="processes (1: serial)")
     p = sub.add_parser("resume", help="continue the run or sweep in a folder")
     p.set_defaults(func=resume_command)
-    p.add_argument("workdir")
+    p.add_argument("workdir", help="folder of a run or sweep (made by run or sweep)")
     p.add_argument("--workers", type=int, default=1, help="processes for a sweep")
     p = sub.add_parser("status", help="where the run or sweep in a folder is")
     p.set_defaults(func=status_command)
-    p.add_argument("workdir")
+    p.add_argument("workdir", help="folder of a run or sweep")
     p = sub.add_parser(
         "plot", help="MSD figure of a finished run (DIR/msd.png), or D* of a sweep (DIR/sweep.png)"
     )
     p.set_defaults(func=plot_command)
-    p.add_argument("workdir")
-    p.add_argument("--output", "-o", help="figure file (default DIR/msd.png)")
+    p.add_argument("workdir", help="folder of a finished run or sweep")
+    p.add_argument(
+        "--output",
+        "-o",
+        help="figure file (default DIR/msd.png for a run, DIR/sweep.png for a sweep)",
+    )
     p.add_argument("--loglog", action="store_true", help="log-log axes with a slope-1 guide")
     return parser
 
