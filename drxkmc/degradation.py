@@ -45,7 +45,7 @@ from drxkmc import _core
 from drxkmc import _validate as check
 from drxkmc._files import read_checkpoint, write_checkpoint
 from drxkmc.configuration import Configuration
-from drxkmc.errors import invalid
+from drxkmc.errors import InvalidParameterError, invalid
 from drxkmc.material import Material
 
 __all__ = ["CyclingProtocol", "Cycling", "DegradationModel", "TimescaleWarning"]
@@ -192,6 +192,19 @@ class CyclingProtocol(_Parameters):
     li_timescale_s: float = _default(_PROTOCOL_DEFAULTS, "li_timescale_s")
 
     _validate_core = staticmethod(_core.validate_cycling_protocol)
+
+    def __post_init__(self) -> None:
+        try:
+            super().__post_init__()
+        except InvalidParameterError as e:
+            # The cut-offs are checked against each other; name the one the user changed.
+            default = _PROTOCOL_DEFAULTS["discharge_cutoff_V"]
+            if e.field == "discharge_cutoff_V" and self.discharge_cutoff_V == default:
+                raise invalid(
+                    "charge_cutoff_V",
+                    f"must be above discharge_cutoff_V ({default} V), got {self.charge_cutoff_V} V",
+                ) from None
+            raise
 
 
 class Cycling:

@@ -207,6 +207,7 @@ def test_bad_input_names_the_field(tmp_path):
     raises_field(lambda: DegradationModel(dissolution_max_anions=2.5), "dissolution_max_anions")
     raises_field(lambda: CyclingProtocol(current_mA_g="fast"), "current_mA_g")
     raises_field(lambda: CyclingProtocol(discharge_cutoff_V=4.9), "discharge_cutoff_V")
+    raises_field(lambda: CyclingProtocol(charge_cutoff_V=1.0), "charge_cutoff_V")
     raises_field(lambda: CyclingProtocol(temperature_K=float("nan")), "temperature_K")
     raises_field(lambda: Cycling.load_checkpoint(tmp_path / "missing"), "path")
     raises_field(lambda: Cycling(cfg).save_checkpoint(tmp_path / "no" / "x"), "path")
