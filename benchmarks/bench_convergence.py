@@ -12,7 +12,13 @@ Reports wall time, hops, D* ± error, MSD exponent and whether each converged; a
 defaults do not converge within ``--max-hops`` is reported as such (no reference is then
 possible). Writes benchmarks/results/convergence.{csv,md}.
 
+With ``--acceleration S`` each system instead runs the defaults with the opt-in flux cap
+(``Simulation(acceleration=S)``, ``docs/design.md`` "Acceleration of rattling") and, when
+that converged, the same capped system 10x longer; plain-kMC references come from
+benchmarks/bench_hop_budget.py. Writes benchmarks/results/convergence_acceleration.{csv,md}.
+
     python benchmarks/bench_convergence.py [--precision 0.05] [--max-hops 300000000]
+    python benchmarks/bench_convergence.py --acceleration 100 --systems 1
 """
 
 from __future__ import annotations
@@ -55,26 +61,31 @@ def run_system(label, formula, li, temperature, disorder, cells, args) -> list[d
     model = drxkmc.BarrierModel(site_disorder_eV=disorder)
     rows = []
     config = drxkmc.Configuration.random(material, lattice, li_content=li, seed=1)
+    cap = args.acceleration
+    how = f"defaults (precision {args.precision:g})"
+    if cap is not None:
+        how = f"defaults + flux cap S = {cap:g} (precision {args.precision:g})"
     start = time.perf_counter()
-    sim = drxkmc.Simulation(config, model, temperature_K=temperature, seed=1)
+    sim = drxkmc.Simulation(config, model, temperature_K=temperature, seed=1, acceleration=cap)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         d = sim.run(precision=args.precision, max_hops=args.max_hops, progress=False)
     d = d.diffusivity.row(0, named=True)
-    rows.append(
-        _row(label, f"defaults (precision {args.precision:g})", time.perf_counter() - start, d)
-    )
+    rows.append(_row(label, how, time.perf_counter() - start, d))
     if not d["converged"]:
         print(f"{label}: the defaults did not converge within {args.max_hops:,} hops")
         return rows
     start = time.perf_counter()
-    ref_sim = drxkmc.Simulation(config, model, temperature_K=temperature, seed=2)
+    ref_sim = drxkmc.Simulation(config, model, temperature_K=temperature, seed=2, acceleration=cap)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = ref_sim.run(hops=10 * d["hops"], progress=False).diffusivity.row(0, named=True)
-    rows.append(_row(label, "reference (10x the hops)", time.perf_counter() - start, ref))
+    ref_how = "reference (10x the hops)" if cap is None else "reference (10x the hops, same cap)"
+    rows.append(_row(label, ref_how, time.perf_counter() - start, ref))
     d_ref = ref["D_tracer_cm2_s"]
     rows[-2]["within_5pct_of_reference"] = abs(d["D_tracer_cm2_s"] / d_ref - 1) <= 0.05
+    if cap is not None:
+        return rows
     old = drxkmc.Configuration.random(
         material, lattice, li_content=li, seed=1, delithiation="random"
     )
@@ -105,6 +116,9 @@ def main() -> None:
     )
     parser.add_argument("--precision", type=float, default=0.05)
     parser.add_argument("--max-hops", type=int, default=300_000_000)
+    parser.add_argument(
+        "--acceleration", type=float, help="run the defaults with this flux cap S instead"
+    )
     parser.add_argument("--systems", type=int, nargs="*", help="indices into SYSTEMS")
     args = parser.parse_args()
     rows = []
@@ -113,10 +127,11 @@ def main() -> None:
             continue
         rows += run_system(*system, args)
     frame = pl.DataFrame(rows, infer_schema_length=None)
-    save("convergence", frame, markdown(frame, args.precision, args.max_hops))
+    name = "convergence" if args.acceleration is None else "convergence_acceleration"
+    save(name, frame, markdown(frame, args))
 
 
-def markdown(frame: pl.DataFrame, precision: float, max_hops: int) -> str:
+def markdown(frame: pl.DataFrame, args) -> str:
     """The results as a Markdown table (diffusivities in scientific notation)."""
     shown = frame.with_columns(
         pl.col(c).map_elements(lambda x: f"{x:.3e}", return_dtype=pl.String)
@@ -132,10 +147,15 @@ def markdown(frame: pl.DataFrame, precision: float, max_hops: int) -> str:
         fmt_str_lengths=60,
     ):
         table = str(shown)
+    cap = ""
+    if args.acceleration is not None:
+        cap = f" --acceleration {args.acceleration:g}"
+        if args.systems:
+            cap += " --systems " + " ".join(map(str, args.systems))
     return (
         f"# Wall time to D* (one core of {machine()})\n\n"
-        f"`python benchmarks/bench_convergence.py --precision {precision} "
-        f"--max-hops {max_hops}`\n\n{table}\n"
+        f"`python benchmarks/bench_convergence.py --precision {args.precision} "
+        f"--max-hops {args.max_hops}{cap}`\n\n{table}\n"
     )
 
 
