@@ -120,6 +120,9 @@ pub(crate) struct StepWork {
     pub(crate) hole_fraction: f64,
     /// exp(−δ/kT) for Li on a TM hop's spectators.
     pub(crate) spectator_factor: f64,
+    /// cosh(m·J·v/kT) − 1 by valence v and m = 0..4: a Li whose site neighbours m more of the
+    /// anions a TM hop joins than of those it leaves (see `li_fluctuation_factor`).
+    pub(crate) fluctuation_cosh: [[f64; 5]; 9],
     /// Fastest TM path rate seen in this step at its own barrier (before any raising), s⁻¹.
     pub(crate) max_tm_rate: f64,
     pub(crate) events_since_rebuild: u64,
@@ -226,6 +229,54 @@ static REFRESH_OFFSETS: std::sync::LazyLock<Vec<[i8; 3]>> = std::sync::LazyLock:
         }
     }
     out
+});
+
+/// A cation whose Li enters the ΔE of a TM path: its offset from A (grid units), which of
+/// the path's changed anions it neighbours (bit j of `a_mask`: A's j-th unshared anion;
+/// of `b_mask`: B's, in the order `tm_paths` visits them), and whether it is a spectator.
+struct FluctuatingSite {
+    offset: [i8; 3],
+    a_mask: u8,
+    b_mask: u8,
+    spectator: bool,
+}
+
+/// For each path, the cations (but A and B) next to its changed anions: the anions A leaves
+/// (A + o for the four o whose mirror b − o is not around A) and those B joins (A + b − o).
+static FLUCTUATING_SITES: std::sync::LazyLock<Vec<Vec<FluctuatingSite>>> = std::sync::LazyLock::new(|| {
+    let add = |x: [i8; 3], y: [i8; 3]| [x[0] + y[0], x[1] + y[1], x[2] + y[2]];
+    PATHS
+        .iter()
+        .map(|path| {
+            let b = path.target;
+            let mut sites: Vec<FluctuatingSite> = Vec::new();
+            let unshared = OCTAHEDRON_ANIONS.iter().map(|&o| (o, [b[0] - o[0], b[1] - o[1], b[2] - o[2]]));
+            for (j, (o, around_b)) in unshared.filter(|(_, m)| !OCTAHEDRON_ANIONS.contains(m)).enumerate() {
+                for (anion, from_a) in [(o, true), (around_b, false)] {
+                    for o2 in OCTAHEDRON_ANIONS {
+                        let c = add(anion, o2);
+                        if c == [0, 0, 0] || c == b {
+                            continue;
+                        }
+                        let at = match sites.iter().position(|s| s.offset == c) {
+                            Some(i) => i,
+                            None => {
+                                let spectator = path.spectators.contains(&c);
+                                sites.push(FluctuatingSite { offset: c, a_mask: 0, b_mask: 0, spectator });
+                                sites.len() - 1
+                            }
+                        };
+                        if from_a {
+                            sites[at].a_mask |= 1 << j;
+                        } else {
+                            sites[at].b_mask |= 1 << j;
+                        }
+                    }
+                }
+            }
+            sites
+        })
+        .collect()
 });
 
 /// Largest as-built charge accepted without a redox partner, e: rounding the counts of a few
@@ -600,6 +651,9 @@ impl Cycling {
             0.0
         };
         w.spectator_factor = (-self.state.model.spectator_li_ev / w.kt).exp();
+        let j = self.state.model.electroneutrality_ev;
+        w.fluctuation_cosh =
+            std::array::from_fn(|v| std::array::from_fn(|m| (j * v as f64 * m as f64 / w.kt).cosh() - 1.0));
         w.max_tm_rate = 0.0;
         w.stamp = vec![0; l.n_grid()];
         w.stamp_now = 0;
@@ -651,6 +705,12 @@ impl Cycling {
     /// whether each one's barrier was raised to the floor, and the fastest path's rate at its
     /// own barrier.
     pub(crate) fn tm_paths(&self, g: usize) -> ([f64; 24], [bool; 24], f64) {
+        self.tm_paths_with(g, true)
+    }
+
+    /// `tm_paths`; without `exact_own` the Li-fluctuation factor of a path below the floor
+    /// (whose rate does not depend on it) is not computed, and its own rate lacks it.
+    fn tm_paths_with(&self, g: usize, exact_own: bool) -> ([f64; 24], [bool; 24], f64) {
         let mut out = ([0.0; 24], [false; 24], 0.0);
         let code = self.code(g);
         if !species::is_tm(code) {
@@ -663,9 +723,7 @@ impl Cycling {
         let j = self.state.model.electroneutrality_ev;
         let nu = self.state.model.attempt_frequency_hz;
         let p = self.lattice().grid_coords(g);
-        // cosh(m·J·v/kT) − 1 for a Li that enters ΔE through m more anions of B than of A.
-        let x = j * v as f64 / kt;
-        let cosh_m1: [f64; 5] = std::array::from_fn(|m| (x * m as f64).cosh() - 1.0);
+        let cosh_m1 = &self.work.fluctuation_cosh[v as usize];
         for (k, path) in PATHS.iter().enumerate() {
             let Some(gb) = self.at(p, path.target) else { continue };
             let target = self.code(gb);
@@ -697,9 +755,8 @@ impl Cycling {
             let pb = self.work.li_prob[cb];
             let b = path.target;
             let mut de = 0.0;
-            // The anions whose charge the hop changes, −1 for A's and +1 for B's.
-            let mut changed = [(0usize, 0i8); 8];
-            let mut n_changed = 0;
+            // Which of the changed anions (A's unshared j-th, B's j-th) carry a charge target.
+            let (mut present_a, mut present_b, mut j_unshared) = (0u8, 0u8, 0);
             for o in OCTAHEDRON_ANIONS {
                 // A + o and its mirror B − o (B's octahedron is b − o over the same six o):
                 // both shared, or both unshared.
@@ -707,28 +764,36 @@ impl Cycling {
                 if OCTAHEDRON_ANIONS.contains(&around_b) {
                     continue;
                 }
-                for (off, delta, cond, sign) in [(o, -(v as f64), 0.0, -1), (around_b, v as f64, pb, 1)] {
+                for (off, delta, cond, present) in
+                    [(o, -(v as f64), 0.0, &mut present_a), (around_b, v as f64, pb, &mut present_b)]
+                {
                     let Some(gx) = self.at(p, off) else { continue };
                     let Some(t) = self.anion_target(gx) else { continue };
                     let q0 = self.work.anion_q[Lattice::sublattice_index(gx)] - cond;
                     de += j * ((q0 + delta - t).powi(2) - (q0 - t).powi(2));
-                    changed[n_changed] = (gx, sign);
-                    n_changed += 1;
+                    *present |= 1 << j_unshared;
                 }
+                j_unshared += 1;
             }
-            let fluct = self.li_fluctuation_factor(g, gb, [s1, s2], &changed[..n_changed], &cosh_m1);
-            let floored = e_mig < self.work.floor_ev;
+            // Li fluctuations lower the barrier by kT·ln S (S ≥ 1, see li_fluctuation_factor),
+            // the same for the hop and its reverse; the floor still caps the rate.
+            let e_fluct = if exact_own || e_mig >= self.work.floor_ev {
+                e_mig - kt * self.li_fluctuation_factor(p, k, present_a, present_b, cosh_m1, v).ln()
+            } else {
+                e_mig
+            };
+            let floored = e_fluct < self.work.floor_ev;
             // The path's own rate (no raising): what the time-scale check compares with Li.
-            let e_own = (e_mig + 0.5 * de).max(de.max(0.0));
-            let own = nu * (-e_own / kt).exp() * spect * fluct * empty;
+            let e_own = (e_fluct.max(0.0) + 0.5 * de).max(de.max(0.0));
+            let own = nu * (-e_own / kt).exp() * spect * empty;
             if own > out.2 {
                 out.2 = own;
             }
-            let e_kra = e_mig.max(self.work.floor_ev);
+            let e_kra = e_fluct.max(self.work.floor_ev);
             // KRA form; a strongly downhill hop is barrierless, its reverse then costs ΔE
             // exactly (detailed balance holds either way).
             let e_a = (e_kra + 0.5 * de).max(de.max(0.0));
-            out.0[k] = nu * (-e_a / kt).exp() * spect * fluct * empty;
+            out.0[k] = nu * (-e_a / kt).exp() * spect * empty;
             out.1[k] = floored;
         }
         out
@@ -747,53 +812,61 @@ impl Cycling {
     /// sqrt(1 + 2p(1 − p)·f·(cosh x − 1)/(1 − p + p·f)²).
     fn li_fluctuation_factor(
         &self,
-        ga: usize,
-        gb: usize,
-        spectators: [usize; 2],
-        changed: &[(usize, i8)],
+        p: [usize; 3],
+        k: usize,
+        present_a: u8,
+        present_b: u8,
         cosh_m1: &[f64; 5],
+        v: i8,
     ) -> f64 {
-        // Each cation of a changed anion (but A and B) with its m; ≤ 8 × 5 of them.
-        let mut sites = [(0usize, 0i8); 40];
-        let mut n = 0;
-        for &(gx, sign) in changed {
-            let px = self.lattice().grid_coords(gx);
-            for o in OCTAHEDRON_ANIONS {
-                let Some(c) = self.at(px, o) else { continue };
-                if c == ga || c == gb || self.work.li_prob[Lattice::sublattice_index(c)] == 0.0 {
-                    continue;
-                }
-                match sites[..n].iter_mut().find(|s| s.0 == c) {
-                    Some(s) => s.1 += sign,
-                    None => {
-                        sites[n] = (c, sign);
-                        n += 1;
-                    }
-                }
-            }
-        }
+        let d = self.lattice().dims();
+        // Two sites of the table can be one site when x or y wraps within the table's reach
+        // (4 grid points): merge them there.
+        let aliased = d[0] <= 4 || d[1] <= 4;
+        let mut merged = [(0usize, 0i32, false); 48];
+        let mut n_merged = 0;
         let mut squared = 1.0;
-        for &(c, m) in &sites[..n] {
-            let pl = self.work.li_prob[Lattice::sublattice_index(c)];
-            let pq = pl * (1.0 - pl);
-            if m == 0 || pq == 0.0 {
+        let factor = |pl: f64, m: i32, spectator: bool| {
+            let ch = cosh_m1.get(m.unsigned_abs() as usize).copied().unwrap_or_else(|| {
+                (self.state.model.electroneutrality_ev * v as f64 / self.work.kt * m as f64).cosh() - 1.0
+            });
+            if spectator {
+                let f = self.work.spectator_factor;
+                1.0 + 2.0 * pl * (1.0 - pl) * f * ch / (1.0 - pl + pl * f).powi(2)
+            } else {
+                1.0 + 2.0 * pl * (1.0 - pl) * ch
+            }
+        };
+        for site in &FLUCTUATING_SITES[k] {
+            let m = (site.b_mask & present_b).count_ones() as i32 - (site.a_mask & present_a).count_ones() as i32;
+            if m == 0 && !aliased {
                 continue;
             }
-            let f = if spectators.contains(&c) { self.work.spectator_factor } else { 1.0 };
-            let ch = cosh_m1.get(m.unsigned_abs() as usize).copied().unwrap_or_else(|| {
-                (self.state.model.electroneutrality_ev * self.valence(Lattice::sublattice_index(ga)) as f64
-                    / self.work.kt
-                    * m as f64)
-                    .cosh()
-                    - 1.0
-            });
-            squared *= 1.0 + 2.0 * pq * f * ch / (1.0 - pl + pl * f).powi(2);
+            let Some(c) = self.at(p, site.offset) else { continue };
+            let pl = self.work.li_prob[Lattice::sublattice_index(c)];
+            if pl == 0.0 || pl == 1.0 {
+                continue;
+            }
+            if aliased {
+                match merged[..n_merged].iter_mut().find(|e| e.0 == c) {
+                    Some(e) => e.1 += m,
+                    None => {
+                        merged[n_merged] = (c, m, site.spectator);
+                        n_merged += 1;
+                    }
+                }
+            } else {
+                squared *= factor(pl, m, site.spectator);
+            }
+        }
+        for &(c, m, spectator) in &merged[..n_merged] {
+            squared *= factor(self.work.li_prob[Lattice::sublattice_index(c)], m, spectator);
         }
         squared.sqrt()
     }
 
     fn tm_rate(&self, g: usize) -> f64 {
-        self.tm_paths(g).0.iter().sum()
+        self.tm_paths_with(g, false).0.iter().sum()
     }
 
     /// Depth of grid plane z below the nearer surface, nm.
