@@ -12,11 +12,12 @@ use super::cell::Cycling;
 use super::model::{CyclingProtocol, DegradationModel};
 use super::tests::probe;
 use crate::config::{species, Configuration};
-use crate::lattice::{Geometry, Lattice, OCTAHEDRON_ANIONS, PATHS};
+use crate::lattice::{Geometry, Lattice, NN_DIRECTIONS, OCTAHEDRON_ANIONS, PATHS};
 use crate::model::BOLTZMANN_EV_PER_K;
 use crate::random::{below, unit, unit_open0};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use std::collections::HashMap;
 
 /// Grid index of `g` + `o` in a slab (periodic in x and y), `None` beyond a surface.
 fn shift(l: &Lattice, g: usize, o: [i8; 3]) -> Option<usize> {
@@ -419,7 +420,7 @@ fn li_averaged_rates_match_the_exact_average_over_li_configurations() {
     // Strongly fluctuating Li (probabilities 0.2–0.8 on 40 % of the non-TM sites): where
     // averaging the rate and taking the rate at the mean ΔE differ most. The cell keeps
     // detailed balance against the mean-field energy and leaves out the part of the average
-    // odd in the Li steps: within 10 % on 80 % of the paths, 0.85–1.28 at worst (the rate at
+    // odd in the Li steps: within 10 % on 80 % of the paths, 0.82–1.28 at worst (the rate at
     // the mean ΔE alone: 0.16–0.98, median 0.66).
     let mut ratios = Vec::new();
     for seed in 0..3 {
@@ -432,7 +433,7 @@ fn li_averaged_rates_match_the_exact_average_over_li_configurations() {
     eprintln!("fluctuating Li, {} paths: cell/exact quantiles {q:.4?}, mean-field/exact {mf:.4?}", ratios.len());
     assert!((q[2] - 1.0).abs() < 0.01, "median {}", q[2]);
     assert!(q[1] > 0.9 && q[3] < 1.1, "{q:?}");
-    assert!(q[0] > 0.8 && q[4] < 1.35, "{q:?}");
+    assert!(q[0] > 0.75 && q[4] < 1.35, "{q:?}");
 }
 
 #[test]
@@ -501,4 +502,323 @@ fn li_averaged_rates_keep_detailed_balance_with_fluctuating_li() {
         }
     }
     assert!(checked > 50, "{checked}");
+}
+
+/// One position of the mobile TM in the brute-force run: its rates (the cell's, the exact
+/// Li average, the mean-field one) and its paths' ΔE as linear functions of the Li.
+struct Position {
+    cell: f64,
+    exact: f64,
+    mean_field: f64,
+    frozen: Frozen,
+    /// Per open path: target (cation index), ΔE with no Li, 2Jv.
+    paths: Vec<(usize, f64, f64)>,
+    /// Per cation index: (path slot, step of ΔE in units of 2Jv, spectator) for every path
+    /// whose ΔE or spectator factor the Li on it changes, and the paths it is the target of.
+    by_site: Vec<Vec<(usize, i32, bool)>>,
+    by_target: Vec<Vec<usize>>,
+}
+
+/// The brute-force slab: 2×2 cells of 3×3×2 with fixed Ti⁴⁺ (immobile), some F, Li site
+/// energies within ±0.07 eV of μ = 0 on every cation site, and one mobile Mn³⁺.
+struct Joint {
+    base: Configuration,
+    energy: Vec<f64>,
+    model: DegradationModel,
+    mn_valence: i8,
+    positions: HashMap<usize, Position>,
+}
+
+impl Joint {
+    fn new(seed: u64, mn_valence: i8, ti: f64, f: f64) -> Self {
+        let l = Lattice::new([3, 3, 2], 4.15, Geometry::Slab).unwrap();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let n = l.n_cations();
+        let cations: Vec<u8> =
+            (0..n).map(|_| if unit(&mut rng) < ti { species::FIRST_TM + 1 } else { species::VACANCY }).collect();
+        let anions: Vec<u8> =
+            (0..l.n_anions()).map(|_| if unit(&mut rng) < f { species::F } else { species::O }).collect();
+        let energy = (0..n).map(|_| 0.07 * (2.0 * unit(&mut rng) - 1.0)).collect();
+        let base = Configuration::from_species(l, &cations, &anions, vec!["Mn".into(), "Ti".into()]).unwrap();
+        let mut model = quiet_model();
+        model.migration_barrier_ev.insert("Ti4+".into(), 100.0);
+        Joint { base, energy, model, mn_valence, positions: HashMap::new() }
+    }
+
+    fn lattice(&self) -> Lattice {
+        *self.base.lattice()
+    }
+
+    fn is_fixed_tm(&self, c: usize) -> bool {
+        species::is_tm(self.base.grid()[self.lattice().cation_grid_index(c)])
+    }
+
+    /// Rates and ΔE decompositions with the Mn on cation `mn` (computed once per site).
+    fn position(&mut self, mn: usize) -> &Position {
+        if !self.positions.contains_key(&mn) {
+            let l = self.lattice();
+            let mut cations = self.base.cations();
+            cations[mn] = species::FIRST_TM;
+            let valences = cations
+                .iter()
+                .map(|&s| match s {
+                    species::VACANCY => 0,
+                    species::FIRST_TM => self.mn_valence,
+                    _ => 4,
+                })
+                .collect();
+            let cfg = Configuration::from_species(l, &cations, &self.base.anions(), self.base.tm_names().to_vec())
+                .unwrap()
+                .with_valences(valences)
+                .unwrap();
+            let accessible: Vec<bool> = cations.iter().map(|&s| !species::is_tm(s)).collect();
+            assert!(connected_to_surface(&l, &accessible), "every Li site must reach the electrode");
+            let c = prepared(&cfg, &self.model, self.energy.clone(), accessible.clone(), 0.0);
+            let frozen = Frozen::of(&c);
+            let prob = li_probabilities(&c);
+            let a = l.cation_grid_index(mn);
+            let free: Vec<usize> =
+                (0..l.n_cations()).filter(|&s| accessible[s]).map(|s| l.cation_grid_index(s)).collect();
+            let mut paths = Vec::new();
+            let mut by_site = vec![Vec::new(); l.n_cations()];
+            let mut by_target = vec![Vec::new(); l.n_cations()];
+            let (mut exact, mut mean_field) = (0.0, 0.0);
+            for k in 0..24 {
+                let Some(d) = frozen.decompose(a, k, &free, &|_| false) else { continue };
+                exact += frozen.convolved_average(a, k, &prob).unwrap();
+                mean_field += frozen.mean_field_rate(a, k, &prob).unwrap();
+                for &(g, m, spectator) in &d.terms {
+                    by_site[Lattice::sublattice_index(g)].push((paths.len(), m, spectator));
+                }
+                by_target[Lattice::sublattice_index(d.target)].push(paths.len());
+                paths.push((Lattice::sublattice_index(d.target), d.de0, d.unit));
+            }
+            let cell = c.tm_paths(a).0.iter().sum();
+            self.positions.insert(mn, Position { cell, exact, mean_field, frozen, paths, by_site, by_target });
+        }
+        &self.positions[&mn]
+    }
+}
+
+/// Whether every accessible cation site reaches a surface plane through accessible nearest
+/// neighbours.
+fn connected_to_surface(l: &Lattice, accessible: &[bool]) -> bool {
+    let nz = l.dims()[2];
+    let mut seen: Vec<bool> = (0..l.n_cations())
+        .map(|c| accessible[c] && [0, nz - 1].contains(&l.grid_coords(l.cation_grid_index(c))[2]))
+        .collect();
+    let mut stack: Vec<usize> = (0..l.n_cations()).filter(|&c| seen[c]).collect();
+    while let Some(c) = stack.pop() {
+        for d in NN_DIRECTIONS {
+            if let Some(n) = shift(l, l.cation_grid_index(c), d).map(Lattice::sublattice_index) {
+                if accessible[n] && !seen[n] {
+                    seen[n] = true;
+                    stack.push(n);
+                }
+            }
+        }
+    }
+    (0..l.n_cations()).all(|c| !accessible[c] || seen[c])
+}
+
+/// What a brute-force run measured: hops, and the hops each rate predicts over the time the
+/// Mn spent on each site (Σ_T t_T·R(T)).
+#[derive(Debug)]
+struct Measured {
+    hops: u64,
+    cell: f64,
+    exact: f64,
+    mean_field: f64,
+    sites_visited: usize,
+}
+
+/// The Mn's instantaneous path rates at its position, with ΔE steps and spectator Li.
+struct MnRates {
+    steps: Vec<i32>,
+    spect: Vec<i32>,
+    rate: Vec<f64>,
+}
+
+impl MnRates {
+    fn enter(pos: &Position, mn: usize, occ: &[bool], l: &Lattice) -> Self {
+        let n = pos.paths.len();
+        let mut r = MnRates { steps: vec![0; n], spect: vec![0; n], rate: vec![0.0; n] };
+        for (c, list) in pos.by_site.iter().enumerate() {
+            if occ[c] {
+                for &(slot, m, s) in list {
+                    r.steps[slot] += m;
+                    r.spect[slot] += s as i32;
+                }
+            }
+        }
+        for slot in 0..n {
+            r.update(pos, slot, mn, occ, l);
+        }
+        r
+    }
+
+    fn update(&mut self, pos: &Position, slot: usize, mn: usize, occ: &[bool], l: &Lattice) {
+        let (target, de0, unit_de) = pos.paths[slot];
+        self.rate[slot] = if occ[target] {
+            0.0
+        } else {
+            pos.frozen.rate_at(l.cation_grid_index(mn), de0 + unit_de * self.steps[slot] as f64, self.spect[slot])
+        };
+    }
+
+    /// Li arrived on (`on`) or left cation `c`.
+    fn li_changed(&mut self, pos: &Position, c: usize, on: bool, mn: usize, occ: &[bool], l: &Lattice) {
+        let sign = if on { 1 } else { -1 };
+        for &(slot, m, s) in &pos.by_site[c] {
+            self.steps[slot] += sign * m;
+            self.spect[slot] += sign * s as i32;
+            self.update(pos, slot, mn, occ, l);
+        }
+        for &slot in &pos.by_target[c] {
+            self.update(pos, slot, mn, occ, l);
+        }
+    }
+}
+
+/// Joint kMC of explicit Li and the Mn (residence time, every rate exact at every step). Li
+/// hop to an empty nearest-neighbour site at Γ·min(1, e^(−ΔE_site/kT)) and, on the two
+/// surface planes, are inserted from and removed to the electrode at μ = 0 at the same
+/// Metropolis rates: grand canonical like the cell, with the independent Fermi occupancy the
+/// cell assumes as stationary state. The Mn hops on instantaneous rates (target empty,
+/// spectator Li, ΔE from the instantaneous anion charges). Γ is `ratio` times the fastest
+/// Li-averaged path rate at the start (the cell's `li_tm_rate_ratio`).
+fn run_joint(joint: &mut Joint, start: usize, ratio: f64, hops_wanted: u64, seed: u64) -> Measured {
+    let l = joint.lattice();
+    let n = l.n_cations();
+    let kt = BOLTZMANN_EV_PER_K * CyclingProtocol::default().temperature_k;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let nz = l.dims()[2];
+    let surface: Vec<usize> =
+        (0..n).filter(|&c| [0, nz - 1].contains(&l.grid_coords(l.cation_grid_index(c))[2])).collect();
+    let neighbour: Vec<[Option<usize>; 12]> = (0..n)
+        .map(|c| NN_DIRECTIONS.map(|d| shift(&l, l.cation_grid_index(c), d).map(Lattice::sublattice_index)))
+        .collect();
+    let e = joint.energy.clone();
+    let fixed: Vec<bool> = (0..n).map(|c| joint.is_fixed_tm(c)).collect();
+    let fermi = |s: usize| 1.0 / (1.0 + (e[s] / kt).exp());
+    let metropolis = |de: f64| (-de / kt).exp().min(1.0);
+    let gamma = {
+        let prob: Vec<f64> = (0..n).map(|s| if fixed[s] || s == start { 0.0 } else { fermi(s) }).collect();
+        let a = l.cation_grid_index(start);
+        let frozen = &joint.position(start).frozen;
+        ratio * (0..24).filter_map(|k| frozen.convolved_average(a, k, &prob)).fold(0.0, f64::max)
+    };
+    let mut mn = start;
+    let mut occ: Vec<bool> = (0..n).map(|s| !fixed[s] && s != mn && unit(&mut rng) < fermi(s)).collect();
+    let li_attempts = n * 12 + surface.len();
+    let r_li = gamma * li_attempts as f64;
+    let mut measured = Measured { hops: 0, cell: 0.0, exact: 0.0, mean_field: 0.0, sites_visited: 0 };
+    let mut visited = vec![false; n];
+    let mut mn_rates = MnRates::enter(joint.position(mn), mn, &occ, &l);
+    let mut t_here = 0.0;
+    // Let the Li settle (50 attempts per site and direction) before the Mn moves.
+    let mut burn_in = 50 * li_attempts;
+    let mut events = 0u64;
+    while measured.hops < hops_wanted {
+        events += 1;
+        assert!(events < 2_000_000_000, "no end: {measured:?}");
+        let r_mn: f64 = if burn_in > 0 { 0.0 } else { mn_rates.rate.iter().sum() };
+        burn_in = burn_in.saturating_sub(1);
+        let total = r_li + r_mn;
+        t_here += -unit_open0(&mut rng).ln() / total * (r_mn > 0.0) as u8 as f64;
+        let u = unit(&mut rng) * total;
+        let pos = &joint.positions[&mn];
+        if u < r_li {
+            let pick = below(&mut rng, li_attempts as u64) as usize;
+            let mut moves = [(0usize, false); 2];
+            let n_moves = if pick < n * 12 {
+                let (i, d) = (pick / 12, pick % 12);
+                match neighbour[i][d] {
+                    Some(j)
+                        if occ[i] && !occ[j] && !fixed[j] && j != mn && unit(&mut rng) < metropolis(e[j] - e[i]) =>
+                    {
+                        moves = [(i, false), (j, true)];
+                        2
+                    }
+                    _ => 0,
+                }
+            } else {
+                let i = surface[pick - n * 12];
+                let accept = !fixed[i] && i != mn && unit(&mut rng) < metropolis(if occ[i] { -e[i] } else { e[i] });
+                moves[0] = (i, !occ[i]);
+                accept as usize
+            };
+            for &(c, on) in &moves[..n_moves] {
+                occ[c] = on;
+                mn_rates.li_changed(pos, c, on, mn, &occ, &l);
+            }
+        } else {
+            let mut x = u - r_li;
+            let slot = (0..mn_rates.rate.len())
+                .find(|&s| {
+                    x -= mn_rates.rate[s];
+                    x < 0.0
+                })
+                .unwrap_or(mn_rates.rate.len() - 1);
+            let target = pos.paths[slot].0;
+            let p = joint.positions.get(&mn).unwrap();
+            measured.cell += t_here * p.cell;
+            measured.exact += t_here * p.exact;
+            measured.mean_field += t_here * p.mean_field;
+            t_here = 0.0;
+            measured.hops += 1;
+            measured.sites_visited += !std::mem::replace(&mut visited[mn], true) as usize;
+            mn = target;
+            mn_rates = MnRates::enter(joint.position(mn), mn, &occ, &l);
+        }
+    }
+    let p = joint.position(mn);
+    measured.cell += t_here * p.cell;
+    measured.exact += t_here * p.exact;
+    measured.mean_field += t_here * p.mean_field;
+    measured
+}
+
+#[test]
+fn li_equilibrated_rates_agree_with_a_brute_force_joint_kmc() {
+    // One Mn²⁺ among Li fluctuating around μ (every site within ±0.07 eV of it), Li hopping
+    // explicitly 1000, 100 and 10 times faster than the Mn's fastest Li-averaged path. The
+    // hops counted are compared with those each rate predicts over the time the Mn spent on
+    // each site: a Poisson count (σ = √expected, the compensator of the hop count).
+    let mut joint = Joint::new(5, 2, 0.0, 0.0);
+    let l = joint.lattice();
+    let start = (0..l.n_cations()).find(|&c| l.grid_coords(l.cation_grid_index(c))[2] == 1).unwrap();
+    let report = |ratio: f64, m: &Measured| {
+        let sigma = m.exact.sqrt();
+        eprintln!(
+            "Li/TM rate ratio {ratio}: {} hops over {} Mn sites; expected from the exact Li average {:.1} \
+             ({:+.2} σ), from the cell {:.1} ({:+.2} σ), from the mean field {:.1} ({:+.2} σ)",
+            m.hops,
+            m.sites_visited,
+            m.exact,
+            (m.hops as f64 - m.exact) / sigma,
+            m.cell,
+            (m.hops as f64 - m.cell) / sigma,
+            m.mean_field,
+            (m.hops as f64 - m.mean_field) / sigma
+        );
+        sigma
+    };
+    // Well separated: the Li-averaged rates hold within the Poisson error (4σ) and 2 %; the
+    // rate at the mean ΔE (×0.55 here) is far off.
+    let m = run_joint(&mut joint, start, 1000.0, 1000, 11);
+    let sigma = report(1000.0, &m);
+    let hops = m.hops as f64;
+    assert!(m.sites_visited >= 10, "{m:?}");
+    assert!((hops - m.exact).abs() < 4.0 * sigma + 0.02 * m.exact, "{m:?}");
+    assert!((hops - m.cell).abs() < 4.0 * sigma + 0.02 * m.cell, "{m:?}");
+    assert!((hops - m.mean_field).abs() > 4.0 * sigma + 0.02 * m.mean_field, "{m:?}");
+    // At the ratio below which Python warns (100) they overestimate by ~5 % (8 % allowed).
+    let m = run_joint(&mut joint, start, 100.0, 2000, 12);
+    let sigma = report(100.0, &m);
+    assert!((m.hops as f64 - m.exact).abs() < 4.0 * sigma + 0.08 * m.exact, "{m:?}");
+    // Without separation the Li-equilibrated rates are too fast (~20 % at 10).
+    let m = run_joint(&mut joint, start, 10.0, 2000, 13);
+    let sigma = report(10.0, &m);
+    assert!((m.hops as f64) < m.exact - 4.0 * sigma, "{m:?}");
 }
