@@ -843,10 +843,9 @@ impl Cycling {
                 continue;
             }
             let Some(c) = self.at(p, site.offset) else { continue };
+            // No test for p = 0 or 1 (a TM, an empty or a full site): the factor is 1 there,
+            // and the branch would be unpredictable.
             let pl = self.work.li_prob[Lattice::sublattice_index(c)];
-            if pl == 0.0 || pl == 1.0 {
-                continue;
-            }
             if aliased {
                 match merged[..n_merged].iter_mut().find(|e| e.0 == c) {
                     Some(e) => e.1 += m,
