@@ -123,6 +123,9 @@ pub(crate) struct StepWork {
     pub(crate) hole_fraction: f64,
     /// exp(−δ/kT) for Li on a TM hop's spectators.
     pub(crate) spectator_factor: f64,
+    /// cosh(m·J·v/kT) − 1 by valence v and m = 0..4: a Li whose site neighbours m more of the
+    /// anions a TM hop joins than of those it leaves (see `li_fluctuation_factor`).
+    pub(crate) fluctuation_cosh: [[f64; 5]; 9],
     /// Fastest TM path rate seen in this step at its own barrier (before any raising), s⁻¹.
     pub(crate) max_tm_rate: f64,
     pub(crate) events_since_rebuild: u64,
@@ -274,6 +277,54 @@ static REFRESH_OFFSETS: std::sync::LazyLock<Vec<[i8; 3]>> = std::sync::LazyLock:
         }
     }
     out
+});
+
+/// A cation whose Li enters the ΔE of a TM path: its offset from A (grid units), which of
+/// the path's changed anions it neighbours (bit j of `a_mask`: A's j-th unshared anion;
+/// of `b_mask`: B's, in the order `tm_paths` visits them), and whether it is a spectator.
+struct FluctuatingSite {
+    offset: [i8; 3],
+    a_mask: u8,
+    b_mask: u8,
+    spectator: bool,
+}
+
+/// For each path, the cations (but A and B) next to its changed anions: the anions A leaves
+/// (A + o for the four o whose mirror b − o is not around A) and those B joins (A + b − o).
+static FLUCTUATING_SITES: std::sync::LazyLock<Vec<Vec<FluctuatingSite>>> = std::sync::LazyLock::new(|| {
+    let add = |x: [i8; 3], y: [i8; 3]| [x[0] + y[0], x[1] + y[1], x[2] + y[2]];
+    PATHS
+        .iter()
+        .map(|path| {
+            let b = path.target;
+            let mut sites: Vec<FluctuatingSite> = Vec::new();
+            let unshared = OCTAHEDRON_ANIONS.iter().map(|&o| (o, [b[0] - o[0], b[1] - o[1], b[2] - o[2]]));
+            for (j, (o, around_b)) in unshared.filter(|(_, m)| !OCTAHEDRON_ANIONS.contains(m)).enumerate() {
+                for (anion, from_a) in [(o, true), (around_b, false)] {
+                    for o2 in OCTAHEDRON_ANIONS {
+                        let c = add(anion, o2);
+                        if c == [0, 0, 0] || c == b {
+                            continue;
+                        }
+                        let at = match sites.iter().position(|s| s.offset == c) {
+                            Some(i) => i,
+                            None => {
+                                let spectator = path.spectators.contains(&c);
+                                sites.push(FluctuatingSite { offset: c, a_mask: 0, b_mask: 0, spectator });
+                                sites.len() - 1
+                            }
+                        };
+                        if from_a {
+                            sites[at].a_mask |= 1 << j;
+                        } else {
+                            sites[at].b_mask |= 1 << j;
+                        }
+                    }
+                }
+            }
+            sites
+        })
+        .collect()
 });
 
 /// Largest as-built charge accepted without a redox partner, e: rounding the counts of a few
@@ -702,6 +753,9 @@ impl Cycling {
             0.0
         };
         w.spectator_factor = (-self.state.model.spectator_li_ev / w.kt).exp();
+        let j = self.state.model.electroneutrality_ev;
+        w.fluctuation_cosh =
+            std::array::from_fn(|v| std::array::from_fn(|m| (j * v as f64 * m as f64 / w.kt).cosh() - 1.0));
         w.max_tm_rate = 0.0;
         w.stamp = vec![0; l.n_grid()];
         w.stamp_now = 0;
@@ -754,6 +808,12 @@ impl Cycling {
     /// whether each one's barrier was raised to the floor, and the fastest path's rate at its
     /// own barrier.
     pub(crate) fn tm_paths(&self, g: usize) -> ([f64; 24], [bool; 24], f64) {
+        self.tm_paths_with(g, true)
+    }
+
+    /// `tm_paths`; without `exact_own` the Li-fluctuation factor of a path below the floor
+    /// (whose rate does not depend on it) is not computed, and its own rate lacks it.
+    fn tm_paths_with(&self, g: usize, exact_own: bool) -> ([f64; 24], [bool; 24], f64) {
         let mut out = ([0.0; 24], [false; 24], 0.0);
         let code = self.code(g);
         if !species::is_tm(code) {
@@ -766,6 +826,7 @@ impl Cycling {
         let j = self.state.model.electroneutrality_ev;
         let nu = self.state.model.attempt_frequency_hz;
         let p = self.lattice().grid_coords(g);
+        let cosh_m1 = &self.work.fluctuation_cosh[v as usize];
         for (k, path) in PATHS.iter().enumerate() {
             let Some(gb) = self.at(p, path.target) else { continue };
             let target = self.code(gb);
@@ -797,6 +858,8 @@ impl Cycling {
             let pb = self.work.li_prob[cb];
             let b = path.target;
             let mut de = 0.0;
+            // Which of the changed anions (A's unshared j-th, B's j-th) carry a charge target.
+            let (mut present_a, mut present_b, mut j_unshared) = (0u8, 0u8, 0);
             for o in OCTAHEDRON_ANIONS {
                 // A + o and its mirror B − o (B's octahedron is b − o over the same six o):
                 // both shared, or both unshared.
@@ -804,21 +867,32 @@ impl Cycling {
                 if OCTAHEDRON_ANIONS.contains(&around_b) {
                     continue;
                 }
-                for (off, delta, cond) in [(o, -(v as f64), 0.0), (around_b, v as f64, pb)] {
+                for (off, delta, cond, present) in
+                    [(o, -(v as f64), 0.0, &mut present_a), (around_b, v as f64, pb, &mut present_b)]
+                {
                     let Some(gx) = self.at(p, off) else { continue };
                     let Some(t) = self.anion_target(gx) else { continue };
                     let q0 = self.work.anion_q[Lattice::sublattice_index(gx)] - cond;
                     de += j * ((q0 + delta - t).powi(2) - (q0 - t).powi(2));
+                    *present |= 1 << j_unshared;
                 }
+                j_unshared += 1;
             }
-            let floored = e_mig < self.work.floor_ev;
+            // Li fluctuations lower the barrier by kT·ln S (S ≥ 1, see li_fluctuation_factor),
+            // the same for the hop and its reverse; the floor still caps the rate.
+            let e_fluct = if exact_own || e_mig >= self.work.floor_ev {
+                e_mig - kt * self.li_fluctuation_factor(p, k, present_a, present_b, cosh_m1, v).ln()
+            } else {
+                e_mig
+            };
+            let floored = e_fluct < self.work.floor_ev;
             // The path's own rate (no raising): what the time-scale check compares with Li.
-            let e_own = (e_mig + 0.5 * de).max(de.max(0.0));
+            let e_own = (e_fluct.max(0.0) + 0.5 * de).max(de.max(0.0));
             let own = nu * (-e_own / kt).exp() * spect * empty;
             if own > out.2 {
                 out.2 = own;
             }
-            let e_kra = e_mig.max(self.work.floor_ev);
+            let e_kra = e_fluct.max(self.work.floor_ev);
             // KRA form; a strongly downhill hop is barrierless, its reverse then costs ΔE
             // exactly (detailed balance holds either way).
             let e_a = (e_kra + 0.5 * de).max(de.max(0.0));
@@ -828,8 +902,73 @@ impl Cycling {
         out
     }
 
+    /// What the Li fluctuations add to a TM hop's mean-field rate (≥ 1). ΔE is linear in the
+    /// Li occupancies n_i (a Li next to an anion A leaves lowers it by 2Jv, next to one B
+    /// joins raises it by 2Jv: ΔE = ⟨ΔE⟩ + 2kT·Σ x_i (n_i − p_i), x_i = m_i·J·v/kT, m_i the
+    /// count of B's changed anions around site i less A's), and the rate is convex in it, so
+    /// the rate at the mean ΔE underestimates the Li-averaged rate (Jensen; by up to ×6 with
+    /// many Li at p ≈ 0.5, see joint_tests). With independent Fermi occupancies the averaged
+    /// forward and reverse KRA rates are products over the sites, (1 − p + p·f·e^(∓x)), f the
+    /// spectator factor; the hop takes their geometric mean, so forward/reverse stay exactly
+    /// exp(−⟨ΔE⟩/kT) (detailed balance against the mean-field energy) and only the part odd
+    /// in x (third order) is left out. Per site, over the mean-field factor (1 − p + p·f):
+    /// sqrt(1 + 2p(1 − p)·f·(cosh x − 1)/(1 − p + p·f)²).
+    fn li_fluctuation_factor(
+        &self,
+        p: [usize; 3],
+        k: usize,
+        present_a: u8,
+        present_b: u8,
+        cosh_m1: &[f64; 5],
+        v: i8,
+    ) -> f64 {
+        let d = self.lattice().dims();
+        // Two sites of the table can be one site when x or y wraps within the table's reach
+        // (4 grid points): merge them there.
+        let aliased = d[0] <= 4 || d[1] <= 4;
+        let mut merged = [(0usize, 0i32, false); 48];
+        let mut n_merged = 0;
+        let mut squared = 1.0;
+        let factor = |pl: f64, m: i32, spectator: bool| {
+            let ch = cosh_m1.get(m.unsigned_abs() as usize).copied().unwrap_or_else(|| {
+                (self.state.model.electroneutrality_ev * v as f64 / self.work.kt * m as f64).cosh() - 1.0
+            });
+            if spectator {
+                let f = self.work.spectator_factor;
+                1.0 + 2.0 * pl * (1.0 - pl) * f * ch / (1.0 - pl + pl * f).powi(2)
+            } else {
+                1.0 + 2.0 * pl * (1.0 - pl) * ch
+            }
+        };
+        for site in &FLUCTUATING_SITES[k] {
+            let m = (site.b_mask & present_b).count_ones() as i32 - (site.a_mask & present_a).count_ones() as i32;
+            if m == 0 && !aliased {
+                continue;
+            }
+            let Some(c) = self.at(p, site.offset) else { continue };
+            // No test for p = 0 or 1 (a TM, an empty or a full site): the factor is 1 there,
+            // and the branch would be unpredictable.
+            let pl = self.work.li_prob[Lattice::sublattice_index(c)];
+            if aliased {
+                match merged[..n_merged].iter_mut().find(|e| e.0 == c) {
+                    Some(e) => e.1 += m,
+                    None => {
+                        merged[n_merged] = (c, m, site.spectator);
+                        n_merged += 1;
+                    }
+                }
+            } else {
+                squared *= factor(pl, m, site.spectator);
+            }
+        }
+        for &(c, m, spectator) in &merged[..n_merged] {
+            squared *= factor(self.work.li_prob[Lattice::sublattice_index(c)], m, spectator);
+        }
+        squared.sqrt()
+    }
+
     fn tm_rate(&self, g: usize) -> f64 {
-        self.tm_paths(g).0.iter().sum()
+        self.tm_paths_with(g, false).0.iter().sum()
     }
 
     /// Depth of grid plane z below the nearer surface, nm.

@@ -18,4 +18,6 @@ pub use cell::{CycleRecord, Cycling, DepthProfile, Interrupted};
 pub use model::{CyclingProtocol, DegradationModel};
 
 #[cfg(test)]
+mod joint_tests;
+#[cfg(test)]
 mod tests;

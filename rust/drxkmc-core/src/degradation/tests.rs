@@ -8,7 +8,7 @@ use crate::config::{species, Configuration};
 use crate::lattice::{Geometry, Lattice, OCTAHEDRON_ANIONS, PATHS};
 use crate::model::{BarrierModel, BOLTZMANN_EV_PER_K};
 
-fn lmto() -> Composition {
+pub(super) fn lmto() -> Composition {
     Composition::parse("Li1.2Mn0.4Ti0.4O2", &[]).unwrap()
 }
 
@@ -17,7 +17,7 @@ fn slab(size: [usize; 3]) -> Lattice {
 }
 
 /// A random as-made Li1.2Mn0.4Ti0.4O2 slab.
-fn lmto_slab(size: [usize; 3], seed: u64) -> Configuration {
+pub(super) fn lmto_slab(size: [usize; 3], seed: u64) -> Configuration {
     let l = slab(size);
     let n = l.n_cations();
     let n_mn = (0.2 * n as f64).round() as usize;
@@ -27,7 +27,7 @@ fn lmto_slab(size: [usize; 3], seed: u64) -> Configuration {
 /// A run on exactly `cfg` (with its valences) for rate tests, which do not need a neutral
 /// cell: built from a copy with every empty cation site filled with Li (so that the cell can
 /// balance its charge with O holes), then given `cfg`'s occupancy and valences back.
-fn probe(cfg: &Configuration, model: &DegradationModel, protocol: &CyclingProtocol) -> Cycling {
+pub(super) fn probe(cfg: &Configuration, model: &DegradationModel, protocol: &CyclingProtocol) -> Cycling {
     let filled: Vec<u8> = cfg.cations().iter().map(|&s| if s == species::VACANCY { species::LI } else { s }).collect();
     let full = Configuration::from_species(*cfg.lattice(), &filled, &cfg.anions(), cfg.tm_names().to_vec()).unwrap();
     let model = DegradationModel { labile_o_max_tm: 6, ..model.clone() };
@@ -41,7 +41,7 @@ fn never() -> bool {
 }
 
 /// Energy difference between two cells, summed anion by anion (exact where nothing changed).
-fn energy_difference(a: &Cycling, b: &Cycling) -> f64 {
+pub(super) fn energy_difference(a: &Cycling, b: &Cycling) -> f64 {
     anion_energies(b).iter().zip(anion_energies(a)).map(|(x, y)| x - y).sum()
 }
 
@@ -243,6 +243,23 @@ fn charge_stays_neutral_and_species_are_conserved() {
     assert!(events > 0, "the test must exercise events");
 }
 
+/// The path back from B = A + d: opposite direction through the same tetrahedron (its
+/// centre, in a/4 units, seen from B).
+pub(super) fn reverse_path(k: usize) -> usize {
+    let s = PATHS[k].target;
+    (0..24)
+        .find(|&r| {
+            PATHS[r].target == [-s[0], -s[1], -s[2]]
+                && PATHS[r]
+                    .centre_quarter
+                    .iter()
+                    .zip(PATHS[k].centre_quarter.iter())
+                    .zip(s.iter())
+                    .all(|((a, b), d)| *a == b - 2 * d)
+        })
+        .expect("every path has a reverse")
+}
+
 #[test]
 fn tm_hops_obey_detailed_balance_against_the_total_energy() {
     // A few Mn2+ in a Li-free slab (every other site empty): forward and backward rates of
@@ -291,23 +308,8 @@ fn tm_hops_obey_detailed_balance_against_the_total_energy() {
                     (p[2] as isize + t[2] as isize) as usize,
                 ])
             };
-            // The reverse path: opposite direction through the same tetrahedron (its centre,
-            // in a/4 units, seen from B = A + d).
-            let rev_k = (0..24)
-                .find(|&r| {
-                    let t = PATHS[r].target;
-                    let s = PATHS[k].target;
-                    t == [-s[0], -s[1], -s[2]]
-                        && PATHS[r]
-                            .centre_quarter
-                            .iter()
-                            .zip(PATHS[k].centre_quarter.iter())
-                            .zip(s.iter())
-                            .all(|((a, b), d)| *a == b - 2 * d)
-                })
-                .unwrap();
             let (rev, _, _) = after.tm_paths(gb);
-            let ratio = fwd[k] / rev[rev_k];
+            let ratio = fwd[k] / rev[reverse_path(k)];
             let expect = (-de / kt).exp();
             assert!((ratio / expect - 1.0).abs() < 1e-12, "path {k}: {ratio} vs {expect}");
             checked += 1;
