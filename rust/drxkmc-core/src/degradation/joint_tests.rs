@@ -451,7 +451,8 @@ fn at_the_end_of_a_default_charge_li_averaged_rates_are_close_to_exact() {
         7,
     )
     .unwrap();
-    let (_, mu, limit) = c.equilibrate_li(4.8).unwrap();
+    let limit = c.equilibrate_li(4.8).unwrap().limit;
+    let mu = c.work.mu;
     assert_eq!(limit, super::cell::Limit::Redox);
     c.prepare_events(1e-12);
     let prob = li_probabilities(&c);
