@@ -336,7 +336,9 @@ class Cycling:
           Both at the discharged state.
         - ``o_lost_per_fu``, ``cation_sites_lost_per_fu``: cumulative, per formula unit;
           ``o_lost_cycle``, ``tm_hops_cycle`` (and ``tm_hops_equilibrated_cycle``, those on a
-          raised barrier), ``tm_migrated`` (TMs off their as-made site): atoms in the slab;
+          raised barrier), ``tm_migrated`` (TMs off their as-made site; it grows with
+          ``DegradationModel.equilibrated_hops``, so compare it at equal settings): atoms in
+          the slab;
           ``tm_dissolved_per_fu`` (cumulative) and ``tm_dissolved_cycle``: TMs dissolved.
         - ``mean_tm_valence_charged``/``_discharged``: redox-active TMs; ``o_holes_per_fu_charged``.
         - ``densified_depth_nm``: from each surface down to the deepest plane that lost at
