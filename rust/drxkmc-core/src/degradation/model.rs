@@ -149,7 +149,7 @@ pub struct DegradationModel {
     /// path that fires ten times in a hold has forgotten its start. Capacity, voltage and O
     /// loss do not depend on it beyond the seed spread, but the count of migrated TMs does:
     /// an uphill step of a raised path fires less than n times per hold, which holds back
-    /// migrations over several sites. On 8×8×12 LMTO slabs over 30 cycles (seeds 1–3), n = 10,
+    /// migrations over several sites. On an 8×8×12 LMTO slab over 30 cycles (seed 1), n = 10,
     /// 100, 1000 gave 322, 483, 494 TMs migrated (O lost 0.052, 0.052, 0.048 per f.u.); the
     /// oxyfluoride kept growing up to n = 10⁵. Compare `tm_migrated` at equal settings only.
     pub equilibrated_hops: f64,
