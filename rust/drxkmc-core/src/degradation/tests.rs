@@ -36,6 +36,32 @@ pub(super) fn probe(cfg: &Configuration, model: &DegradationModel, protocol: &Cy
     c
 }
 
+/// `probe`, charged to 4.8 V with its events prepared for a hold of `hold_s`.
+pub(super) fn charged_probe(
+    cfg: &Configuration,
+    model: &DegradationModel,
+    protocol: &CyclingProtocol,
+    hold_s: f64,
+) -> Cycling {
+    let mut c = probe(cfg, model, protocol);
+    c.equilibrate_li(4.8).unwrap();
+    c.prepare_events(hold_s);
+    c
+}
+
+/// An empty slab but for one TM `name` in state `valence` on cation site `site`, all anions O.
+fn lone_tm(l: Lattice, site: usize, name: &str, valence: i8) -> Configuration {
+    let n = l.n_cations();
+    let mut cations = vec![species::VACANCY; n];
+    cations[site] = species::FIRST_TM;
+    let mut valences = vec![0i8; n];
+    valences[site] = valence;
+    Configuration::from_species(l, &cations, &vec![species::O; l.n_anions()], vec![name.into()])
+        .unwrap()
+        .with_valences(valences)
+        .unwrap()
+}
+
 fn never() -> bool {
     false
 }
@@ -283,9 +309,7 @@ fn tm_hops_obey_detailed_balance_against_the_total_energy() {
         ..DegradationModel::default()
     };
     let protocol = CyclingProtocol::default();
-    let mut c = probe(&cfg, &model, &protocol);
-    c.equilibrate_li(4.8).unwrap();
-    c.prepare_events(1e-12);
+    let c = charged_probe(&cfg, &model, &protocol, 1e-12);
     let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
     let mut checked = 0;
     for &site in &[5usize, 40] {
@@ -334,17 +358,9 @@ fn default_barriers_give_arrhenius_rates_in_mobility_order() {
     let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
     let mut rates = Vec::new();
     for (name, v) in [("Mn", 2i8), ("Mn", 3), ("Ti", 4), ("Mn", 4)] {
-        let mut cations = vec![species::VACANCY; n];
-        cations[site] = species::FIRST_TM;
-        let mut valences = vec![0i8; n];
-        valences[site] = v;
-        let cfg = Configuration::from_species(l, &cations, &vec![species::O; l.n_anions()], vec![name.into()])
-            .unwrap()
-            .with_valences(valences)
-            .unwrap();
-        let mut c = probe(&cfg, &model, &protocol);
-        c.equilibrate_li(4.8).unwrap();
-        c.prepare_events(1e-9); // short: no path is raised to the equilibration floor
+        let cfg = lone_tm(l, site, name, v);
+        // A short hold: no path is raised to the equilibration floor.
+        let c = charged_probe(&cfg, &model, &protocol, 1e-9);
         let (paths, floored, _) = c.tm_paths(l.cation_grid_index(site));
         let expect = model.attempt_frequency_hz * (-model.migration_barrier(name, v) / kt).exp();
         let open: Vec<f64> = paths.iter().copied().filter(|&r| r > 0.0).collect();
@@ -474,9 +490,7 @@ fn one_tm_samples_the_boltzmann_distribution() {
         Configuration::from_species(l, &cations, &anions, vec!["Mn".into()]).unwrap().with_valences(valences).unwrap();
     let model = DegradationModel { o_loss_barrier_ev: 100.0, o_loss_depth_nm: 0.5, ..DegradationModel::default() };
     let protocol = CyclingProtocol { temperature_k: 1500.0, ..CyclingProtocol::default() };
-    let mut c = probe(&cfg, &model, &protocol);
-    c.equilibrate_li(4.8).unwrap();
-    c.prepare_events(1.0);
+    let mut c = charged_probe(&cfg, &model, &protocol, 1.0);
     let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
     // Exact weights: the cell's energy with the TM on each site.
     let where_tm = |c: &Cycling| c.config().cations().iter().position(|&s| species::is_tm(s)).unwrap();
@@ -672,14 +686,7 @@ fn one_tm_in_an_empty_slab_diffuses_with_the_exact_in_plane_d() {
     let l = slab([4, 4, 4]);
     let n = l.n_cations();
     let start = n / 2 + 3;
-    let mut cations = vec![species::VACANCY; n];
-    cations[start] = species::FIRST_TM;
-    let mut valences = vec![0i8; n];
-    valences[start] = 2;
-    let cfg = Configuration::from_species(l, &cations, &vec![species::O; l.n_anions()], vec!["Mn".into()])
-        .unwrap()
-        .with_valences(valences)
-        .unwrap();
+    let cfg = lone_tm(l, start, "Mn", 2);
     let model = DegradationModel {
         electroneutrality_ev: 0.0,
         o_loss_barrier_ev: 100.0,
@@ -687,9 +694,7 @@ fn one_tm_in_an_empty_slab_diffuses_with_the_exact_in_plane_d() {
         ..DegradationModel::default()
     };
     let protocol = CyclingProtocol::default();
-    let mut c = probe(&cfg, &model, &protocol);
-    c.equilibrate_li(4.8).unwrap();
-    c.prepare_events(1e-12);
+    let mut c = charged_probe(&cfg, &model, &protocol, 1e-12);
     let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
     let gamma = model.attempt_frequency_hz * (-model.migration_barrier("Mn", 2) / kt).exp();
     let a_nn2 = l.a() * l.a() / 2.0;
@@ -797,17 +802,7 @@ fn a_reduced_surface_tm_dissolves_at_the_arrhenius_rate() {
     let surface = (0..n).find(|&c| l.grid_coords(l.cation_grid_index(c))[2] == 0).unwrap();
     let inner = (0..n).find(|&c| l.grid_coords(l.cation_grid_index(c))[2] == 3).unwrap();
     let rate_of = |site: usize, v: i8| {
-        let mut cations = vec![species::VACANCY; n];
-        cations[site] = species::FIRST_TM;
-        let mut valences = vec![0i8; n];
-        valences[site] = v;
-        let cfg = Configuration::from_species(l, &cations, &vec![species::O; l.n_anions()], vec!["Mn".into()])
-            .unwrap()
-            .with_valences(valences)
-            .unwrap();
-        let mut c = probe(&cfg, &model, &protocol);
-        c.equilibrate_li(4.8).unwrap();
-        c.prepare_events(1.0);
+        let c = charged_probe(&lone_tm(l, site, "Mn", v), &model, &protocol, 1.0);
         c.work.rate[site]
     };
     let expect = model.attempt_frequency_hz * (-e / kt).exp();
