@@ -50,7 +50,7 @@ def _require(module: str, package: str):
     except ImportError as e:
         raise ImportError(
             f"this needs {package}, part of the optional extra 'structures': "
-            "pip install drxkmc[structures]"
+            "pip install 'drxkmc[structures]' (from a source folder: pip install '.[structures]')"
         ) from e
 
 

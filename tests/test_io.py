@@ -279,5 +279,5 @@ def test_a_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypat
 def test_missing_extra_gives_a_clear_import_error(monkeypatch, module, call):
     config = random_config(FORMULAS[0], (2, 2, 2), 4.15, 1.0, 10)
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
-    with pytest.raises(ImportError, match=r"pip install drxkmc\[structures\]"):
+    with pytest.raises(ImportError, match=r"pip install 'drxkmc\[structures\]'"):
         call(config)
