@@ -1080,18 +1080,17 @@ impl Cycling {
             return None;
         }
         let p = self.lattice().grid_coords(g);
-        let anions: Vec<usize> = OCTAHEDRON_ANIONS
-            .iter()
-            .filter_map(|&o| self.at(p, o))
-            .filter(|&x| self.code(x) != species::ANION_VACANCY)
-            .collect();
-        if anions.len() > m.dissolution_max_anions as usize {
+        // Called for every TM on every rate refresh while dissolution is on: no allocation.
+        let anions = || {
+            OCTAHEDRON_ANIONS
+                .iter()
+                .filter_map(move |&o| self.at(p, o))
+                .filter(|&x| self.code(x) != species::ANION_VACANCY)
+        };
+        if anions().count() > m.dissolution_max_anions as usize {
             return None;
         }
-        anions
-            .into_iter()
-            .filter(|&x| self.code(x) == species::O)
-            .min_by_key(|&x| (tm_neighbours_of(&self.state.config, x), x))
+        anions().filter(|&x| self.code(x) == species::O).min_by_key(|&x| (tm_neighbours_of(&self.state.config, x), x))
     }
 
     /// Rate of the dissolution of the TM at `g` (0 if it cannot dissolve), s⁻¹.

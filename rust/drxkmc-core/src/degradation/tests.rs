@@ -619,13 +619,22 @@ fn the_densified_layer_starts_at_the_surface_and_never_shrinks() {
     let depths: Vec<f64> = records.iter().map(|r| r.densified_depth_nm).collect();
     assert!(depths.windows(2).all(|w| w[1] >= w[0]), "{depths:?}");
     assert!(depths[5] > 0.0, "O loss this fast densifies the surface: {depths:?}");
-    // The plane where the layer ends (deepest, averaged over the two surfaces) lost at least
-    // 1/6 of its sites on at least one side, and nothing deeper did on both.
-    let profile = c.depth_profile();
-    let plane_nm = c.config().lattice().a() / 20.0;
-    let deepest = (depths[5] / plane_nm).ceil() as usize - 1;
-    let f = super::cell::DENSIFIED_LOST_FRACTION;
-    assert!(profile.lost_site_fraction[..=deepest].iter().any(|&x| x >= f / 2.0 - 1e-12), "{profile:?}");
+    // The depth, counted here from the lost sites plane by plane: from each surface down to
+    // the deepest plane of its half that lost ≥ 1/6 of its sites, mean of the two surfaces.
+    let l = *c.config().lattice();
+    let nz = l.dims()[2];
+    let (mut lost, mut sites) = (vec![0.0; nz], vec![0.0; nz]);
+    for p in l.cation_points() {
+        let z = p[2];
+        sites[z] += 1.0;
+        lost[z] += c.state.collapsed[Lattice::sublattice_index(l.grid_index(p))] as u8 as f64;
+    }
+    let dense = |z: usize| lost[z] >= sites[z] / 6.0 - 1e-9;
+    let half = nz.div_ceil(2);
+    let bottom = (0..half).filter(|&z| dense(z)).max().map_or(0, |z| z + 1);
+    let top = (0..half).filter(|&k| dense(nz - 1 - k)).max().map_or(0, |k| k + 1);
+    let expect = 0.5 * (bottom + top) as f64 * l.a() / 20.0;
+    assert!((depths[5] - expect).abs() < 1e-12, "{} vs {expect}", depths[5]);
 }
 
 #[test]
