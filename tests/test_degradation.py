@@ -303,13 +303,26 @@ def test_fluorination_slows_o_loss():
     assert lost[LMTOF] < lost[LMTO], lost
 
 
-def test_timescale_warning_matches_the_rate_ratio():
-    c = Cycling(slab(size=(5, 5, 8)), seed=1)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        df = c.run(2, progress=False)
-    warned = any(issubclass(w.category, drxkmc.TimescaleWarning) for w in caught)
-    assert warned == bool((df["li_tm_rate_ratio"] < drxkmc.degradation.SEPARATION_RATIO).any())
+def test_a_hold_too_short_for_the_time_scale_fall_back_is_flagged_and_warned():
+    # Every TM made as fast as the Li (0.30 eV vs the Li 0-TM 0.25 eV): their paths fall
+    # back to Γ_Li/R. A hold shorter than n·R/Γ_Li cannot equilibrate them (flagged,
+    # warned); holds well beyond it can (no flag, no warning).
+    model = DegradationModel(migration_barrier_eV={}, default_migration_barrier_eV=0.30)
+    barrier = drxkmc.BarrierModel()
+    kt = 8.617333262e-5 * drxkmc.CyclingProtocol().temperature_K
+    li_rate = barrier.attempt_frequency_hz * math.exp(-barrier.channel_barrier_eV[0] / kt)
+    needed_s = model.equilibrated_hops * model.min_timescale_ratio / li_rate
+    for hold_s, separated in ((needed_s / 20, False), (needed_s * 20, True)):
+        protocol = drxkmc.CyclingProtocol(charge_time_s=hold_s, discharge_time_s=hold_s)
+        c = Cycling(slab(size=(5, 5, 8)), degradation_model=model, protocol=protocol, seed=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            df = c.run(2, progress=False)
+        warned = any(issubclass(w.category, drxkmc.TimescaleWarning) for w in caught)
+        assert warned == (not df["timescales_separated"].all())
+        assert df["timescales_separated"].all() == separated, (hold_s, df)
+        # The fall-back was needed: the fastest paths came within R of the Li.
+        assert (df["li_tm_rate_ratio"] < model.min_timescale_ratio).any()
 
 
 def test_figures_draw_headless(tmp_path):
