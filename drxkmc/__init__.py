@@ -12,6 +12,7 @@ from importlib.metadata import version as _version
 from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
+from drxkmc.cycling_runs import CyclingSpec, cycle_or_resume
 from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel, TimescaleWarning
 from drxkmc.electrochem import extractable_capacity, state_of_charge_sweep, voltage_curve
 from drxkmc.errors import (
@@ -47,6 +48,7 @@ __all__ = [
     "ConvergenceWarning",
     "Cycling",
     "CyclingProtocol",
+    "CyclingSpec",
     "DegradationModel",
     "DrxkmcError",
     "InvalidParameterError",
@@ -65,6 +67,7 @@ __all__ = [
     "__version__",
     "anneal",
     "arrhenius",
+    "cycle_or_resume",
     "extractable_capacity",
     "kinisi_check",
     "percolation",
