@@ -30,8 +30,8 @@ A spec says everything a degradation run needs, in sections::
 The folder holds the spec (``cycling.toml``), the latest checkpoint and the one before it
 (taken between cycles; a cycling checkpoint is the whole run: structure, generator, every
 cycle's record) and, once the run is done, ``cycles.parquet`` (one row per cycle, the
-columns of :attr:`drxkmc.Cycling.results`) and ``profiles.parquet`` (per cycle and depth),
-with the spec, units and drxkmc version in their Parquet metadata. A run killed at any moment
+columns of :attr:`drxkmc.Cycling.results`), ``profiles.parquet`` (per cycle and depth) and
+``events.parquet`` (the event log per cycle, kind and species), with the spec, units and drxkmc version in their Parquet metadata. A run killed at any moment
 (SIGKILL included) and resumed gives the same frames, bit for bit, as one that never stopped.
 ``run.cycles`` may be raised between a run and its resumption, to extend a finished run.
 """
@@ -78,6 +78,7 @@ log = logging.getLogger("drxkmc")
 SPEC_FILE = "cycling.toml"
 RESULTS_FILE = "cycles.parquet"
 PROFILES_FILE = "profiles.parquet"
+EVENTS_FILE = "events.parquet"
 
 #: File sections and the field each key sets (``model``, ``degradation`` and ``protocol``
 #: take the fields of BarrierModel, DegradationModel and CyclingProtocol).
@@ -366,7 +367,7 @@ def cycle_or_resume(
 
 def _cycle(cycling: Cycling, spec: CyclingSpec, folder: Path, progress: bool | None) -> None:
     """Run the cycles left, checkpointing between them; stop cleanly on a signal."""
-    for name in (RESULTS_FILE, PROFILES_FILE):  # a finished run being extended
+    for name in (RESULTS_FILE, PROFILES_FILE, EVENTS_FILE):  # a finished run being extended
         (folder / name).unlink(missing_ok=True)
     interval_s = 60.0 * spec.checkpoint_minutes
     last = time.monotonic()
@@ -473,7 +474,12 @@ def _write_results(folder: Path, spec: CyclingSpec, cycling: Cycling) -> None:
     from drxkmc import __version__
 
     # The per-cycle file is written last: its presence means the run is done.
-    for name, frame in ((PROFILES_FILE, cycling.profiles), (RESULTS_FILE, cycling.results)):
+    frames = (
+        (PROFILES_FILE, cycling.profiles),
+        (EVENTS_FILE, cycling.events),
+        (RESULTS_FILE, cycling.results),
+    )
+    for name, frame in frames:
         metadata = {
             "drxkmc_spec": spec.dumps("json"),
             "drxkmc_units": json.dumps(_units(frame)),

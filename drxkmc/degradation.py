@@ -381,6 +381,18 @@ class Cycling:
             return pl.DataFrame(schema=_PROFILE_SCHEMA)
         return pl.concat(frames).select(list(_PROFILE_SCHEMA))
 
+    @property
+    def events(self) -> pl.DataFrame:
+        """The event log, summed per cycle: ``event`` ("tm_hop", "o_loss" or
+        "dissolution") of ``species`` (a TM in its state before the event, e.g. "Mn2+"; "O"),
+        ``count`` events, ``equilibrated`` of them on a raised barrier (TM hops only). Which
+        TMs move, and when, says why a run fades: e.g.
+        ``c.events.group_by("event", "species").agg(pl.col("count").sum())``."""
+        rows = self._run.events()
+        if not rows:
+            return pl.DataFrame(schema=_EVENT_SCHEMA)
+        return pl.DataFrame(rows, schema_overrides=_EVENT_SCHEMA).select(list(_EVENT_SCHEMA))
+
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         """Write the run (state, generator, history and material) to ``path`` atomically;
         :meth:`load_checkpoint` continues it bit-identically."""
@@ -450,6 +462,13 @@ _COLUMN_ORDER = [
     "coulombic_efficiency",
     "retention",
 ]
+_EVENT_SCHEMA = {
+    "cycle": pl.UInt32,
+    "event": pl.String,
+    "species": pl.String,
+    "count": pl.UInt64,
+    "equilibrated": pl.UInt64,
+}
 _PROFILE_SCHEMA = {
     "cycle": pl.UInt32,
     "depth_nm": pl.Float64,

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from drxkmc.cli import main
 from drxkmc.cycling_runs import (
+    EVENTS_FILE,
     PROFILES_FILE,
     RESULTS_FILE,
     CyclingSpec,
@@ -70,6 +71,7 @@ def test_the_folder_run_equals_the_in_memory_run_and_repeats_idempotently(tmp_pa
     stored = pl.read_parquet(tmp_path / RESULTS_FILE)
     assert stored.equals(reference.results)
     assert pl.read_parquet(tmp_path / PROFILES_FILE).equals(reference.profiles)
+    assert pl.read_parquet(tmp_path / EVENTS_FILE).equals(reference.events)
     meta = pl.read_parquet_metadata(tmp_path / RESULTS_FILE)
     assert CyclingSpec.loads(meta["drxkmc_spec"], "json") == SPEC
     assert '"time_s": "s"' in meta["drxkmc_units"]

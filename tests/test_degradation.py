@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import math
+import pickle
 import threading
 import warnings
 
@@ -115,6 +116,7 @@ def test_a_resumed_run_continues_bit_identically(tmp_path):
     resumed.run(2, progress=False)
     assert resumed.results.equals(straight.results)
     assert resumed.profiles.equals(straight.profiles)
+    assert resumed.events.equals(straight.events)
     assert resumed.configuration() == straight.configuration()
     assert list(tmp_path.iterdir()) == [path], "no temporary files left behind"
 
@@ -434,3 +436,44 @@ def test_dissolution_is_off_by_default_and_counted_when_on():
     # The run's own configuration is not exposed; the per-f.u. columns carry the counts.
     assert df["tm_dissolved_per_fu"][-1] * n_fu <= mn_made
     assert df["cation_sites_lost_per_fu"][-1] >= df["tm_dissolved_per_fu"][-1]
+
+
+def test_the_event_log_adds_up_to_each_cycles_counts():
+    """The event log (per cycle, kind and species) sums to the per-cycle counts, which the
+    run keeps separately; TMs are named by symbol and state, O loss by "O"."""
+    cfg = slab(size=(5, 5, 6), seed=13)
+    model = fast_model(dissolution_barrier_eV=0.8, dissolution_max_anions=5).replace(
+        o_loss_barrier_eV=0.8
+    )
+    c = Cycling(cfg, degradation_model=model, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", drxkmc.TimescaleWarning)
+        df = c.run(4, progress=False)
+    events = c.events
+    assert set(events["event"]) == {"tm_hop", "o_loss", "dissolution"}, events
+    per_cycle = events.pivot(
+        on="event", index="cycle", values="count", aggregate_function="sum"
+    ).fill_null(0)
+    joined = df.join(per_cycle, on="cycle", how="left").fill_null(0)
+    assert (joined["tm_hop"] == joined["tm_hops_cycle"]).all()
+    assert (joined["o_loss"] == joined["o_lost_cycle"]).all()
+    assert (joined["dissolution"] == joined["tm_dissolved_cycle"]).all()
+    raised = (
+        events.filter(pl.col("event") == "tm_hop")
+        .group_by("cycle")
+        .agg(pl.col("equilibrated").sum())
+    )
+    joined = df.join(raised, on="cycle", how="left").fill_null(0)
+    assert (joined["equilibrated"] == joined["tm_hops_equilibrated_cycle"]).all()
+    metals = set(cfg.material.transition_metals)
+    for event, species in events.select("event", "species").iter_rows():
+        if event == "o_loss":
+            assert species == "O"
+        else:
+            symbol, state = species[:-2], int(species[-2])
+            assert symbol in metals and species.endswith("+") and 2 <= state <= 5, species
+    twin = pickle.loads(pickle.dumps(c))
+    assert twin.events.equals(events)
+    inert = Cycling(cfg, degradation_model=DegradationModel.inert(), seed=6)
+    inert.run(1, progress=False)
+    assert inert.events.height == 0 and inert.events.columns == events.columns

@@ -35,7 +35,7 @@ use crate::tree::{pick, SumTree};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// How a TM kind takes part in redox and migration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,6 +99,8 @@ pub struct CellState {
     /// Every completed cycle's record and end-of-cycle depth profile.
     pub(crate) records: Vec<CycleRecord>,
     pub(crate) profiles: Vec<DepthProfile>,
+    /// Every completed cycle's events by kind and species.
+    pub(crate) events: Vec<EventCount>,
 }
 
 /// Per-step work arrays, rebuilt at the start of every step.
@@ -142,8 +144,10 @@ pub(crate) struct StepWork {
 }
 
 /// Counts of one cycle's events.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Counts {
+    /// Events by kind and species (state before the event): (all, on a raised barrier).
+    pub(crate) by_kind: BTreeMap<(EventKind, String), (u64, u64)>,
     pub(crate) tm_hops: u64,
     pub(crate) tm_hops_floored: u64,
     pub(crate) o_lost: u64,
@@ -153,6 +157,35 @@ pub(crate) struct Counts {
     /// Holds in which a path fell back to the Li time scale but the hold was too short for
     /// it to fire `equilibrated_hops` times (neither separated nor equilibrated).
     pub(crate) unseparated_holds: u64,
+}
+
+impl Counts {
+    fn tally(&mut self, kind: EventKind, species: String, raised: bool) {
+        let entry = self.by_kind.entry((kind, species)).or_default();
+        entry.0 += 1;
+        entry.1 += raised as u64;
+    }
+}
+
+/// A kind of structural event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    TmHop,
+    OLoss,
+    Dissolution,
+}
+
+/// The event log of a cycle, summed: how many events of one kind happened to one species
+/// (a TM as "Mn2+", in its state before the event; "O" for O loss), and how many of them ran
+/// on a raised (equilibrated) barrier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventCount {
+    pub cycle: u32,
+    pub event: EventKind,
+    pub species: String,
+    pub count: u64,
+    pub equilibrated: u64,
 }
 
 /// The 24 o-t-o paths of one TM.
@@ -448,6 +481,7 @@ impl Cycling {
             composition: composition.clone(),
             records: Vec::new(),
             profiles: Vec::new(),
+            events: Vec::new(),
         };
         let cations = config.cations();
         let mut state = state;
@@ -1344,8 +1378,12 @@ impl Cycling {
                     continue;
                 }
                 let u = unit(&mut self.state.rng) * sum;
+                let species = self.species_label(g);
                 if u < dissolve {
-                    counts.tm_dissolved += self.dissolve(g) as u64;
+                    if self.dissolve(g) {
+                        counts.tm_dissolved += 1;
+                        counts.tally(EventKind::Dissolution, species, false);
+                    }
                     self.work.events_since_rebuild += 1;
                     continue;
                 }
@@ -1355,11 +1393,15 @@ impl Cycling {
                 let (k, _) = pick(24, |k| paths[k], u - dissolve);
                 counts.tm_hops += 1;
                 counts.tm_hops_floored += raised[k] as u64;
+                counts.tally(EventKind::TmHop, species, raised[k]);
                 self.move_tm(g, k);
             } else {
                 let before = self.state.o_lost;
                 self.lose_oxygen(l.anion_grid_index(leaf - n_cat));
                 counts.o_lost += self.state.o_lost - before;
+                if self.state.o_lost > before {
+                    counts.tally(EventKind::OLoss, "O".to_string(), false);
+                }
             }
             self.work.events_since_rebuild += 1;
             if self.work.events_since_rebuild >= 1 << 16 {
@@ -1510,6 +1552,10 @@ impl Cycling {
         };
         self.state.records.push(record.clone());
         self.state.profiles.push(self.depth_profile());
+        let cycle = self.state.cycle;
+        self.state.events.extend(counts.by_kind.into_iter().map(|((event, species), (count, equilibrated))| {
+            EventCount { cycle, event, species, count, equilibrated }
+        }));
         Ok(Ok(record))
     }
 
@@ -1520,6 +1566,16 @@ impl Cycling {
     /// Every completed cycle's end-of-cycle depth profile.
     pub fn profiles(&self) -> &[DepthProfile] {
         &self.state.profiles
+    }
+    /// Every completed cycle's events by kind and species.
+    pub fn events(&self) -> &[EventCount] {
+        &self.state.events
+    }
+
+    /// A TM's species and state as "Mn2+".
+    fn species_label(&self, g: usize) -> String {
+        let code = self.code(g);
+        format!("{}{}+", self.kind_of(code).symbol, self.valence(Lattice::sublattice_index(g)))
     }
     /// The material being cycled.
     pub fn composition(&self) -> &Composition {
