@@ -1233,7 +1233,7 @@ impl Cycling {
     /// must hold no TM and not be lost; Li on them leave (the move's rate carries the
     /// probability that they are empty, and its energy is conditioned on it). KRA barrier:
     /// the o-t-o one; ΔE = the tetrahedral energy + the electroneutrality change.
-    fn tet_entries(&self, g: usize) -> TetRates {
+    pub(crate) fn tet_entries(&self, g: usize) -> TetRates {
         let code = self.code(g);
         if !species::is_tm(code) || self.state.model.tetrahedral_energy_ev.is_empty() {
             return TetRates::CLOSED;
@@ -1300,7 +1300,7 @@ impl Cycling {
     /// occupied tetrahedron. A state without a tetrahedral energy (reached by redox while
     /// tetrahedral) sits at its transition state (its migration barrier above the octahedron)
     /// and leaves without a barrier.
-    fn tet_exits(&self, t: usize) -> TetRates {
+    pub(crate) fn tet_exits(&self, t: usize) -> TetRates {
         let Some(&tm) = self.state.config.tetrahedral_at(t as u32) else { return TetRates::CLOSED };
         let kind = self.kind_of(tm.code);
         let v = tm.valence;
