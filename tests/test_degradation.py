@@ -434,3 +434,53 @@ def test_dissolution_is_off_by_default_and_counted_when_on():
     # The run's own configuration is not exposed; the per-f.u. columns carry the counts.
     assert df["tm_dissolved_per_fu"][-1] * n_fu <= mn_made
     assert df["cation_sites_lost_per_fu"][-1] >= df["tm_dissolved_per_fu"][-1]
+
+
+def tetrahedral_model() -> DegradationModel:
+    """Mn rests on tetrahedra at every valence (far below the octahedra: many of them)."""
+    return fast_model(tetrahedral_energy_eV={"Mn2+": -1.0, "Mn3+": -1.0, "Mn4+": -1.0})
+
+
+def test_tetrahedral_tms_are_counted_kept_and_drawn():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from drxkmc import plot
+
+    assert DegradationModel().tetrahedral_energy_eV == {}, "off by default"
+    c = Cycling(slab(), degradation_model=tetrahedral_model(), seed=7)
+    df = c.run(2, progress=False)
+    tets = c.configuration().tetrahedral_tms()
+    # The per-cycle count is the number of tetrahedral TMs of the configuration.
+    assert df["tm_tetrahedral"][-1] == tets.height > 0
+    assert set(tets["species"]) == {"Mn"}
+    assert df["tm_migrated"][-1] >= tets.height
+    assert c._run.charge() == 0
+    # Drawn as triangles in the planes their tetrahedra span.
+    nx, ny = (2 * s for s in c.configuration().lattice.size[:2])
+    y = (int(tets["tetrahedron"][0]) // nx) % ny
+    ax = plot.plot_cross_section(c.configuration(), y=y)
+    assert "Mn (tetrahedral)" in [h.get_label() for h in ax.collections]
+    # The pickle (its checkpoint) keeps them and runs on identically.
+    import pickle
+
+    twin = pickle.loads(pickle.dumps(c))
+    assert twin.configuration().tetrahedral_tms().equals(tets)
+    c.run(1, progress=False)
+    twin.run(1, progress=False)
+    assert twin.results.equals(c.results)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    key=st.one_of(st.sampled_from(["Mn2+", "Ti4+", "Ni3+"]), st.text(max_size=5)),
+    value=_FUZZ_VALUES,
+)
+def test_tetrahedral_energy_fuzz_names_the_field(key, value):
+    try:
+        model = DegradationModel(tetrahedral_energy_eV={key: value})
+    except drxkmc.DrxkmcError as e:
+        assert e.field == "tetrahedral_energy_eV"
+    else:
+        assert key in ("Mn2+", "Ti4+", "Ni3+") and math.isfinite(value) and abs(value) <= 1000
+        drxkmc._core.validate_degradation_model(model.as_dict())
