@@ -41,10 +41,11 @@ pub struct DegradationModel {
     /// listed keeps the tetrahedron as the transition state of its o-t-o hop, as before.
     /// Default: none (off), an assumption. A value to start from: Mn²⁺ 0.0 eV, the
     /// crystal-field octahedral site preference of high-spin d⁵ (zero; Dunitz & Orgel, J.
-    /// Phys. Chem. Solids 3, 20 (1957); McClure, ibid. 3, 311 (1957)), the reason Mn²⁺ sits
+    /// Phys. Chem. Solids 3, 318 (1957); McClure, ibid. 3, 311 (1957)), the reason Mn²⁺ sits
     /// on tetrahedral sites in Mn₃O₄ and in the spinel-like δ phase that Mn-rich DRX forms on
-    /// cycling (Cai et al., Nat. Energy 2024); ion size and the rest of the site energy are
-    /// not in it. Mn³⁺ (≈ 1.0 eV) and Ni²⁺ (≈ 0.9 eV) prefer octahedra by the same measure.
+    /// cycling (Z. Cai et al., Nat. Energy 9, 27 (2024)); ion size and the rest of the site
+    /// energy are not in it. Mn³⁺ (≈ 1.0 eV) and Ni²⁺ (≈ 0.9 eV) prefer octahedra by the same
+    /// measure. See docs/design.md#degradation for the moves and what a tetrahedral TM blocks.
     #[serde(rename = "tetrahedral_energy_eV", default)]
     pub tetrahedral_energy_ev: BTreeMap<String, f64>,
     /// Added to a TM hop's barrier per Li on a spectator vertex of its tetrahedron, eV
