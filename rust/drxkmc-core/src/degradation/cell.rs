@@ -18,6 +18,13 @@
 //! the Li site energies and μ are those at the step's start; a TM that moves takes the two
 //! sites it touches off the network until the next step.
 //!
+//! With `tetrahedral_energy_eV` set, a TM of a listed species/state can also rest in one of
+//! the 8 tetrahedra around its octahedron (octahedral → tetrahedral and back as events of
+//! their own, in the KRA form with the o-t-o barrier); while there its four face-sharing
+//! octahedra hold nothing and block Li and TM paths like lost sites. Such TMs live in the
+//! configuration's tetrahedral list; their exits have a sum tree of their own, so that with
+//! none possible every rate and draw is what it is without the option.
+//!
 //! Charge bookkeeping: Li⁺, TMⁿ⁺ (per-site valence), O²⁻, F⁻, Cl⁻, and O holes (O-redox
 //! electrons removed, one positive charge each) sum to zero after every event; O leaves as
 //! neutral O, its two electrons reducing the TMs around its vacancy first.
@@ -424,6 +431,9 @@ fn fermi(e: f64, mu: f64, kt: f64) -> f64 {
 
 /// Bytes per cation site the run holds (state and step work).
 pub const BYTES_PER_CATION_SITE: u64 = 1 + 1 + 4 + 8 * 4 + 1 + 8 * 2 + 4 + 4 + 8;
+/// Bytes per cation site added with tetrahedral TMs possible: the exit rates of the two
+/// tetrahedra per cation site and their tree, and the per-site count of occupied neighbours.
+pub const BYTES_PER_CATION_SITE_TETRAHEDRAL: u64 = 2 * 8 + 2 + 1;
 
 impl Cycling {
     /// Set up a cycling run of `config` (a slab, as made or charged) of material
@@ -462,7 +472,14 @@ impl Cycling {
         crate::memory::require_available(
             "size",
             || format!("a cycling run of {}", crate::memory::describe_lattice(&lattice)),
-            lattice.n_cations() as u64 * BYTES_PER_CATION_SITE + crate::percolation::memory_estimate(&lattice),
+            lattice.n_cations() as u64
+                * (BYTES_PER_CATION_SITE
+                    + if model.tetrahedral_energy_ev.is_empty() && config.tetrahedral().is_empty() {
+                        0
+                    } else {
+                        BYTES_PER_CATION_SITE_TETRAHEDRAL
+                    })
+                + crate::percolation::memory_estimate(&lattice),
         )?;
         let kinds = tm_kinds(config, composition, model)?;
         let n_fu = lattice.n_cations() as f64 / composition.cation_sites();
