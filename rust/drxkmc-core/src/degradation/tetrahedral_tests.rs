@@ -274,6 +274,17 @@ fn cells_with_tetrahedral_tms_stay_neutral_and_conserve_species_after_every_even
         seen += r.tm_tetrahedral;
         // Tetrahedral TMs are off their as-made sites.
         assert!(r.tm_migrated >= r.tm_tetrahedral);
+        // The depth profile's TM fractions add up to every TM, tetrahedral ones included.
+        let l = *c.config().lattice();
+        let nz = l.dims()[2];
+        let mut sites = vec![0.0; nz.div_ceil(2)];
+        for p in l.cation_points() {
+            sites[p[2].min(nz - 1 - p[2])] += 1.0;
+        }
+        let profile = c.depth_profile();
+        let tms: f64 = profile.tm_fraction.iter().zip(&sites).map(|(f, n)| f * n).sum();
+        let n_tm = cation_counts(c.config())[species::FIRST_TM as usize..].iter().sum::<usize>();
+        assert!((tms - n_tm as f64).abs() < 1e-9, "{tms} vs {n_tm}");
     }
     assert!(seen > 0, "the test must keep TMs on tetrahedra");
 }
