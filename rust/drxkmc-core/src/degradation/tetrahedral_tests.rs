@@ -59,44 +59,52 @@ fn tetrahedral_moves_obey_detailed_balance_against_the_total_energy() {
     };
     let model = with_tetrahedral(base, &[("Mn2+", 0.15), ("Ti4+", -0.2)]);
     let protocol = CyclingProtocol::default();
-    let c = charged_probe(&cfg, &model, &protocol, 1e-12);
-    let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
-    let check = |fwd: f64, rev: f64, de: f64, what: &str| {
-        let expect = (-de / kt).exp();
-        assert!(fwd > 0.0 && rev > 0.0, "{what}: {fwd} {rev}");
-        assert!((fwd / rev / expect - 1.0).abs() < 1e-12, "{what}: {} vs {expect}", fwd / rev);
-    };
-    let mut checked = 0;
-    for &site in &[5usize, 40, 77] {
-        let ga = l.cation_grid_index(site);
-        let entries = c.tet_entries(ga);
-        for k in 0..8 {
-            if entries.rate[k] == 0.0 {
-                continue;
-            }
-            let mut inside = c.clone();
-            assert!(inside.enter_tetrahedron(ga, k));
-            let t = new_tetrahedron(&c, &inside);
-            let vertices = inside.config().tetrahedron_vertices(t);
-            let back = vertices.iter().position(|&g| g == ga).unwrap();
-            let exits = inside.tet_exits(t);
-            check(entries.rate[k], exits.rate[back], energy_difference(&c, &inside), "o → t");
-            checked += 1;
-            // Out into another octahedron B, and back in from B.
-            for (j, &gb) in vertices.iter().enumerate() {
-                if gb == ga || exits.rate[j] == 0.0 {
+    // A short hold (every barrier its own) and an hour (each raised to the equilibration floor).
+    let mut raised = 0;
+    for hold_s in [1e-12, 3600.0] {
+        let c = charged_probe(&cfg, &model, &protocol, hold_s);
+        let kt = BOLTZMANN_EV_PER_K * protocol.temperature_k;
+        let check = |fwd: f64, rev: f64, de: f64, what: &str| {
+            let expect = (-de / kt).exp();
+            assert!(fwd > 0.0 && rev > 0.0, "{what}: {fwd} {rev}");
+            assert!((fwd / rev / expect - 1.0).abs() < 1e-12, "{what}: {} vs {expect}", fwd / rev);
+        };
+        let mut checked = 0;
+        for &site in &[5usize, 40, 77] {
+            let ga = l.cation_grid_index(site);
+            let entries = c.tet_entries(ga);
+            for k in 0..8 {
+                if entries.rate[k] == 0.0 {
                     continue;
                 }
-                let mut out = inside.clone();
-                out.leave_tetrahedron(t, j);
-                assert!(out.config().tetrahedral().len() < inside.config().tetrahedral().len());
-                let reentry = out.tet_entries(gb).rate[entry_into(&out, gb, t)];
-                check(exits.rate[j], reentry, energy_difference(&inside, &out), "t → o");
+                let mut inside = c.clone();
+                assert!(inside.enter_tetrahedron(ga, k));
+                let t = new_tetrahedron(&c, &inside);
+                let vertices = inside.config().tetrahedron_vertices(t);
+                let back = vertices.iter().position(|&g| g == ga).unwrap();
+                let exits = inside.tet_exits(t);
+                check(entries.rate[k], exits.rate[back], energy_difference(&c, &inside), "o → t");
                 checked += 1;
+                // Out into another octahedron B, and back in from B.
+                for (j, &gb) in vertices.iter().enumerate() {
+                    if gb == ga || exits.rate[j] == 0.0 {
+                        continue;
+                    }
+                    let mut out = inside.clone();
+                    out.leave_tetrahedron(t, j);
+                    assert!(out.config().tetrahedral().len() < inside.config().tetrahedral().len());
+                    let reentry = out.tet_entries(gb).rate[entry_into(&out, gb, t)];
+                    check(exits.rate[j], reentry, energy_difference(&inside, &out), "t → o");
+                    checked += 1;
+                }
             }
         }
+        raised += (0..l.n_cations())
+            .map(|s| c.tet_entries(l.cation_grid_index(s)).raised.iter().filter(|&&r| r).count())
+            .sum::<usize>();
+        assert!(checked >= 40, "{checked}");
     }
-    assert!(checked >= 40, "{checked}");
+    assert!(raised > 0, "the hour-long hold must raise some barriers");
 }
 
 #[test]
@@ -152,7 +160,7 @@ fn one_tm_samples_octahedral_and_tetrahedral_sites_with_boltzmann_weights() {
         _ => panic!("one TM"),
     };
     let z: f64 = weights.iter().sum();
-    let samples = 8000;
+    let samples = 6000;
     let mut seen = vec![0u32; weights.len()];
     let mut counts = Counts::default();
     for _ in 0..samples {
