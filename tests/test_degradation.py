@@ -456,6 +456,22 @@ def test_tetrahedral_tms_are_counted_kept_and_drawn():
     assert set(tets["species"]) == {"Mn"}
     assert df["tm_migrated"][-1] >= tets.height
     assert c._run.charge() == 0
+    # Counted on their own sublattice, and exported at their tetrahedra's centres: √3·a/4
+    # from their four nearest anions (and cations).
+    counts = c.configuration().counts()
+    on_tets = counts.filter(pl.col("sublattice") == "tetrahedral")
+    assert on_tets["count"].sum() == tets.height
+    mn = counts.filter(pl.col("species") == "Mn")["count"].sum()
+    assert mn == slab().counts().filter(pl.col("species") == "Mn")["count"].sum()
+    atoms = c.configuration().to_ase()
+    assert list(atoms.get_chemical_symbols()[-tets.height :]) == ["Mn"] * tets.height
+    lattice = c.configuration().lattice
+    box = np.array(lattice.size) * lattice.a
+    for x in atoms.positions[-tets.height :]:
+        d = lattice.anion_positions() - x
+        d[:, :2] -= box[:2] * np.round(d[:, :2] / box[:2])
+        r = np.sort(np.linalg.norm(d, axis=1))[:5]
+        assert np.allclose(r[:4], math.sqrt(3) * lattice.a / 4, rtol=1e-12) and r[4] > r[3] + 0.5
     # Drawn as triangles in the planes their tetrahedra span.
     nx, ny = (2 * s for s in c.configuration().lattice.size[:2])
     y = (int(tets["tetrahedron"][0]) // nx) % ny
