@@ -21,3 +21,5 @@ pub use model::{CyclingProtocol, DegradationModel};
 mod joint_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tetrahedral_tests;
