@@ -459,3 +459,22 @@ def test_a_second_process_on_the_same_folder_is_refused(tmp_path):
         )
     assert child.returncode == 2 and "in use by another drxkmc process" in child.stderr
     assert "workdir" in child.stderr and not (tmp_path / SPEC_FILE).exists()
+
+
+def test_cycling_specs_run_on_an_executor_as_in_series(tmp_path):
+    # The recipe of docs/cluster.md: one cycle_or_resume per spec on any executor.
+    from concurrent.futures import ProcessPoolExecutor
+
+    specs = [
+        SPEC.replace(cycles=3, seed=s, protocol={"charge_cutoff_V": v})
+        for s, v in ((1, 4.6), (2, 4.8))
+    ]
+    folders = [tmp_path / f"point-{k}" for k in range(len(specs))]
+    with ProcessPoolExecutor(2) as ex:
+        runs = list(ex.map(cycle_or_resume, specs, folders))
+    for spec, run in zip(specs, runs):
+        serial = spec.build()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            serial.run(spec.cycles, progress=False)
+        assert run.results.equals(serial.results) and run.events.equals(serial.events)
