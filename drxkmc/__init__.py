@@ -12,7 +12,13 @@ from importlib.metadata import version as _version
 from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
-from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel, TimescaleWarning
+from drxkmc.degradation import (
+    Cycling,
+    CyclingProtocol,
+    DegradationModel,
+    DiffusivityProbe,
+    TimescaleWarning,
+)
 from drxkmc.electrochem import extractable_capacity, state_of_charge_sweep, voltage_curve
 from drxkmc.errors import (
     CompositionError,
@@ -48,6 +54,7 @@ __all__ = [
     "Cycling",
     "CyclingProtocol",
     "DegradationModel",
+    "DiffusivityProbe",
     "DrxkmcError",
     "InvalidParameterError",
     "Lattice",
