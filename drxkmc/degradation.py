@@ -395,7 +395,11 @@ class Cycling:
             seed=seed,
         )
         probe._check_material(self.material)
-        result, state = self._probe(probe)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            result, state = self._probe(probe)
+        for w in caught:  # shown at the caller's line, not inside the probe
+            warnings.warn(w.message, w.category, stacklevel=2)
         n_fu = state.lattice.n_cations / self.material.cation_sites
         front = {"cycle": self.cycle, "li_per_fu": state.n_li / n_fu}
         frame = pl.DataFrame([front | result.diffusivity.row(0, named=True)])
