@@ -83,9 +83,9 @@ mod tests {
         let mut cations = cfg.cations();
         let z = |c: usize| l.grid_coords(l.cation_grid_index(c))[2];
         let plane: Vec<usize> = (0..l.n_cations()).filter(|&c| z(c) == 2).collect();
-        for c in 0..l.n_cations() {
+        for (c, code) in cations.iter_mut().enumerate() {
             if z(c) == 1 || z(c) == 3 {
-                cations[c] = species::VACANCY;
+                *code = species::VACANCY;
             }
         }
         for (k, &c) in plane.iter().enumerate() {
