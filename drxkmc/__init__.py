@@ -12,6 +12,7 @@ from importlib.metadata import version as _version
 from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
+from drxkmc.cycling_runs import CyclingSpec, cycle_or_resume
 from drxkmc.degradation import (
     Cycling,
     CyclingProtocol,
@@ -53,6 +54,7 @@ __all__ = [
     "ConvergenceWarning",
     "Cycling",
     "CyclingProtocol",
+    "CyclingSpec",
     "DegradationModel",
     "DiffusivityProbe",
     "DrxkmcError",
@@ -72,6 +74,7 @@ __all__ = [
     "__version__",
     "anneal",
     "arrhenius",
+    "cycle_or_resume",
     "extractable_capacity",
     "kinisi_check",
     "percolation",

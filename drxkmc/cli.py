@@ -1,5 +1,6 @@
-"""Command line: ``drxkmc demo`` runs the built-in example; ``run``, ``sweep``, ``resume``,
-``status`` and ``plot`` work on run specifications (TOML) and the folders they run in.
+"""Command line: ``drxkmc demo`` runs the built-in example; ``run``, ``sweep``, ``cycle``,
+``resume``, ``status`` and ``plot`` work on run, sweep and cycling specifications (TOML) and
+the folders they run in.
 
 Errors are one line (``--debug`` shows the traceback); Ctrl-C (or SIGTERM from a batch system)
 stops a run after the current chunk of hops, saves a checkpoint, says where, and exits with
@@ -151,6 +152,38 @@ def run_command(args: argparse.Namespace) -> int:
     return _run(spec, folder)
 
 
+def cycle_command(args: argparse.Namespace) -> int:
+    from drxkmc.cycling_runs import CyclingSpec
+
+    spec_path = Path(args.spec)
+    spec = CyclingSpec.read(spec_path)
+    folder = Path(args.workdir) if args.workdir else spec_path.with_suffix("")
+    print(f"drxkmc cycle: {spec.formula}, {spec.cycles} cycles, in {folder}", file=sys.stderr)
+    return _cycle(spec, folder)
+
+
+def _cycle(spec, folder: Path) -> int:
+    from drxkmc.cycling_runs import RESULTS_FILE, cycle_or_resume
+
+    cycling = cycle_or_resume(spec, folder)
+    columns = [
+        "cycle",
+        "discharge_capacity_mAh_g",
+        "retention",
+        "mean_discharge_voltage_V",
+        "o_lost_per_fu",
+        "tm_migrated",
+        "densified_depth_nm",
+        "timescales_separated",
+    ]
+    results = cycling.results
+    shown = pl.concat([results.gather_every(max(1, results.height // 10)), results.tail(1)])
+    with pl.Config(tbl_rows=12, tbl_cols=len(columns), tbl_hide_dataframe_shape=True):
+        print(shown.unique("cycle", maintain_order=True).select(columns))
+    print(f"{results.height} cycles; every cycle in {folder / RESULTS_FILE}")
+    return 0
+
+
 def sweep_command(args: argparse.Namespace) -> int:
     from drxkmc.sweep import SweepFile
 
@@ -179,6 +212,8 @@ def _sweep(sweep_file, folder: Path, workers: int) -> int:
 
 
 def resume_command(args: argparse.Namespace) -> int:
+    from drxkmc.cycling_runs import SPEC_FILE as CYCLING_FILE
+    from drxkmc.cycling_runs import CyclingSpec
     from drxkmc.runs import SPEC_FILE
     from drxkmc.spec import RunSpec
     from drxkmc.sweep import SWEEP_FILE, SweepFile
@@ -186,18 +221,34 @@ def resume_command(args: argparse.Namespace) -> int:
     folder = Path(args.workdir)
     if (folder / SPEC_FILE).is_file():
         return _run(RunSpec.read(folder / SPEC_FILE), folder)
+    if (folder / CYCLING_FILE).is_file():
+        return _cycle(CyclingSpec.read(folder / CYCLING_FILE), folder)
     if (folder / SWEEP_FILE).is_file():
         return _sweep(SweepFile.read(folder / SWEEP_FILE), folder, args.workers)
-    raise invalid("workdir", f"{str(folder)!r} holds no drxkmc run or sweep")
+    raise invalid("workdir", f"{str(folder)!r} holds no drxkmc run, cycling run or sweep")
 
 
 def status_command(args: argparse.Namespace) -> int:
+    from drxkmc.cycling_runs import SPEC_FILE as CYCLING_FILE
+    from drxkmc.cycling_runs import cycling_status
     from drxkmc.runs import SPEC_FILE, run_status
     from drxkmc.sweep import SWEEP_FILE
 
     folder = Path(args.workdir)
     if (folder / SPEC_FILE).is_file():
         print(_status_line(run_status(folder)))
+        return 0
+    if (folder / CYCLING_FILE).is_file():
+        s = cycling_status(folder)
+        what = f"{s['workdir']}: cycling {s['spec'].formula}"
+        if s["state"] == "not started":
+            print(f"{what}: not started")
+        else:
+            age = s["checkpoint_age_s"]
+            print(
+                f"{what}: {s['state']}, {s['cycles']} of {s['cycles_wanted']} cycles "
+                f"(checkpoint {age:.0f} s ago)"
+            )
         return 0
     if (folder / SWEEP_FILE).is_file():
         points = sorted(p for p in folder.glob("point-*") if (p / SPEC_FILE).is_file())
@@ -207,7 +258,7 @@ def status_command(args: argparse.Namespace) -> int:
         done = sum(s["state"] == "done" for s in states)
         print(f"sweep {folder}: {done} of {len(states)} started points done")
         return 0
-    raise invalid("workdir", f"{str(folder)!r} holds no drxkmc run or sweep")
+    raise invalid("workdir", f"{str(folder)!r} holds no drxkmc run, cycling run or sweep")
 
 
 def _status_line(s: dict) -> str:
@@ -226,10 +277,19 @@ def plot_command(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from drxkmc.cycling_runs import SPEC_FILE as CYCLING_FILE
+    from drxkmc.cycling_runs import load_cycling
     from drxkmc.runs import load_result
     from drxkmc.sweep import SWEEP_FILE
 
     folder = Path(args.workdir)
+    if (folder / CYCLING_FILE).is_file():
+        from drxkmc.plot import plot_capacity
+
+        out = Path(args.output) if args.output else folder / "capacity.png"
+        plot_capacity(load_cycling(folder)).figure.savefig(out, dpi=150)
+        print(f"capacity plot written to {out}")
+        return 0
     if (folder / SWEEP_FILE).is_file() and (folder / "sweep.parquet").is_file():
         out = Path(args.output) if args.output else folder / "sweep.png"
         _plot_sweep(pl.read_parquet(folder / "sweep.parquet")).figure.savefig(out, dpi=150)
@@ -312,15 +372,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("sweep", help="sweep file, e.g. examples/sweep.toml")
     p.add_argument("--workdir", help="folder of the sweep (default: the path without .toml)")
     p.add_argument("--workers", type=int, default=1, help="processes (1: serial)")
-    p = sub.add_parser("resume", help="continue the run or sweep in a folder")
+    p = sub.add_parser(
+        "cycle", help="run a cycling spec (degradation over cycles), resumable, in a folder"
+    )
+    p.set_defaults(func=cycle_command)
+    p.add_argument("spec", help="cycling specification, e.g. examples/cycling.toml")
+    p.add_argument("--workdir", help="folder of the run (default: the spec path without .toml)")
+    p = sub.add_parser("resume", help="continue the run, cycling run or sweep in a folder")
     p.set_defaults(func=resume_command)
     p.add_argument("workdir", help="folder of a run or sweep (made by run or sweep)")
     p.add_argument("--workers", type=int, default=1, help="processes for a sweep")
-    p = sub.add_parser("status", help="where the run or sweep in a folder is")
+    p = sub.add_parser("status", help="where the run, cycling run or sweep in a folder is")
     p.set_defaults(func=status_command)
     p.add_argument("workdir", help="folder of a run or sweep")
     p = sub.add_parser(
-        "plot", help="MSD figure of a finished run (DIR/msd.png), or D* of a sweep (DIR/sweep.png)"
+        "plot",
+        help="MSD figure of a finished run (DIR/msd.png), D* of a sweep (DIR/sweep.png), or "
+        "capacity and retention of a cycling run (DIR/capacity.png)",
     )
     p.set_defaults(func=plot_command)
     p.add_argument("workdir", help="folder of a finished run or sweep")

@@ -22,8 +22,11 @@ between structural events (quasi-equilibrium / multi-timescale kMC): the event r
 exact equilibrium Li occupancies of the barrier model (Li interact only through site
 energies). A TM path faster than ``equilibrated_hops`` per hold is equilibrated within it (its
 barrier raised, detailed balance kept); each cycle reports how many hops ran so
-(``tm_hops_equilibrated``) and the Li/TM rate ratio (``li_tm_rate_ratio``, ≫ 1 when the time
-scales separate). Nothing scripts a fade: capacity changes only through the events, and TM
+(``tm_hops_equilibrated_cycle``) and the Li/TM rate ratio (``li_tm_rate_ratio``, ≫ 1 when the
+time scales separate). A TM path within ``min_timescale_ratio`` of the Li hop rate falls back
+to being equilibrated with the Li (raised until it runs that many times slower than the Li);
+a hold too short for that is flagged (``timescales_separated``, :class:`TimescaleWarning`).
+Nothing scripts a fade: capacity changes only through the events, and TM
 migration may open 0-TM channels as well as close them.
 
 Diffusivities of the cycled slab (D*, D_J, D_chem at a reference Li content and temperature)
@@ -57,13 +60,11 @@ from drxkmc.simulation import DEFAULT_MAX_HOPS, TARGETS, ConvergenceWarning, Sim
 
 __all__ = ["CyclingProtocol", "Cycling", "DegradationModel", "DiffusivityProbe", "TimescaleWarning"]
 
-#: Below this ratio of the Li 0-TM hop rate to the fastest TM path, the Li are not in
-#: equilibrium between TM hops and the Li-equilibrated rates are an approximation.
-SEPARATION_RATIO = 100.0
-
 
 class TimescaleWarning(UserWarning):
-    """TM hops were not much slower than Li hops in some cycles (see ``li_tm_rate_ratio``)."""
+    """In some cycles a TM path as fast as the Li was neither separated from them nor
+    equilibrated within a hold (``timescales_separated`` is false): the hold was shorter than
+    ``equilibrated_hops × min_timescale_ratio`` Li hop times."""
 
 
 _MODEL_DEFAULTS = _core.default_degradation_model()
@@ -142,8 +143,11 @@ class DegradationModel(_Parameters):
     first, in that order and before any O level, whatever their levels. With
     ``dissolution_barrier_eV`` set (default None: off), a TM in state 2+ with at most
     ``dissolution_max_anions`` anion neighbours (a reduced surface Mn²⁺) dissolves with one
-    O neighbour (an MO unit; its cation site leaves with it). Bad values raise
-    :class:`drxkmc.InvalidParameterError` naming the field."""
+    O neighbour (an MO unit; its cation site leaves with it). A TM path faster than
+    ``equilibrated_hops`` per hold is equilibrated within it, and one within
+    ``min_timescale_ratio`` of the Li 0-TM hop rate (where Li fluctuate) is raised until it is
+    that much slower than the Li (0: no such fall-back); both keep detailed balance. Bad
+    values raise :class:`drxkmc.InvalidParameterError` naming the field."""
 
     attempt_frequency_hz: float = _default(_MODEL_DEFAULTS, "attempt_frequency_hz")
     migration_barrier_eV: dict = _default(_MODEL_DEFAULTS, "migration_barrier_eV")
@@ -164,6 +168,7 @@ class DegradationModel(_Parameters):
     dissolution_barrier_eV: float | None = _default(_MODEL_DEFAULTS, "dissolution_barrier_eV")
     dissolution_max_anions: int = _default(_MODEL_DEFAULTS, "dissolution_max_anions")
     equilibrated_hops: float = _default(_MODEL_DEFAULTS, "equilibrated_hops")
+    min_timescale_ratio: float = _default(_MODEL_DEFAULTS, "min_timescale_ratio")
 
     _validate_core = staticmethod(_core.validate_degradation_model)
 
@@ -531,19 +536,18 @@ class Cycling:
 
     @staticmethod
     def _warn_timescales(new: pl.DataFrame) -> None:
-        slow = new.filter(new["li_tm_rate_ratio"] < SEPARATION_RATIO)
+        slow = new.filter(~new["timescales_separated"])
         if slow.height:
             cycles = slow["cycle"].to_list()
             shown = ", ".join(map(str, cycles[:10])) + (" …" if len(cycles) > 10 else "")
             ratio = float(slow["li_tm_rate_ratio"].min())  # type: ignore[arg-type]
             warnings.warn(
-                f"in cycle(s) {shown} a TM path ran within a factor "
-                f"{ratio:.3g} of the Li hop rate (Li 0-TM hop rate / "
-                f"fastest TM path, 'li_tm_rate_ratio' < {SEPARATION_RATIO:g}): the Li were not "
-                "in equilibrium between those TM hops, so their Li-averaged rates are an "
-                "approximation. Usually the first charge of a random (as-synthesised) cation "
-                "order, which relaxes fast downhill, or a TM reduced to Mn2+ (0.30 eV) next to "
-                "lost O.",
+                f"in cycle(s) {shown} a TM path ran within a factor {ratio:.3g} of the Li "
+                "hop rate ('li_tm_rate_ratio') in a hold too short to equilibrate it "
+                "('timescales_separated' is false): neither the Li-equilibrated rates nor the "
+                "fall-back hold there. Lengthen the holds (charge_time_s, discharge_time_s) "
+                "or lower current_mA_g to beyond equilibrated_hops × min_timescale_ratio Li "
+                "hop times.",
                 TimescaleWarning,
                 stacklevel=3,
             )
@@ -580,7 +584,10 @@ class Cycling:
           mean of the two surfaces; lost sites stay lost, so it never shrinks.
         - ``tm_tetrahedral``: always 0 (TMs do not rest in tetrahedra in this model).
         - ``li_tm_rate_ratio``: Li 0-TM hop rate over the fastest TM path at its own barrier
-          (< 100: :class:`TimescaleWarning`).
+          where Li fluctuate (∞: none); below ``DegradationModel.min_timescale_ratio`` the
+          fastest paths ran on the fall-back (equilibrated with the Li, detailed balance
+          kept). ``timescales_separated``: false when a hold was too short even for that
+          (:class:`TimescaleWarning`).
         - Only once a :class:`DiffusivityProbe` has measured (null on cycles not measured):
           ``diffusivity_li_per_fu`` and ``diffusivity_temperature_K`` of the measurement,
           in-plane ``D_tracer_cm2_s``, ``D_jump_cm2_s``, ``D_chem_cm2_s`` with their
@@ -621,6 +628,18 @@ class Cycling:
         if not frames:
             return pl.DataFrame(schema=_PROFILE_SCHEMA)
         return pl.concat(frames).select(list(_PROFILE_SCHEMA))
+
+    @property
+    def events(self) -> pl.DataFrame:
+        """The event log, summed per cycle: ``event`` ("tm_hop", "o_loss" or
+        "dissolution") of ``species`` (a TM in its state before the event, e.g. "Mn2+"; "O"),
+        ``count`` events, ``equilibrated`` of them on a raised barrier (TM hops only). Which
+        TMs move, and when, says why a run fades: e.g.
+        ``c.events.group_by("event", "species").agg(pl.col("count").sum())``."""
+        rows = self._run.events()
+        if not rows:
+            return pl.DataFrame(schema=_EVENT_SCHEMA)
+        return pl.DataFrame(rows, schema_overrides=_EVENT_SCHEMA).select(list(_EVENT_SCHEMA))
 
     def save_checkpoint(self, path: str | os.PathLike) -> None:
         """Write the run (state, generator, history and material) to ``path`` atomically;
@@ -681,6 +700,7 @@ _RESULT_SCHEMA = {
     "o_holes_per_fu_charged": pl.Float64,
     "densified_depth_nm": pl.Float64,
     "li_tm_rate_ratio": pl.Float64,
+    "timescales_separated": pl.Boolean,
 }
 _COLUMN_ORDER = [
     "cycle",
@@ -707,6 +727,13 @@ _PROBE_SCHEMA = {
     "diffusivity_mobile_fraction": pl.Float64,
     "diffusivity_hops": pl.UInt64,
     "diffusivity_converged": pl.Boolean,
+}
+_EVENT_SCHEMA = {
+    "cycle": pl.UInt32,
+    "event": pl.String,
+    "species": pl.String,
+    "count": pl.UInt64,
+    "equilibrated": pl.UInt64,
 }
 _PROFILE_SCHEMA = {
     "cycle": pl.UInt32,

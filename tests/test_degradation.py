@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _thread
 import math
+import pickle
 import threading
 import warnings
 
@@ -115,6 +116,7 @@ def test_a_resumed_run_continues_bit_identically(tmp_path):
     resumed.run(2, progress=False)
     assert resumed.results.equals(straight.results)
     assert resumed.profiles.equals(straight.profiles)
+    assert resumed.events.equals(straight.events)
     assert resumed.configuration() == straight.configuration()
     assert list(tmp_path.iterdir()) == [path], "no temporary files left behind"
 
@@ -303,13 +305,26 @@ def test_fluorination_slows_o_loss():
     assert lost[LMTOF] < lost[LMTO], lost
 
 
-def test_timescale_warning_matches_the_rate_ratio():
-    c = Cycling(slab(size=(5, 5, 8)), seed=1)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        df = c.run(2, progress=False)
-    warned = any(issubclass(w.category, drxkmc.TimescaleWarning) for w in caught)
-    assert warned == bool((df["li_tm_rate_ratio"] < drxkmc.degradation.SEPARATION_RATIO).any())
+def test_a_hold_too_short_for_the_time_scale_fall_back_is_flagged_and_warned():
+    # Every TM made as fast as the Li (0.30 eV vs the Li 0-TM 0.25 eV): their paths fall
+    # back to Γ_Li/R. A hold shorter than n·R/Γ_Li cannot equilibrate them (flagged,
+    # warned); holds well beyond it can (no flag, no warning).
+    model = DegradationModel(migration_barrier_eV={}, default_migration_barrier_eV=0.30)
+    barrier = drxkmc.BarrierModel()
+    kt = 8.617333262e-5 * drxkmc.CyclingProtocol().temperature_K
+    li_rate = barrier.attempt_frequency_hz * math.exp(-barrier.channel_barrier_eV[0] / kt)
+    needed_s = model.equilibrated_hops * model.min_timescale_ratio / li_rate
+    for hold_s, separated in ((needed_s / 20, False), (needed_s * 20, True)):
+        protocol = drxkmc.CyclingProtocol(charge_time_s=hold_s, discharge_time_s=hold_s)
+        c = Cycling(slab(size=(5, 5, 8)), degradation_model=model, protocol=protocol, seed=1)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            df = c.run(2, progress=False)
+        warned = any(issubclass(w.category, drxkmc.TimescaleWarning) for w in caught)
+        assert warned == (not df["timescales_separated"].all())
+        assert df["timescales_separated"].all() == separated, (hold_s, df)
+        # The fall-back was needed: the fastest paths came within R of the Li.
+        assert (df["li_tm_rate_ratio"] < model.min_timescale_ratio).any()
 
 
 def test_figures_draw_headless(tmp_path):
@@ -421,3 +436,44 @@ def test_dissolution_is_off_by_default_and_counted_when_on():
     # The run's own configuration is not exposed; the per-f.u. columns carry the counts.
     assert df["tm_dissolved_per_fu"][-1] * n_fu <= mn_made
     assert df["cation_sites_lost_per_fu"][-1] >= df["tm_dissolved_per_fu"][-1]
+
+
+def test_the_event_log_adds_up_to_each_cycles_counts():
+    """The event log (per cycle, kind and species) sums to the per-cycle counts, which the
+    run keeps separately; TMs are named by symbol and state, O loss by "O"."""
+    cfg = slab(size=(5, 5, 6), seed=13)
+    model = fast_model(dissolution_barrier_eV=0.8, dissolution_max_anions=5).replace(
+        o_loss_barrier_eV=0.8
+    )
+    c = Cycling(cfg, degradation_model=model, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", drxkmc.TimescaleWarning)
+        df = c.run(4, progress=False)
+    events = c.events
+    assert set(events["event"]) == {"tm_hop", "o_loss", "dissolution"}, events
+    per_cycle = events.pivot(
+        on="event", index="cycle", values="count", aggregate_function="sum"
+    ).fill_null(0)
+    joined = df.join(per_cycle, on="cycle", how="left").fill_null(0)
+    assert (joined["tm_hop"] == joined["tm_hops_cycle"]).all()
+    assert (joined["o_loss"] == joined["o_lost_cycle"]).all()
+    assert (joined["dissolution"] == joined["tm_dissolved_cycle"]).all()
+    raised = (
+        events.filter(pl.col("event") == "tm_hop")
+        .group_by("cycle")
+        .agg(pl.col("equilibrated").sum())
+    )
+    joined = df.join(raised, on="cycle", how="left").fill_null(0)
+    assert (joined["equilibrated"] == joined["tm_hops_equilibrated_cycle"]).all()
+    metals = set(cfg.material.transition_metals)
+    for event, species in events.select("event", "species").iter_rows():
+        if event == "o_loss":
+            assert species == "O"
+        else:
+            symbol, state = species[:-2], int(species[-2])
+            assert symbol in metals and species.endswith("+") and 2 <= state <= 5, species
+    twin = pickle.loads(pickle.dumps(c))
+    assert twin.events.equals(events)
+    inert = Cycling(cfg, degradation_model=DegradationModel.inert(), seed=6)
+    inert.run(1, progress=False)
+    assert inert.events.height == 0 and inert.events.columns == events.columns

@@ -100,6 +100,10 @@ impl PyCycling {
     fn profiles<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(pythonize::pythonize(py, self.run()?.profiles())?)
     }
+    /// Every completed cycle's events by kind and species, as a list of dicts.
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(pythonize::pythonize(py, self.run()?.events())?)
+    }
     /// The material, as (formula, oxidation-state overrides).
     fn material(&self) -> PyResult<PyComposition> {
         Ok(PyComposition(self.run()?.composition().clone()))

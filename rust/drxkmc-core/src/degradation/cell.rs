@@ -35,7 +35,7 @@ use crate::tree::{pick, SumTree};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::{Deserialize, Serialize};
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 /// How a TM kind takes part in redox and migration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +103,8 @@ pub struct CellState {
     /// of runs that measured none, so their checkpoints are unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) diffusivity: Vec<super::probe::DiffusivityRecord>,
+    /// Every completed cycle's events by kind and species.
+    pub(crate) events: Vec<EventCount>,
 }
 
 /// Per-step work arrays, rebuilt at the start of every step.
@@ -123,6 +125,12 @@ pub(crate) struct StepWork {
     pub(crate) tree: Option<SumTree>,
     /// Lowest KRA barrier a TM hop may have in this step (fast paths equilibrated), eV.
     pub(crate) floor_ev: f64,
+    /// The time-scale fall-back (`min_timescale_ratio` R): in a step where Li fluctuate, a
+    /// pair's E_KRA is at least this plus |ΔE|/2, so its faster direction runs at most at
+    /// Γ_Li/R, eV (−∞: off).
+    pub(crate) separation_floor_ev: f64,
+    /// Whether any Li occupancy fluctuates in this step (else no rate depends on Li timing).
+    pub(crate) li_fluctuates: bool,
     /// Fraction of O oxidised (holes per O present), in this step.
     pub(crate) hole_fraction: f64,
     /// exp(−δ/kT) for Li on a TM hop's spectators.
@@ -130,7 +138,8 @@ pub(crate) struct StepWork {
     /// cosh(m·J·v/kT) − 1 by valence v and m = 0..4: a Li whose site neighbours m more of the
     /// anions a TM hop joins than of those it leaves (see `li_fluctuation_factor`).
     pub(crate) fluctuation_cosh: [[f64; 5]; 9],
-    /// Fastest TM path rate seen in this step at its own barrier (before any raising), s⁻¹.
+    /// Fastest TM path rate seen in this step at its own barrier (before any raising), s⁻¹;
+    /// 0 in a step where no Li fluctuate (nothing to separate from).
     pub(crate) max_tm_rate: f64,
     pub(crate) events_since_rebuild: u64,
     /// Visit stamps for the local refresh.
@@ -139,14 +148,60 @@ pub(crate) struct StepWork {
 }
 
 /// Counts of one cycle's events.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Counts {
+    /// Events by kind and species (state before the event): (all, on a raised barrier).
+    pub(crate) by_kind: BTreeMap<(EventKind, String), (u64, u64)>,
     pub(crate) tm_hops: u64,
     pub(crate) tm_hops_floored: u64,
     pub(crate) o_lost: u64,
     pub(crate) tm_dissolved: u64,
-    /// Fastest TM path seen at its own barrier, s⁻¹.
+    /// Fastest TM path seen at its own barrier where Li fluctuate, s⁻¹.
     pub(crate) max_tm_rate: f64,
+    /// Holds in which a path fell back to the Li time scale but the hold was too short for
+    /// it to fire `equilibrated_hops` times (neither separated nor equilibrated).
+    pub(crate) unseparated_holds: u64,
+}
+
+impl Counts {
+    fn tally(&mut self, kind: EventKind, species: String, raised: bool) {
+        let entry = self.by_kind.entry((kind, species)).or_default();
+        entry.0 += 1;
+        entry.1 += raised as u64;
+    }
+}
+
+/// A kind of structural event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    TmHop,
+    OLoss,
+    Dissolution,
+}
+
+/// The event log of a cycle, summed: how many events of one kind happened to one species
+/// (a TM as "Mn2+", in its state before the event; "O" for O loss), and how many of them ran
+/// on a raised (equilibrated) barrier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventCount {
+    pub cycle: u32,
+    pub event: EventKind,
+    pub species: String,
+    pub count: u64,
+    pub equilibrated: u64,
+}
+
+/// The 24 o-t-o paths of one TM.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PathRates {
+    /// Rate of each path as the run uses it, s⁻¹ (0: closed).
+    pub(crate) rate: [f64; 24],
+    /// Whether each path's barrier was raised (equilibrated within the hold, or by the
+    /// time-scale fall-back).
+    pub(crate) raised: [bool; 24],
+    /// The fastest path's rate at its own barrier (no raising), s⁻¹.
+    pub(crate) own_max: f64,
 }
 
 /// One cycle's results. Capacities in mAh/g of the as-made material. Field names are the
@@ -206,9 +261,13 @@ pub struct CycleRecord {
     /// Depth of the densified surface layer: down to the deepest plane with ≥ 1/6 of its
     /// cation sites lost (so ≥ 1.2× the as-made TM per site), mean of both surfaces, nm.
     pub densified_depth_nm: f64,
-    /// Li 0-TM hop rate over the fastest TM path rate seen this cycle (≫ 1: the time scales
-    /// separate and Li-equilibrated rates are exact).
+    /// Li 0-TM hop rate over the fastest TM path rate (at its own barrier) seen this cycle
+    /// where Li fluctuate (∞: none). ≥ `min_timescale_ratio`: the time scales separate and
+    /// the Li-equilibrated rates hold; below it the fastest paths ran on the fall-back.
     pub li_tm_rate_ratio: f64,
+    /// False when a hold was too short for the fall-back: a TM path as fast as the Li was
+    /// neither separated from them nor equilibrated within the hold.
+    pub timescales_separated: bool,
 }
 
 /// Li, TM, O-vacancy and accessible-site fractions of each z plane, surface first.
@@ -346,6 +405,15 @@ pub struct Cycling {
     pub(crate) work: StepWork,
 }
 
+/// A site whose Li occupancy varies less often than this is not fluctuating (p(1 − p) below
+/// it: ~14 kT from μ).
+const LI_FLUCTUATION_MIN: f64 = 1e-6;
+
+/// Rate of a Li hop through a 0-TM channel, s⁻¹: the time scale of the Li subsystem.
+fn li_hop_rate(barrier: &BarrierModel, kt: f64) -> f64 {
+    barrier.attempt_frequency_hz * (-barrier.channel_barrier_ev[0] / kt).exp()
+}
+
 fn fermi(e: f64, mu: f64, kt: f64) -> f64 {
     1.0 / (1.0 + ((e - mu) / kt).exp())
 }
@@ -418,6 +486,7 @@ impl Cycling {
             records: Vec::new(),
             profiles: Vec::new(),
             diffusivity: Vec::new(),
+            events: Vec::new(),
         };
         let cations = config.cations();
         let mut state = state;
@@ -757,6 +826,15 @@ impl Cycling {
         } else {
             0.0
         };
+        // The time-scale fall-back, where there are Li to separate from.
+        let ratio = self.state.model.min_timescale_ratio;
+        let li_fluctuates = w.li_prob.iter().any(|&p| p * (1.0 - p) > LI_FLUCTUATION_MIN);
+        w.li_fluctuates = li_fluctuates;
+        w.separation_floor_ev = if ratio > 0.0 && li_fluctuates {
+            w.kt * (nu * ratio / li_hop_rate(&self.state.barrier, w.kt)).ln()
+        } else {
+            f64::NEG_INFINITY
+        };
         w.spectator_factor = (-self.state.model.spectator_li_ev / w.kt).exp();
         let j = self.state.model.electroneutrality_ev;
         w.fluctuation_cosh =
@@ -769,11 +847,11 @@ impl Cycling {
         let mut fastest: f64 = 0.0;
         for c in 0..n_cat {
             let g = l.cation_grid_index(c);
-            let (paths, _, own) = self.tm_paths(g);
-            self.work.rate[c] = paths.iter().sum::<f64>() + self.dissolution_rate(g);
-            fastest = fastest.max(own);
+            let paths = self.tm_paths(g);
+            self.work.rate[c] = paths.rate.iter().sum::<f64>() + self.dissolution_rate(g);
+            fastest = fastest.max(paths.own_max);
         }
-        self.work.max_tm_rate = fastest;
+        self.work.max_tm_rate = if li_fluctuates { fastest } else { 0.0 };
         for a in 0..n_an {
             self.work.rate[n_cat + a] = self.o_loss_rate(l.anion_grid_index(a));
         }
@@ -809,17 +887,15 @@ impl Cycling {
         }
     }
 
-    /// Rates of the 24 o-t-o paths of the TM at cation grid index `g` (zeros if no TM),
-    /// whether each one's barrier was raised to the floor, and the fastest path's rate at its
-    /// own barrier.
-    pub(crate) fn tm_paths(&self, g: usize) -> ([f64; 24], [bool; 24], f64) {
+    /// The 24 o-t-o paths of the TM at cation grid index `g` (all closed if no TM).
+    pub(crate) fn tm_paths(&self, g: usize) -> PathRates {
         self.tm_paths_with(g, true)
     }
 
     /// `tm_paths`; without `exact_own` the Li-fluctuation factor of a path below the floor
     /// (whose rate does not depend on it) is not computed, and its own rate lacks it.
-    fn tm_paths_with(&self, g: usize, exact_own: bool) -> ([f64; 24], [bool; 24], f64) {
-        let mut out = ([0.0; 24], [false; 24], 0.0);
+    fn tm_paths_with(&self, g: usize, exact_own: bool) -> PathRates {
+        let mut out = PathRates { rate: [0.0; 24], raised: [false; 24], own_max: 0.0 };
         let code = self.code(g);
         if !species::is_tm(code) {
             return out;
@@ -883,19 +959,23 @@ impl Cycling {
                 }
                 j_unshared += 1;
             }
+            // E_KRA is raised to the higher of the hold's floor and the time-scale fall-back
+            // (its faster direction at Γ_Li/R: it depends on |ΔE| only, so it is the same
+            // for the hop and its reverse).
+            let floor = self.work.floor_ev.max(self.work.separation_floor_ev + 0.5 * de.abs());
             // Li fluctuations lower the barrier by kT·ln S (S ≥ 1, see li_fluctuation_factor),
             // the same for the hop and its reverse; the floor still caps the rate.
-            let e_fluct = if exact_own || e_mig >= self.work.floor_ev {
+            let e_fluct = if exact_own || e_mig >= floor {
                 e_mig - kt * self.li_fluctuation_factor(p, k, present_a, present_b, cosh_m1, v).ln()
             } else {
                 e_mig
             };
-            let floored = e_fluct < self.work.floor_ev;
+            let floored = e_fluct < floor;
             // The path's own rate (no raising): what the time-scale check compares with Li.
             let e_own = (e_fluct.max(0.0) + 0.5 * de).max(de.max(0.0));
             let own = nu * (-e_own / kt).exp() * spect * empty;
-            if own > out.2 {
-                out.2 = own;
+            if own > out.own_max {
+                out.own_max = own;
             }
             // E_KRA is raised to the floor, the same for a hop and its reverse (detailed balance
             // holds). An uphill step of a raised path then fires less than n times per hold:
@@ -903,12 +983,12 @@ impl Cycling {
             // Raising a pair only until its slower direction reaches the floor follows them
             // better (93 % instead of 60 % of the TMs migrated at n = 1000 on a 30-cycle LMTO
             // slab) but costs 3–10× more events per cycle.
-            let e_kra = e_fluct.max(self.work.floor_ev);
+            let e_kra = e_fluct.max(floor);
             // KRA form; a strongly downhill hop is barrierless, its reverse then costs ΔE
             // exactly (detailed balance holds either way).
             let e_a = (e_kra + 0.5 * de).max(de.max(0.0));
-            out.0[k] = nu * (-e_a / kt).exp() * spect * empty;
-            out.1[k] = floored;
+            out.rate[k] = nu * (-e_a / kt).exp() * spect * empty;
+            out.raised[k] = floored;
         }
         out
     }
@@ -979,7 +1059,7 @@ impl Cycling {
     }
 
     fn tm_rate(&self, g: usize) -> f64 {
-        self.tm_paths_with(g, false).0.iter().sum()
+        self.tm_paths_with(g, false).rate.iter().sum()
     }
 
     /// Depth of grid plane z below the nearer surface, nm.
@@ -1295,7 +1375,7 @@ impl Cycling {
             }
             if leaf < n_cat {
                 let g = l.cation_grid_index(leaf);
-                let (paths, floored, own) = self.tm_paths(g);
+                let PathRates { rate: paths, raised, own_max } = self.tm_paths(g);
                 let dissolve = self.dissolution_rate(g);
                 let sum: f64 = paths.iter().sum::<f64>() + dissolve;
                 if !(sum > 0.0) {
@@ -1303,20 +1383,30 @@ impl Cycling {
                     continue;
                 }
                 let u = unit(&mut self.state.rng) * sum;
+                let species = self.species_label(g);
                 if u < dissolve {
-                    counts.tm_dissolved += self.dissolve(g) as u64;
+                    if self.dissolve(g) {
+                        counts.tm_dissolved += 1;
+                        counts.tally(EventKind::Dissolution, species, false);
+                    }
                     self.work.events_since_rebuild += 1;
                     continue;
                 }
-                self.work.max_tm_rate = self.work.max_tm_rate.max(own);
+                if self.work.li_fluctuates {
+                    self.work.max_tm_rate = self.work.max_tm_rate.max(own_max);
+                }
                 let (k, _) = pick(24, |k| paths[k], u - dissolve);
                 counts.tm_hops += 1;
-                counts.tm_hops_floored += floored[k] as u64;
+                counts.tm_hops_floored += raised[k] as u64;
+                counts.tally(EventKind::TmHop, species, raised[k]);
                 self.move_tm(g, k);
             } else {
                 let before = self.state.o_lost;
                 self.lose_oxygen(l.anion_grid_index(leaf - n_cat));
                 counts.o_lost += self.state.o_lost - before;
+                if self.state.o_lost > before {
+                    counts.tally(EventKind::OLoss, "O".to_string(), false);
+                }
             }
             self.work.events_since_rebuild += 1;
             if self.work.events_since_rebuild >= 1 << 16 {
@@ -1325,6 +1415,13 @@ impl Cycling {
         }
         self.state.time_s += duration_s;
         counts.max_tm_rate = counts.max_tm_rate.max(self.work.max_tm_rate);
+        // The fall-back equilibrates a path only if the hold lets it fire n times at Γ_Li/R:
+        // its raised barrier must not exceed the hold's floor.
+        let fell_back = self.work.max_tm_rate * (self.work.separation_floor_ev / self.work.kt).exp()
+            > self.state.model.attempt_frequency_hz;
+        if duration_s > 0.0 && fell_back && self.work.separation_floor_ev > self.work.floor_ev {
+            counts.unseparated_holds += 1;
+        }
         Ok(())
     }
 
@@ -1425,8 +1522,7 @@ impl Cycling {
         if self.state.first_discharge_mah_g.is_nan() {
             self.state.first_discharge_mah_g = discharge_cap;
         }
-        let li_rate = self.state.barrier.attempt_frequency_hz
-            * (-self.state.barrier.channel_barrier_ev[0] / (BOLTZMANN_EV_PER_K * p.temperature_k)).exp();
+        let li_rate = li_hop_rate(&self.state.barrier, BOLTZMANN_EV_PER_K * p.temperature_k);
         let record = CycleRecord {
             cycle: self.state.cycle,
             time_s: self.state.time_s,
@@ -1457,9 +1553,14 @@ impl Cycling {
             o_holes_per_fu_charged: holes_charged,
             densified_depth_nm: self.densified_depth_nm(),
             li_tm_rate_ratio: if max_tm > 0.0 { li_rate / max_tm } else { f64::INFINITY },
+            timescales_separated: counts.unseparated_holds == 0,
         };
         self.state.records.push(record.clone());
         self.state.profiles.push(self.depth_profile());
+        let cycle = self.state.cycle;
+        self.state.events.extend(counts.by_kind.into_iter().map(|((event, species), (count, equilibrated))| {
+            EventCount { cycle, event, species, count, equilibrated }
+        }));
         Ok(Ok(record))
     }
 
@@ -1502,6 +1603,16 @@ impl Cycling {
         record.check(self.state.diffusivity.last(), self.state.cycle, "diffusivity")?;
         self.state.diffusivity.push(record);
         Ok(())
+    }
+    /// Every completed cycle's events by kind and species.
+    pub fn events(&self) -> &[EventCount] {
+        &self.state.events
+    }
+
+    /// A TM's species and state as "Mn2+".
+    fn species_label(&self, g: usize) -> String {
+        let code = self.code(g);
+        format!("{}{}+", self.kind_of(code).symbol, self.valence(Lattice::sublattice_index(g)))
     }
     /// The material being cycled.
     pub fn composition(&self) -> &Composition {

@@ -371,7 +371,7 @@ fn compare_with_exact(c: &Cycling, enumerate: bool) -> Vec<(f64, usize, f64)> {
         if !fz.is_tm(a) {
             continue;
         }
-        let (paths, _, _) = c.tm_paths(a);
+        let paths = c.tm_paths(a).rate;
         for (k, &cell_rate) in paths.iter().enumerate() {
             let Some(exact) = fz.convolved_average(a, k, &prob) else {
                 assert_eq!(cell_rate, 0.0, "a closed path has no rate");
@@ -402,8 +402,15 @@ fn quantiles(mut r: Vec<f64>) -> [f64; 5] {
     [r[0], r[n / 10], r[n / 2], r[n * 9 / 10], r[n - 1]]
 }
 
+/// No O loss, and no time-scale fall-back: these tests check the Li-averaged rates
+/// themselves (with fluctuating Li the fall-back would raise the fast paths).
 fn quiet_model() -> DegradationModel {
-    DegradationModel { o_loss_barrier_ev: 100.0, o_loss_depth_nm: 0.5, ..DegradationModel::default() }
+    DegradationModel {
+        o_loss_barrier_ev: 100.0,
+        o_loss_depth_nm: 0.5,
+        min_timescale_ratio: 0.0,
+        ..DegradationModel::default()
+    }
 }
 
 #[test]
@@ -439,9 +446,10 @@ fn li_averaged_rates_match_the_exact_average_over_li_configurations() {
 #[test]
 fn at_the_end_of_a_default_charge_li_averaged_rates_are_close_to_exact() {
     // An as-made LMTO slab charged to 4.8 V with the default model: the charge stops at the
-    // redox limit, μ inside the band of Li site energies, so the Li near μ fluctuate.
+    // redox limit, μ inside the band of Li site energies, so the Li near μ fluctuate. The
+    // Li-averaged rates themselves are checked: no time-scale fall-back.
     let cfg = super::tests::lmto_slab([4, 4, 6], 3);
-    let model = DegradationModel { o_loss_depth_nm: 1.0, ..DegradationModel::default() };
+    let model = DegradationModel { o_loss_depth_nm: 1.0, min_timescale_ratio: 0.0, ..DegradationModel::default() };
     let mut c = Cycling::new(
         &cfg,
         &super::tests::lmto(),
@@ -485,7 +493,7 @@ fn li_averaged_rates_keep_detailed_balance_with_fluctuating_li() {
             if !species::is_tm(c.config().grid()[a]) {
                 continue;
             }
-            let (fwd, _, _) = c.tm_paths(a);
+            let fwd = c.tm_paths(a).rate;
             for k in 0..24 {
                 let Some(b) = shift(&l, a, PATHS[k].target) else { continue };
                 if fwd[k] == 0.0 || c.work.li_prob[Lattice::sublattice_index(b)] != 0.0 {
@@ -494,7 +502,7 @@ fn li_averaged_rates_keep_detailed_balance_with_fluctuating_li() {
                 let mut after = c.clone();
                 after.move_tm(a, k);
                 let de = super::tests::energy_difference(&c, &after);
-                let (rev, _, _) = after.tm_paths(b);
+                let rev = after.tm_paths(b).rate;
                 let ratio = fwd[k] / rev[super::tests::reverse_path(k)];
                 let expect = (-de / c.work.kt).exp();
                 assert!((ratio / expect - 1.0).abs() < 1e-12, "{ratio} vs {expect}");
@@ -594,7 +602,7 @@ impl Joint {
                 by_target[Lattice::sublattice_index(d.target)].push(paths.len());
                 paths.push((Lattice::sublattice_index(d.target), d.de0, d.unit));
             }
-            let cell = c.tm_paths(a).0.iter().sum();
+            let cell = c.tm_paths(a).rate.iter().sum();
             self.positions.insert(mn, Position { cell, exact, mean_field, frozen, paths, by_site, by_target });
         }
         &self.positions[&mn]
@@ -822,4 +830,59 @@ fn li_equilibrated_rates_agree_with_a_brute_force_joint_kmc() {
     let m = run_joint(&mut joint, start, 10.0, 2000, 13);
     let sigma = report(10.0, &m);
     assert!((m.hops as f64) < m.exact - 4.0 * sigma, "{m:?}");
+}
+
+#[test]
+fn the_time_scale_fall_back_slows_fast_paths_below_the_li_and_keeps_detailed_balance() {
+    // Random cells with fluctuating Li and Mn²⁺/³⁺/⁴⁺ (Mn²⁺ at 0.30 eV: as fast as the Li,
+    // 0.25 eV) prepared for a hold too short for the hold's own floor (1 ps). With the
+    // fall-back every path runs at most at Γ_Li/R (R = min_timescale_ratio), never faster
+    // than without it, and forward/backward rates still differ by exp(−ΔE/kT) exactly.
+    let ratio = DegradationModel::default().min_timescale_ratio;
+    let on = DegradationModel { min_timescale_ratio: ratio, ..quiet_model() };
+    let barrier = crate::model::BarrierModel::default();
+    let (mut fell_back, mut balanced, mut paths) = (0, 0, 0);
+    for seed in 0..2 {
+        let with = random_cell([3, 3, 4], 0.4, 0.07, &on, seed);
+        let without = random_cell([3, 3, 4], 0.4, 0.07, &quiet_model(), seed);
+        let kt = with.work.kt;
+        let li_rate = barrier.attempt_frequency_hz * (-barrier.channel_barrier_ev[0] / kt).exp();
+        let l = *with.config().lattice();
+        for s in 0..l.n_cations() {
+            let a = l.cation_grid_index(s);
+            if !species::is_tm(with.config().grid()[a]) {
+                continue;
+            }
+            let (fwd, free) = (with.tm_paths(a), without.tm_paths(a).rate);
+            for k in 0..24 {
+                if free[k] == 0.0 {
+                    assert_eq!(fwd.rate[k], 0.0);
+                    continue;
+                }
+                paths += 1;
+                assert!(
+                    fwd.rate[k] <= li_rate / ratio * (1.0 + 1e-12),
+                    "{} vs Γ_Li/R {}",
+                    fwd.rate[k],
+                    li_rate / ratio
+                );
+                assert!(fwd.rate[k] <= free[k] * (1.0 + 1e-12), "{} raised above {}", fwd.rate[k], free[k]);
+                fell_back += (fwd.rate[k] < free[k] * (1.0 - 1e-9)) as usize;
+                assert_eq!(fwd.raised[k], fwd.rate[k] < free[k] * (1.0 - 1e-9), "path {k}");
+                let Some(b) = shift(&l, a, PATHS[k].target) else { continue };
+                if with.work.li_prob[Lattice::sublattice_index(b)] != 0.0 {
+                    continue; // detailed balance is stated for a surely empty target
+                }
+                let mut after = with.clone();
+                after.move_tm(a, k);
+                let de = super::tests::energy_difference(&with, &after);
+                let rev = after.tm_paths(b).rate[super::tests::reverse_path(k)];
+                let expect = (-de / kt).exp();
+                assert!((fwd.rate[k] / rev / expect - 1.0).abs() < 1e-12, "{} vs {expect}", fwd.rate[k] / rev);
+                balanced += 1;
+            }
+        }
+    }
+    eprintln!("{paths} open paths, {fell_back} on the fall-back, {balanced} pairs checked for detailed balance");
+    assert!(fell_back > 20 && fell_back < paths && balanced > 50, "{fell_back} of {paths}, {balanced}");
 }

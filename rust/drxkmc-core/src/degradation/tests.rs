@@ -1,6 +1,6 @@
 //! Exact results and invariants of cycling (see the module docs for the model).
 
-use super::cell::{Counts, Cycling};
+use super::cell::{Counts, Cycling, PathRates};
 use super::file;
 use super::model::{CyclingProtocol, DegradationModel};
 use crate::composition::Composition;
@@ -314,7 +314,7 @@ fn tm_hops_obey_detailed_balance_against_the_total_energy() {
     let mut checked = 0;
     for &site in &[5usize, 40] {
         let ga = l.cation_grid_index(site);
-        let (fwd, _, _) = c.tm_paths(ga);
+        let fwd = c.tm_paths(ga).rate;
         for k in 0..24 {
             if fwd[k] == 0.0 {
                 continue;
@@ -332,7 +332,7 @@ fn tm_hops_obey_detailed_balance_against_the_total_energy() {
                     (p[2] as isize + t[2] as isize) as usize,
                 ])
             };
-            let (rev, _, _) = after.tm_paths(gb);
+            let rev = after.tm_paths(gb).rate;
             let ratio = fwd[k] / rev[reverse_path(k)];
             let expect = (-de / kt).exp();
             assert!((ratio / expect - 1.0).abs() < 1e-12, "path {k}: {ratio} vs {expect}");
@@ -361,7 +361,7 @@ fn default_barriers_give_arrhenius_rates_in_mobility_order() {
         let cfg = lone_tm(l, site, name, v);
         // A short hold: no path is raised to the equilibration floor.
         let c = charged_probe(&cfg, &model, &protocol, 1e-9);
-        let (paths, floored, _) = c.tm_paths(l.cation_grid_index(site));
+        let PathRates { rate: paths, raised: floored, .. } = c.tm_paths(l.cation_grid_index(site));
         let expect = model.attempt_frequency_hz * (-model.migration_barrier(name, v) / kt).exp();
         let open: Vec<f64> = paths.iter().copied().filter(|&r| r > 0.0).collect();
         assert_eq!(open.len(), 24, "{name}{v}+: every path open in an empty interior");
@@ -718,7 +718,7 @@ fn one_tm_in_an_empty_slab_diffuses_with_the_exact_in_plane_d() {
     for w in 0..windows + 50 {
         let (mut dx, mut dy, mut t) = (0.0f64, 0.0f64, 0.0f64);
         loop {
-            let (paths, _, _) = c.tm_paths(g);
+            let paths = c.tm_paths(g).rate;
             let total: f64 = paths.iter().sum();
             t += -unit_open0(&mut rng).ln() / total;
             if t > tau {
