@@ -240,9 +240,10 @@ class DiffusivityProbe:
     ``hops``. ``seed`` seeds the sampling and the kMC (the run's own random stream is never
     used). Bad values raise :class:`drxkmc.InvalidParameterError` naming the field.
 
-    Cost: a converged probe of the 8×8×12 slab of ``examples/degradation.py`` takes ~25 s on
-    one core at 600 K; at 300 K its MSD is still sub-linear when ``max_hops`` runs out (about
-    a minute), and ``diffusivity_converged`` says so. Choose ``every`` accordingly."""
+    Cost: a converged probe of the 8×8×12 slab of ``examples/degradation.py`` takes 20–25 s
+    on one core at 600 K (a cycle of it ~0.02 s); at 300 K its MSD is still sub-linear when
+    ``max_hops`` runs out (after 1–1.5 min), and ``diffusivity_converged`` says so. Choose
+    ``every`` accordingly."""
 
     li_content: float
     temperature_K: float | None = None
