@@ -7,8 +7,10 @@ constructed case of a plane of lost sites cutting the Li network is tested in th
 
 from __future__ import annotations
 
+import _thread
 import math
 import pickle
+import threading
 import warnings
 
 import numpy as np
@@ -178,6 +180,32 @@ def test_an_unreachable_li_content_is_recorded_as_not_measured(lossy):
     row = lossy.results.row(-1, named=True)
     assert row["diffusivity_converged"] is False and math.isnan(row["D_tracer_cm2_s"])
     raises_field(lambda: lossy.diffusivity(1.2, hops=10_000), "li_content")
+
+
+def test_ctrl_c_during_a_probe_keeps_its_cycle_unmeasured():
+    c = Cycling(slab(), degradation_model=DegradationModel.inert(), seed=1)
+    # At 300 K and 0.1 % precision the probe runs far longer than the test waits.
+    endless = DiffusivityProbe(1.0, temperature_K=300.0, precision=0.001, max_hops=10**12)
+    done_event = threading.Event()
+
+    def press_ctrl_c():
+        wait = 0.5  # the cycle of this slab takes milliseconds: this lands in the probe
+        while not done_event.wait(wait):
+            _thread.interrupt_main()
+            wait = 2.0
+
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            c.run(1, progress=False, diffusivity=endless)
+    finally:
+        done_event.set()
+        presser.join()
+    assert c.cycle == 1 and c._run.diffusivity_records() == []
+    assert "D_tracer_cm2_s" not in c.results.columns
+    c.run(1, progress=False)  # and it goes on
+    assert c.cycle == 2
 
 
 def test_converged_means_the_precision_was_reached():
