@@ -243,6 +243,9 @@ def status_command(args: argparse.Namespace) -> int:
         what = f"{s['workdir']}: cycling {s['spec'].formula}"
         if s["state"] == "not started":
             print(f"{what}: not started")
+        elif s["state"] == "damaged":
+            print(f"{what}: damaged: {s['error']}")
+            return 1
         else:
             age = s["checkpoint_age_s"]
             print(

@@ -39,37 +39,35 @@ columns of :attr:`drxkmc.Cycling.results`), ``profiles.parquet`` (per cycle and 
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 import logging
 import os
-import signal
 import sys
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from drxkmc import _validate as check
 from drxkmc._files import atomic_write
-from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel
+from drxkmc._folders import (
+    CHECKPOINT_FILE,
+    folder_lock,
+    latest_checkpoint,
+    save_checkpoint,
+    spec_folder,
+    stop_between_steps,
+    write_frames,
+)
+from drxkmc._specfiles import dumps, format_of, key_name, parse, plain, read_text, renamed
+from drxkmc.configuration import Configuration
+from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel, _from_checkpoint_bytes
 from drxkmc.errors import DrxkmcError, invalid
 from drxkmc.lattice import DEFAULT_A_ANGSTROM
 from drxkmc.model import BarrierModel
-from drxkmc.runs import (
-    CHECKPOINT_FILE,
-    NEXT_CHECKPOINT_FILE,
-    PREVIOUS_CHECKPOINT_FILE,
-    RunInterrupted,
-    _save_checkpoint,
-    _stop_between_chunks,
-    _units,
-    build_configuration,
-)
-from drxkmc.spec import RunSpec, _format_of, _name, _parse, _plain, _read_text
+from drxkmc.runs import RunInterrupted, build_configuration
+from drxkmc.spec import RunSpec
 
 __all__ = ["CyclingSpec", "cycle_or_resume", "cycling_status", "load_cycling"]
 
@@ -139,6 +137,11 @@ class CyclingSpec:
             object.__setattr__(self, "size", tuple(self.size))
         elif not isinstance(self.size, int) or isinstance(self.size, bool):
             raise invalid("size", f"must be three cell counts [L1, L2, Lz], got {self.size!r}")
+        if not isinstance(self.model, Mapping):
+            raise invalid("model", f"must be a table of BarrierModel fields, got {self.model!r}")
+        for key in self.model:
+            if key not in _BARRIER_FIELDS:
+                raise invalid(f"model.{key_name(key)}", "is not a BarrierModel field")
         # The slab is what a RunSpec of a slab builds: its checks, named as here.
         anneal = self.anneal_temperature_K if self.configuration == "annealed" else None
         try:
@@ -158,12 +161,19 @@ class CyclingSpec:
             )
         except DrxkmcError as err:
             if getattr(err, "field", "") in _BARRIER_FIELDS:
-                raise _renamed(err, f"model.{err.field}") from None
+                raise renamed(err, f"model.{err.field}") from None
             raise
-        object.__setattr__(self, "_structure", run_spec)
-        object.__setattr__(self, "anneal_temperature_K", anneal)
-        for name in ("size", "a", "formula", "oxidation_states", "structure_file", "model"):
+        for name in ("formula", "oxidation_states", "structure_file", "model"):
             object.__setattr__(self, name, getattr(run_spec, name))
+        object.__setattr__(self, "anneal_temperature_K", anneal)
+        size, a = run_spec.size, run_spec.a
+        if run_spec.configuration == "file":  # the file's slab replaces size and a
+            lattice = _file_lattice(run_spec)
+            size, a = tuple(lattice.size), lattice.a
+            run_spec = run_spec.replace(size=size, a=a)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "a", a)
+        object.__setattr__(self, "_structure", run_spec)
         object.__setattr__(
             self, "degradation", _table("degradation", self.degradation, DegradationModel)
         )
@@ -192,40 +202,44 @@ class CyclingSpec:
         try:
             return cls(**_flat_from_sections(data))
         except DrxkmcError as err:
-            raise _located(err, source) from None
+            name = getattr(err, "field", "spec")
+            key = ".".join(_KEYS[name]) if name in _KEYS else name
+            raise renamed(err, key, f"{source}: ") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """The nested form (sections); unset (None) values and empty tables are left out."""
+        """The nested form (sections); unset (None) values and empty tables are left out, and
+        so are the lattice of a structure file (the file's) and annealing settings of a slab
+        that is not annealed."""
+        skip = set()
+        if self.configuration == "file":
+            skip |= {"size", "a"}
+        if self.configuration != "annealed":
+            skip |= {"anneal_temperature_K", "anneal_sweeps"}
         out: dict[str, dict[str, Any]] = {}
         for name, (section, key) in _KEYS.items():
             value = getattr(self, name)
-            if value is not None:
-                out.setdefault(section, {})[key] = _plain(value)
+            if value is not None and name not in skip:
+                out.setdefault(section, {})[key] = plain(value)
         for table in _TABLES:
             if getattr(self, table):
-                out[table] = _plain(dict(getattr(self, table)))
+                out[table] = plain(dict(getattr(self, table)))
         return {s: out[s] for s in SECTIONS if s in out}
 
     @classmethod
     def loads(cls, text: str, format: str = "toml", *, source: str = "spec") -> CyclingSpec:
         """From TOML or JSON text."""
-        return cls.from_dict(_parse(text, format, source), source=source)
+        return cls.from_dict(parse(text, format, source), source=source)
 
     def dumps(self, format: str = "toml") -> str:
         """As TOML or JSON text."""
-        format = check.choice("format", format, ("toml", "json"))
-        if format == "json":
-            return json.dumps(self.to_dict(), indent=2) + "\n"
-        import tomli_w
-
-        return tomli_w.dumps(self.to_dict())
+        return dumps(self.to_dict(), format)
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> CyclingSpec:
         """From a ``.toml`` or ``.json`` file (a relative ``configuration.file`` is taken
         relative to the spec file's folder)."""
         path = Path(path)
-        data = _parse(_read_text(path), _format_of(path), str(path))
+        data = parse(read_text(path), format_of(path), str(path))
         conf = data.get("configuration") if isinstance(data, dict) else None
         if isinstance(conf, dict) and isinstance(conf.get("file"), str):
             conf["file"] = str(path.parent / conf["file"])
@@ -234,7 +248,7 @@ class CyclingSpec:
     def write(self, path: str | os.PathLike) -> None:
         """To a ``.toml`` or ``.json`` file (atomically)."""
         path = Path(path)
-        atomic_write(path, self.dumps(_format_of(path)).encode())
+        atomic_write(path, self.dumps(format_of(path)).encode())
 
     def replace(self, **changes: Any) -> CyclingSpec:
         """A copy with some fields changed, validated."""
@@ -258,12 +272,26 @@ class CyclingSpec:
             name = getattr(err, "field", "")
             for section, cls in (("degradation", DegradationModel), ("protocol", CyclingProtocol)):
                 if name in cls.__dataclass_fields__:
-                    raise _renamed(err, f"{section}.{name}") from None
+                    raise renamed(err, f"{section}.{name}") from None
             raise
 
 
+def _file_lattice(spec: RunSpec):
+    """The lattice of a spec's structure file, which must be a slab."""
+    assert spec.structure_file is not None  # the spec checked it
+    lattice = Configuration.from_file(spec.structure_file, material=spec.material()).lattice
+    if lattice.geometry != "slab":
+        raise invalid(
+            "structure_file",
+            f"{spec.structure_file!r} holds a {lattice.geometry} cell; cycling needs a slab "
+            "(surfaces normal to its third axis)",
+        )
+    return lattice
+
+
 def _table(section: str, value: Any, cls: Any) -> dict[str, Any]:
-    """The fields of a parameter table, checked by ``cls`` (errors named ``section.field``)."""
+    """The fields of a parameter table that differ from the defaults, checked by ``cls``
+    (errors named ``section.field``)."""
     if not isinstance(value, Mapping):
         raise invalid(section, f"must be a table of {cls.__name__} fields, got {value!r}")
     table = dict(value)
@@ -271,19 +299,9 @@ def _table(section: str, value: Any, cls: Any) -> dict[str, Any]:
         defaults = cls().as_dict()
         cls.from_dict(table)
     except DrxkmcError as err:
-        raise _renamed(err, f"{section}.{getattr(err, 'field', section)}") from None
+        raise renamed(err, f"{section}.{getattr(err, 'field', section)}") from None
     # Only what differs from the defaults: the same run is always the same spec.
     return {k: v for k, v in table.items() if v != defaults[k]}
-
-
-def _renamed(err: DrxkmcError, field: str) -> DrxkmcError:
-    """``err`` (same class) naming ``field`` instead of its own field."""
-    name = getattr(err, "field", "")
-    message = str(err)
-    reason = message[len(name) + 2 :] if name and message.startswith(f"{name}: ") else message
-    out = type(err)(f"{field}: {reason}")
-    out.field = field  # type: ignore[attr-defined]
-    return out
 
 
 def _flat_from_sections(data: Any) -> dict[str, Any]:
@@ -292,7 +310,7 @@ def _flat_from_sections(data: Any) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for section, table in data.items():
         if section not in SECTIONS:
-            raise invalid(_name(section), f"is not a spec section (use {', '.join(SECTIONS)})")
+            raise invalid(key_name(section), f"is not a spec section (use {', '.join(SECTIONS)})")
         if not isinstance(table, Mapping):
             raise invalid(section, f"must be a table, got {table!r}")
         if section in _TABLES:
@@ -303,22 +321,13 @@ def _flat_from_sections(data: Any) -> dict[str, Any]:
             if name is None:
                 keys = [k for s, k in _KEYS.values() if s == section]
                 raise invalid(
-                    f"{section}.{_name(key)}",
+                    f"{section}.{key_name(key)}",
                     f"is not a key of [{section}] (use {', '.join(keys)})",
                 )
             flat[name] = value
     if "formula" not in flat:
         raise invalid("material.formula", "is required")
     return flat
-
-
-def _located(err: DrxkmcError, source: str) -> DrxkmcError:
-    """``err`` with its field spelt as the key in the file, and the file named first."""
-    name = getattr(err, "field", "spec")
-    located = _renamed(err, ".".join(_KEYS[name]) if name in _KEYS else name)
-    out = type(err)(f"{source}: {located}")
-    out.field = located.field  # type: ignore[attr-defined]
-    return out
 
 
 # ----- the folder --------------------------------------------------------------------------
@@ -328,41 +337,95 @@ def cycle_or_resume(
     spec: CyclingSpec, workdir: str | os.PathLike, *, progress: bool | None = None
 ) -> Cycling:
     """Run ``spec`` in the folder ``workdir`` (made if needed), or continue it there; returns
-    the :class:`drxkmc.Cycling` with every cycle (``.results``, ``.profiles``).
+    the :class:`drxkmc.Cycling` with every cycle (``.results``, ``.profiles``, ``.events``).
 
     Idempotent: a finished run is loaded; a started one resumes from its latest checkpoint
     (the one before it if the latest is damaged); otherwise the slab is built and cycling
     starts. Checkpoints are written atomically between cycles, every
     ``spec.checkpoint_minutes`` (the previous one kept). A folder that holds another spec's
-    run is refused (``.field == "workdir"``); raising ``cycles`` extends a run.
+    run is refused (``.field == "workdir"``), and so is a second process working in the same
+    folder; raising ``cycles`` extends a run. A structure file is copied into the folder, so
+    the folder holds all the run needs. Nothing is written before the spec has passed every
+    check, including those that need the slab.
 
     Ctrl-C or SIGTERM (on the main thread) stops after the running cycle, saves a checkpoint
     and raises :class:`drxkmc.RunInterrupted`; a second one abandons the running cycle and
     saves the completed ones.
     """
     check.instance("spec", spec, CyclingSpec, "drxkmc.CyclingSpec")
-    if spec.structure_file is not None:
-        spec = spec.replace(structure_file=str(Path(spec.structure_file).resolve()))
-    folder = _prepare_folder(spec, workdir)
-    cycling = _latest_checkpoint(folder)
-    if cycling is not None and cycling.cycle > spec.cycles:
-        raise invalid(
-            "cycles",
-            f"the run in {str(folder)!r} has {cycling.cycle} cycles already, more than "
-            f"{spec.cycles}",
-        )
-    if cycling is None:
-        log.info("starting %s", folder)
-        cycling = spec.build()
-        _save_checkpoint(folder, cycling._run.checkpoint())
-    else:
-        log.info("resuming %s after cycle %d", folder, cycling.cycle)
-    start = cycling.cycle
-    if start < spec.cycles or not (folder / RESULTS_FILE).exists():
-        _cycle(cycling, spec, folder, progress)
-        _write_results(folder, spec, cycling)
-        Cycling._warn_timescales(cycling.results.filter(pl.col("cycle") > start))
+    folder = spec_folder(workdir)
+    with folder_lock(folder):
+        cycling = _prepare(spec, folder)
+        start = cycling.cycle
+        if start < spec.cycles or not (folder / RESULTS_FILE).exists():
+            _cycle(cycling, spec, folder, progress)
+            _write_results(folder, spec, cycling)
+            Cycling._warn_timescales(cycling.results.filter(cycling.results["cycle"] > start))
     return cycling
+
+
+def _prepare(spec: CyclingSpec, folder: Path) -> Cycling:
+    """The run of ``spec`` in ``folder``: resumed, or built and saved with its spec."""
+    spec_file = folder / SPEC_FILE
+    found = latest_checkpoint(folder, _load)
+    if spec_file.exists() and found is not None:
+        stored = CyclingSpec.read(spec_file)
+        if _what_runs(stored, folder) != _what_runs(spec, folder):
+            raise invalid(
+                "workdir",
+                f"{str(folder)!r} holds the run of another spec ({spec_file}); give each run "
+                "its own folder",
+            )
+    if found is not None:
+        cycling = found[0]
+        if cycling.cycle > spec.cycles:
+            raise invalid(
+                "cycles",
+                f"the run in {str(folder)!r} has {cycling.cycle} cycles already, more than "
+                f"{spec.cycles}",
+            )
+        log.info("resuming %s after cycle %d", folder, cycling.cycle)
+    else:
+        log.info("starting %s", folder)
+        cycling = spec.build()  # before anything is written: it may refuse the spec
+    _write_spec(spec, folder)  # the cycles asked for now (a run may be extended)
+    if found is None:
+        save_checkpoint(folder, cycling._run.checkpoint())
+    return cycling
+
+
+def _load(path: Path) -> Cycling:
+    return _from_checkpoint_bytes(path.read_bytes())
+
+
+def _structure_copy(spec: CyclingSpec) -> str:
+    """The name of the structure file's copy in a run folder."""
+    assert spec.structure_file is not None
+    return "structure" + "".join(Path(spec.structure_file).suffixes)
+
+
+def _write_spec(spec: CyclingSpec, folder: Path) -> None:
+    """The folder's spec, with a structure file copied beside it (and named relative to it)."""
+    data = spec.to_dict()
+    if spec.structure_file is not None:
+        copy = folder / _structure_copy(spec)
+        source = Path(spec.structure_file)
+        if source.resolve() != copy.resolve():
+            atomic_write(copy, source.read_bytes())
+        data["configuration"]["file"] = copy.name
+    atomic_write(folder / SPEC_FILE, dumps(data, "toml").encode())
+
+
+def _what_runs(spec: CyclingSpec, folder: Path) -> dict:
+    """What decides the numbers of each cycle: all but the cycle count and the output, a
+    structure file by its content."""
+    data = spec.to_dict()
+    data.pop("output", None)
+    data.get("run", {}).pop("cycles", None)
+    if spec.structure_file is not None:
+        digest = hashlib.sha256(Path(spec.structure_file).read_bytes()).hexdigest()
+        data["configuration"]["file"] = f"sha256:{digest}"
+    return data
 
 
 def _cycle(cycling: Cycling, spec: CyclingSpec, folder: Path, progress: bool | None) -> None:
@@ -376,120 +439,52 @@ def _cycle(cycling: Cycling, spec: CyclingSpec, folder: Path, progress: bool | N
         from tqdm.auto import tqdm
 
         bar = tqdm(total=spec.cycles, initial=cycling.cycle, unit="cycle", desc="cycling")
-
-    def save(why: str) -> None:
-        _save_checkpoint(folder, cycling._run.checkpoint())
-        log.info("%s: checkpoint after cycle %d (%s)", folder, cycling.cycle, why)
-
     try:
-        with _stop_between_chunks() as stop:
-            while cycling.cycle < spec.cycles:
-                try:
-                    cycling._run.run_cycle()
-                except KeyboardInterrupt:  # a second Ctrl-C: the running cycle is rolled back
-                    save("interrupted")
-                    raise RunInterrupted(
-                        f"interrupted; checkpoint saved in {folder} after cycle {cycling.cycle}",
-                        folder / CHECKPOINT_FILE,
-                        cycling.cycle,
-                        signal.SIGINT,
-                    ) from None
-                if bar is not None:
-                    bar.update(1)
-                if stop.requested:
-                    save("stopped")
-                    raise RunInterrupted(
-                        f"stopped; checkpoint saved in {folder} after cycle {cycling.cycle}",
-                        folder / CHECKPOINT_FILE,
-                        cycling.cycle,
-                        stop.signum,
-                    )
-                if time.monotonic() - last >= interval_s:
-                    save("periodic")
-                    last = time.monotonic()
-            save("done")
+        with stop_between_steps("cycle") as stop:
+
+            def save(why: str) -> None:
+                with stop.saving_checkpoint():  # a second Ctrl-C waits for the file to be whole
+                    save_checkpoint(folder, cycling._run.checkpoint())
+                log.info("%s: checkpoint after cycle %d (%s)", folder, cycling.cycle, why)
+
+            def stopped(message: str, signum: int) -> RunInterrupted:
+                return RunInterrupted(
+                    f"{message}; checkpoint saved in {folder} after cycle {cycling.cycle}",
+                    folder / CHECKPOINT_FILE,
+                    cycling.cycle,
+                    signum,
+                )
+
+            try:
+                while cycling.cycle < spec.cycles:
+                    cycling._run.run_cycle()  # a second Ctrl-C rolls the running cycle back
+                    if bar is not None:
+                        bar.update(1)
+                    if stop.requested and cycling.cycle < spec.cycles:
+                        save("stopped")
+                        raise stopped("stopped", stop.signum)
+                    if time.monotonic() - last >= interval_s:
+                        save("periodic")
+                        last = time.monotonic()
+                save("done")
+            except RunInterrupted:
+                raise
+            except KeyboardInterrupt:  # wherever it landed: keep the completed cycles
+                save("interrupted")
+                raise stopped("interrupted", stop.signum) from None
     finally:
         if bar is not None:
             bar.close()
 
 
-def _prepare_folder(spec: CyclingSpec, workdir: str | os.PathLike) -> Path:
-    try:
-        folder = Path(workdir)
-    except TypeError:
-        raise invalid("workdir", f"must be a folder path, got {workdir!r}") from None
-    if folder.exists() and not folder.is_dir():
-        raise invalid("workdir", f"{str(folder)!r} is a file, not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    spec_file = folder / SPEC_FILE
-    if spec_file.exists():
-        stored = CyclingSpec.read(spec_file)
-        if _what_runs(stored) != _what_runs(spec):
-            raise invalid(
-                "workdir",
-                f"{str(folder)!r} holds the run of another spec ({spec_file}); give each run "
-                "its own folder",
-            )
-    spec.write(spec_file)  # the cycles asked for now (a run may be extended)
-    return folder
-
-
-def _what_runs(spec: CyclingSpec) -> dict:
-    """What decides the numbers of each cycle: all but the cycle count and the output."""
-    data = spec.to_dict()
-    data.pop("output", None)
-    data.get("run", {}).pop("cycles", None)
-    return data
-
-
-def _latest_checkpoint(folder: Path) -> Cycling | None:
-    """The run in the latest checkpoint that loads, or None; a damaged latest one is reported
-    and the previous one used."""
-    found = _latest_checkpoint_file(folder)
-    return None if found is None else found[0]
-
-
-def _latest_checkpoint_file(folder: Path) -> tuple[Cycling, Path] | None:
-    """``_latest_checkpoint`` with the file it came from."""
-    from drxkmc.degradation import _from_checkpoint_bytes
-
-    failures = []
-    current = folder / CHECKPOINT_FILE
-    first = CHECKPOINT_FILE if current.exists() else NEXT_CHECKPOINT_FILE
-    for name in (first, PREVIOUS_CHECKPOINT_FILE):
-        path = folder / name
-        if not path.exists():
-            continue
-        try:
-            return _from_checkpoint_bytes(path.read_bytes()), path
-        except DrxkmcError as err:
-            log.warning("%s: %s; trying the previous checkpoint", path, err)
-            failures.append(f"{path}: {err}")
-    if failures:
-        raise invalid("checkpoint", "; ".join(failures) + "; no usable checkpoint is left")
-    return None
-
-
 def _write_results(folder: Path, spec: CyclingSpec, cycling: Cycling) -> None:
-    from drxkmc import __version__
-
     # The per-cycle file is written last: its presence means the run is done.
-    frames = (
+    frames = [
         (PROFILES_FILE, cycling.profiles),
         (EVENTS_FILE, cycling.events),
         (RESULTS_FILE, cycling.results),
-    )
-    for name, frame in frames:
-        metadata = {
-            "drxkmc_spec": spec.dumps("json"),
-            "drxkmc_units": json.dumps(_units(frame)),
-            "drxkmc_version": __version__,
-        }
-
-        def write(tmp: str, frame: pl.DataFrame = frame, metadata: dict = metadata) -> None:
-            frame.write_parquet(tmp, metadata=metadata)
-
-        atomic_write(folder / name, write)
+    ]
+    write_frames(folder, frames, spec.dumps("json"))
 
 
 def load_cycling(workdir: str | os.PathLike) -> Cycling:
@@ -497,34 +492,32 @@ def load_cycling(workdir: str | os.PathLike) -> Cycling:
     folder = Path(workdir)
     if not (folder / SPEC_FILE).is_file():
         raise invalid("workdir", f"{str(folder)!r} holds no cycling run (no {SPEC_FILE})")
-    cycling = _latest_checkpoint(folder)
-    if cycling is None:
+    found = latest_checkpoint(folder, _load)
+    if found is None:
         raise invalid("workdir", f"{str(folder)!r} holds no checkpoint yet")
-    return cycling
+    return found[0]
 
 
 def cycling_status(workdir: str | os.PathLike) -> dict[str, Any]:
-    """Where the cycling run in ``workdir`` is: ``state`` ("done", "started" or "not
-    started"), ``cycles`` completed of ``cycles_wanted``, and the checkpoint's age."""
+    """Where the cycling run in ``workdir`` is: ``state`` ("done", "started", "not started"
+    or "damaged": no checkpoint loads), ``cycles`` completed of ``cycles_wanted``, and the
+    checkpoint's age."""
     folder = Path(workdir)
     if not (folder / SPEC_FILE).is_file():
         raise invalid("workdir", f"{str(folder)!r} holds no cycling run (no {SPEC_FILE})")
     spec = CyclingSpec.read(folder / SPEC_FILE)
     out: dict[str, Any] = {"workdir": str(folder), "spec": spec, "cycles_wanted": spec.cycles}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            found = _latest_checkpoint_file(folder)
-        except DrxkmcError:
-            found = None
+    try:
+        found = latest_checkpoint(folder, _load)
+    except DrxkmcError as err:
+        return {**out, "state": "damaged", "cycles": 0, "error": str(err)}
     if found is None:
         return {**out, "state": "not started", "cycles": 0}
     cycling, path = found
     done = (folder / RESULTS_FILE).exists() and cycling.cycle >= spec.cycles
-    age = time.time() - path.stat().st_mtime
     return {
         **out,
         "state": "done" if done else "started",
         "cycles": cycling.cycle,
-        "checkpoint_age_s": age,
+        "checkpoint_age_s": time.time() - path.stat().st_mtime,
     }

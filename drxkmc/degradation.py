@@ -584,11 +584,13 @@ class Cycling:
           least 1/6 of its cation sites to densification (so ≥ 1.2× the as-made TM per site),
           mean of the two surfaces; lost sites stay lost, so it never shrinks.
         - ``tm_tetrahedral``: always 0 (TMs do not rest in tetrahedra in this model).
-        - ``li_tm_rate_ratio``: Li 0-TM hop rate over the fastest TM path at its own barrier
-          where Li fluctuate (∞: none); below ``DegradationModel.min_timescale_ratio`` the
-          fastest paths ran on the fall-back (equilibrated with the Li, detailed balance
-          kept). ``timescales_separated``: false when a hold was too short even for that
-          (:class:`TimescaleWarning`).
+        - ``li_tm_rate_ratio``: Li 0-TM hop rate over the fastest TM path at its own
+          (unraised) barrier where Li fluctuate (∞: none): how far apart the physical time
+          scales are. Paths within ``DegradationModel.min_timescale_ratio`` of the Li ran
+          raised — by the hold's floor (``equilibrated_hops``) in holds of seconds and more,
+          else by the time-scale fall-back — with detailed balance kept.
+          ``timescales_separated``: false when the fall-back raised a path in a hold too short
+          to equilibrate it (:class:`TimescaleWarning`).
         - Only once a :class:`DiffusivityProbe` has measured (null on cycles not measured):
           ``diffusivity_li_per_fu`` and ``diffusivity_temperature_K`` of the measurement,
           in-plane ``D_tracer_cm2_s``, ``D_jump_cm2_s``, ``D_chem_cm2_s`` with their

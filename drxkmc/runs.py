@@ -29,10 +29,8 @@ import json
 import logging
 import os
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,18 @@ import numpy as np
 import polars as pl
 
 from drxkmc import _validate as check
-from drxkmc._files import atomic_write
+from drxkmc._folders import (
+    CHECKPOINT_FILE,
+    NEXT_CHECKPOINT_FILE,
+    PREVIOUS_CHECKPOINT_FILE,
+    StopRequest,
+    folder_lock,
+    latest_checkpoint,
+    save_checkpoint,
+    spec_folder,
+    stop_between_steps,
+    write_frames,
+)
 from drxkmc.configuration import Configuration
 from drxkmc.errors import DrxkmcError, invalid
 from drxkmc.simulation import RunResult, Simulation
@@ -59,9 +68,6 @@ __all__ = [
 log = logging.getLogger("drxkmc")
 
 SPEC_FILE = "spec.toml"
-CHECKPOINT_FILE = "checkpoint.drxkmc"
-PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.drxkmc"
-NEXT_CHECKPOINT_FILE = "checkpoint.next.drxkmc"
 RESULT_FILE = "result.parquet"
 MSD_FILE = "msd.parquet"
 #: Identifies a run checkpoint (a zip of NumPy arrays: the engine checkpoint and the journal).
@@ -73,15 +79,6 @@ _MAGIC = b"DRXKRUN1"
 _DIGEST_BYTES = 32
 #: Engine calls whose answers depend on the engine's state (the rest are constants of a run).
 _RECORDED = ("run", "cations", "reset_displacements")
-#: Units of result columns, from the suffix of their names.
-_UNIT_SUFFIXES = {
-    "_cm2_s": "cm²/s",
-    "_mS_cm": "mS/cm",
-    "_A2": "Å²",
-    "_K": "K",
-    "_eV": "eV",
-    "_s": "s",
-}
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -345,42 +342,6 @@ def _read_checkpoint(path: Path, spec: RunSpec) -> tuple[Simulation, list, list]
     return sim, entries, states
 
 
-# ----- stopping on Ctrl-C ----------------------------------------------------------------------
-
-
-class _StopRequest:
-    requested = False
-    signum = signal.SIGINT
-
-
-#: Signals that stop a run cleanly: Ctrl-C, and SIGTERM, which batch systems (SLURM) send
-#: before killing a job at its time limit.
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def _stop_between_chunks() -> Iterator[_StopRequest]:
-    """On the main thread, the first Ctrl-C or SIGTERM asks the run to stop after the current
-    chunk of hops, when a checkpoint can be written; a second one interrupts at once."""
-    stop = _StopRequest()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum, frame):
-        if stop.requested:
-            raise KeyboardInterrupt
-        stop.requested, stop.signum = True, signum
-        log.warning("stopping after the current chunk of hops to save a checkpoint")
-
-    previous = {s: signal.signal(s, handler) for s in _STOP_SIGNALS}
-    try:
-        yield stop
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 # ----- the folder --------------------------------------------------------------------------
 
 
@@ -403,9 +364,17 @@ def run_or_resume(
     if spec.structure_file is not None:
         spec = spec.replace(structure_file=str(Path(spec.structure_file).resolve()))
     folder = _prepare_folder(spec, workdir)
+    with folder_lock(folder):
+        return _run_in(spec, folder, progress)
+
+
+def _run_in(spec: RunSpec, folder: Path, progress: bool | None) -> RunResult:
     if (folder / RESULT_FILE).exists():
         return load_result(folder)
-    restored = _latest_checkpoint(folder, spec)
+    found = latest_checkpoint(
+        folder, lambda path: _read_checkpoint(path, spec), lambda e: "another spec" in str(e)
+    )
+    restored = None if found is None else found[0]
     if restored is None:
         log.info("starting %s", folder)
         sim = build_simulation(spec)
@@ -414,13 +383,14 @@ def run_or_resume(
     else:
         sim, entries, states = restored
         log.info("resuming %s at %d hops", folder, states[-1][1])
-    stop = _StopRequest()
+    stop = StopRequest()
     interval_s = 60.0 * spec.checkpoint_minutes
     last = [time.monotonic()]
     stopped: list[RunInterrupted] = []
 
     def save() -> None:
-        _save_checkpoint(folder, _checkpoint_bytes(spec, sim, journal))
+        with stop.saving_checkpoint():  # a second Ctrl-C waits for the file to be whole
+            save_checkpoint(folder, _checkpoint_bytes(spec, sim, journal))
         last[0] = time.monotonic()
         # One line per checkpoint: the progress a batch job's log shows (drxkmc -v).
         log.info(
@@ -449,7 +419,7 @@ def run_or_resume(
         save()  # the configuration and equilibrium start are not made again
     sim._kmc = journal  # type: ignore[assignment]  # it answers as the engine does
     try:
-        with _stop_between_chunks() as stop:
+        with stop_between_steps("chunk of hops") as stop:
             result = sim.run(**spec.run_kwargs(), progress=progress)
     finally:
         sim._kmc = journal._engine
@@ -457,18 +427,15 @@ def run_or_resume(
         if stopped:
             raise stopped[-1]
         raise RunInterrupted(f"interrupted; the last checkpoint in {folder} continues the run")
-    _write_result(folder, spec, result)
+    # The diffusivity file is written last: its presence means the run is done.
+    write_frames(
+        folder, [(MSD_FILE, result.msd), (RESULT_FILE, result.diffusivity)], spec.dumps("json")
+    )
     return result
 
 
 def _prepare_folder(spec: RunSpec, workdir: str | os.PathLike) -> Path:
-    try:
-        folder = Path(workdir)
-    except TypeError:
-        raise invalid("workdir", f"must be a folder path, got {workdir!r}") from None
-    if folder.exists() and not folder.is_dir():
-        raise invalid("workdir", f"{str(folder)!r} is a file, not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = spec_folder(workdir)
     spec_file = folder / SPEC_FILE
     if spec_file.exists():
         check_folder(spec, folder)
@@ -498,72 +465,7 @@ def _what_runs(spec_dict: dict) -> dict:
     return {k: v for k, v in spec_dict.items() if k != "output"}
 
 
-def _save_checkpoint(folder: Path, data: bytes) -> None:
-    """Write the checkpoint atomically, keeping the one before it as a separate file.
-
-    The new one is written whole (``checkpoint.next.drxkmc``) before the current one becomes
-    the previous one; a kill between the two renames leaves the new one under its ``next``
-    name, which :func:`_latest_checkpoint` reads first then."""
-    current = folder / CHECKPOINT_FILE
-    upcoming = folder / NEXT_CHECKPOINT_FILE
-    atomic_write(upcoming, data)
-    if current.exists():
-        os.replace(current, folder / PREVIOUS_CHECKPOINT_FILE)
-    os.replace(upcoming, current)
-    log.debug("checkpoint written to %s", current)
-
-
-def _latest_checkpoint(folder: Path, spec: RunSpec):
-    """The latest checkpoint that loads, or None when there is none; a damaged latest one
-    is reported and the previous one used."""
-    failures = []
-    current = folder / CHECKPOINT_FILE
-    # The 'next' file is the newest only when a save was killed between its two renames.
-    first = CHECKPOINT_FILE if current.exists() else NEXT_CHECKPOINT_FILE
-    for name in (first, PREVIOUS_CHECKPOINT_FILE):
-        path = folder / name
-        if not path.exists():
-            continue
-        try:
-            return _read_checkpoint(path, spec)
-        except DrxkmcError as err:
-            if "another spec" in str(err):
-                raise
-            log.warning("%s; trying the previous checkpoint", err)
-            failures.append(str(err))
-    if failures:
-        raise invalid("checkpoint", "; ".join(failures) + "; no usable checkpoint is left")
-    return None
-
-
 # ----- results -----------------------------------------------------------------------------
-
-
-def _units(frame: pl.DataFrame) -> dict[str, str]:
-    out = {}
-    for col in frame.columns:
-        for suffix, unit in _UNIT_SUFFIXES.items():
-            if col.endswith(suffix):
-                out[col] = unit
-                break
-    return out
-
-
-def _write_result(folder: Path, spec: RunSpec, result: RunResult) -> None:
-    from drxkmc import __version__
-
-    for name, frame in ((MSD_FILE, result.msd), (RESULT_FILE, result.diffusivity)):
-        metadata = {
-            "drxkmc_spec": spec.dumps("json"),
-            "drxkmc_units": json.dumps(_units(frame)),
-            "drxkmc_version": __version__,
-        }
-
-        def write(tmp: str, frame: pl.DataFrame = frame, metadata: dict = metadata) -> None:
-            frame.write_parquet(tmp, metadata=metadata)
-
-        # The diffusivity file is written last: its presence means the run is done.
-        atomic_write(folder / name, write)
 
 
 def load_result(workdir: str | os.PathLike) -> RunResult:

@@ -37,9 +37,7 @@ message starts with the file it came from.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,15 +45,11 @@ from typing import Any
 
 from drxkmc import _validate as check
 from drxkmc._files import atomic_write
+from drxkmc._specfiles import dumps, format_of, key_name, parse, plain, read_text, renamed
 from drxkmc.errors import DrxkmcError, invalid
 from drxkmc.lattice import DEFAULT_A_ANGSTROM, Lattice
 from drxkmc.material import Material
 from drxkmc.model import BarrierModel
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["RunSpec", "SECTIONS", "CONFIGURATION_KINDS"]
 
@@ -188,7 +182,9 @@ class RunSpec:
             elif isinstance(name, str) and name in _KEYS:
                 flat[name] = value
             else:
-                raise invalid(_name(name), "is neither a run-spec field nor a BarrierModel field")
+                raise invalid(
+                    key_name(name), "is neither a run-spec field nor a BarrierModel field"
+                )
         if "formula" not in flat:
             raise invalid("formula", "is required (the material's chemical formula)")
         return cls(**flat, model=model)
@@ -222,32 +218,27 @@ class RunSpec:
         for name, (section, key) in _KEYS.items():
             value = getattr(self, name)
             if value is not None:
-                out.setdefault(section, {})[key] = _plain(value)
+                out.setdefault(section, {})[key] = plain(value)
         if self.model:
-            out["model"] = {k: _plain(v) for k, v in self.model.items()}
+            out["model"] = {k: plain(v) for k, v in self.model.items()}
         return {s: out[s] for s in SECTIONS if s in out}
 
     @classmethod
     def loads(cls, text: str, format: str = "toml", *, source: str = "spec") -> RunSpec:
         """From TOML or JSON text."""
-        return cls.from_dict(_parse(text, format, source), source=source)
+        return cls.from_dict(parse(text, format, source), source=source)
 
     def dumps(self, format: str = "toml") -> str:
         """As TOML or JSON text."""
-        format = check.choice("format", format, ("toml", "json"))
-        if format == "json":
-            return json.dumps(self.to_dict(), indent=2) + "\n"
-        import tomli_w
-
-        return tomli_w.dumps(self.to_dict())
+        return dumps(self.to_dict(), format)
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> RunSpec:
         """From a ``.toml`` or ``.json`` file. A relative ``configuration.file`` is taken
         relative to the spec file's folder."""
         path = Path(path)
-        text = _read_text(path)
-        data = _parse(text, _format_of(path), str(path))
+        text = read_text(path)
+        data = parse(text, format_of(path), str(path))
         conf = data.get("configuration") if isinstance(data, dict) else None
         if isinstance(conf, dict) and isinstance(conf.get("file"), str):
             conf["file"] = str(path.parent / conf["file"])  # an absolute one stays as it is
@@ -256,7 +247,7 @@ class RunSpec:
     def write(self, path: str | os.PathLike) -> None:
         """To a ``.toml`` or ``.json`` file (atomically)."""
         path = Path(path)
-        atomic_write(path, self.dumps(_format_of(path)).encode())
+        atomic_write(path, self.dumps(format_of(path)).encode())
 
     # ----- what the spec builds -----------------------------------------------------------
 
@@ -400,7 +391,7 @@ def _model_overrides(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, v in value.items():
         if not isinstance(name, str) or name not in _MODEL_FIELDS:
-            raise invalid(_name(name), "is not a BarrierModel field")
+            raise invalid(key_name(name), "is not a BarrierModel field")
         default = _MODEL_DEFAULTS[name]
         if isinstance(default, tuple):
             if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)):
@@ -425,33 +416,25 @@ def _flat_from_sections(data: Any) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for section, table in data.items():
         if section not in SECTIONS:
-            raise invalid(_name(section), f"is not a spec section (use {', '.join(SECTIONS)})")
+            raise invalid(key_name(section), f"is not a spec section (use {', '.join(SECTIONS)})")
         if not isinstance(table, Mapping):
             raise invalid(section, f"must be a table, got {table!r}")
         for key, value in table.items():
             if section == "model" and key not in _MODEL_FIELDS:
-                raise invalid(f"model.{_name(key)}", "is not a BarrierModel field")
+                raise invalid(f"model.{key_name(key)}", "is not a BarrierModel field")
             if section == "model":
                 flat.setdefault("model", {})[key] = value
                 continue
             name = _FLAT.get((section, key)) if isinstance(key, str) else None
             if name is None:
                 raise invalid(
-                    f"{section}.{_name(key)}",
+                    f"{section}.{key_name(key)}",
                     f"is not a key of [{section}] (use {', '.join(SECTIONS[section])})",
                 )
             flat[name] = value
     if "formula" not in flat:
         raise invalid("material.formula", "is required")
     return flat
-
-
-def _name(key: Any) -> str:
-    """A key as a field name: itself when it is a plain word, else its repr (so that an empty
-    or odd key is still visible in the message)."""
-    if isinstance(key, str) and key and key.isprintable() and key.strip() == key:
-        return key
-    return repr(key)
 
 
 def _located(err: DrxkmcError, source: str) -> DrxkmcError:
@@ -463,48 +446,4 @@ def _located(err: DrxkmcError, source: str) -> DrxkmcError:
         key = name if name == "model" else f"model.{name}"
     else:
         key = name
-    message = str(err)
-    reason = message[len(name) + 2 :] if message.startswith(f"{name}: ") else message
-    out = type(err)(f"{source}: {key}: {reason}")
-    out.field = key
-    return out
-
-
-def _parse(text: Any, format: str, source: str) -> Any:
-    format = check.choice("format", format, ("toml", "json"))
-    if not isinstance(text, str):
-        raise invalid("spec", f"{source}: must be text, got {type(text).__name__}")
-    try:
-        if format == "toml":
-            return tomllib.loads(text)
-        data = json.loads(text)
-    except (ValueError, RecursionError) as e:  # TOMLDecodeError and JSONDecodeError
-        raise invalid("spec", f"{source}: not valid {format.upper()}: {e}") from None
-    return data
-
-
-def _format_of(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".toml", ".json"):
-        return suffix[1:]
-    raise invalid("path", f"{str(path)!r}: a spec file ends in .toml or .json")
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise invalid("path", f"no such file {str(path)!r}") from None
-    except IsADirectoryError:
-        raise invalid("path", f"{str(path)!r} is a folder, not a spec file") from None
-    except UnicodeDecodeError as e:
-        raise invalid("spec", f"{path}: not UTF-8 text ({e})") from None
-
-
-def _plain(value: Any) -> Any:
-    """A TOML/JSON-ready value (tuples as lists, mappings as dicts)."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+    return renamed(err, key, f"{source}: ")

@@ -374,13 +374,13 @@ class SweepFile:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> SweepFile:
-        from drxkmc.spec import _parse, _read_text
+        from drxkmc._specfiles import parse, read_text
 
         path = Path(path)
         if path.suffix.lower() != ".toml":
             raise invalid("path", f"{str(path)!r}: a sweep file is a .toml file")
-        text = _read_text(path)
-        data = _parse(text, "toml", str(path))
+        text = read_text(path)
+        data = parse(text, "toml", str(path))
         grid, points = data.pop("grid", None), data.pop("points", None)
         options = data.pop("sweep", {})
         if (grid is None) == (points is None):

@@ -477,3 +477,36 @@ def test_the_event_log_adds_up_to_each_cycles_counts():
     inert = Cycling(cfg, degradation_model=DegradationModel.inert(), seed=6)
     inert.run(1, progress=False)
     assert inert.events.height == 0 and inert.events.columns == events.columns
+
+
+def test_a_short_hold_in_which_the_fall_back_acted_is_flagged():
+    # TMs at 0.60 eV: on their own barrier every path's Li-averaged rate is below Γ_Li/R
+    # (li_tm_rate_ratio > R), but pairs with |ΔE| > 2(0.60 eV − kT·ln(νR/Γ_Li)) are raised by
+    # the fall-back (their faster direction, an uphill path's reverse, or a path whose target
+    # is rarely empty, is within R of the Li). In holds 20× shorter than n·R/Γ_Li those raised
+    # pairs are neither separated nor equilibrated, so the run must be flagged. On main the
+    # flag compares only the fastest *own* rate (this direction, times target-empty and
+    # spectator factors) with Γ_Li/R: the fall-back changes the run, yet every cycle says
+    # timescales_separated. Fix: flag a hold when any path was raised by the separation term
+    # (sep + |ΔE|/2 > max(E_fluct, floor)) and sep > the hold's floor.
+    material = drxkmc.Material.from_formula("Li1.2Mn0.4Ti0.4O2")
+    slab = drxkmc.Lattice((5, 5, 8), geometry="slab")
+    config = drxkmc.anneal(
+        drxkmc.Configuration.random(material, slab, seed=1), temperature_K=1300, seed=1
+    )
+    barrier = drxkmc.BarrierModel()
+    kt = drxkmc.BOLTZMANN_EV_PER_K * CyclingProtocol().temperature_K
+    li_rate = barrier.attempt_frequency_hz * math.exp(-barrier.channel_barrier_eV[0] / kt)
+    on = DegradationModel(migration_barrier_eV={}, default_migration_barrier_eV=0.60)
+    off = on.replace(min_timescale_ratio=0.0)
+    hold_s = on.equilibrated_hops * on.min_timescale_ratio / li_rate / 20
+    protocol = CyclingProtocol(charge_time_s=hold_s, discharge_time_s=hold_s)
+    frames = []
+    for model in (off, on):
+        cycling = Cycling(config, degradation_model=model, protocol=protocol, seed=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", drxkmc.TimescaleWarning)
+            frames.append(cycling.run(3, progress=False).drop("timescales_separated"))
+    with_fall_back = cycling.results
+    assert not frames[0].equals(frames[1]), "the fall-back did not act: no check possible"
+    assert not with_fall_back["timescales_separated"].all(), with_fall_back

@@ -103,7 +103,9 @@ pub struct CellState {
     /// of runs that measured none, so their checkpoints are unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) diffusivity: Vec<super::probe::DiffusivityRecord>,
-    /// Every completed cycle's events by kind and species.
+    /// Every completed cycle's events by kind and species (none in a checkpoint written
+    /// before the log existed).
+    #[serde(default)]
     pub(crate) events: Vec<EventCount>,
 }
 
@@ -131,6 +133,8 @@ pub(crate) struct StepWork {
     pub(crate) separation_floor_ev: f64,
     /// Whether any Li occupancy fluctuates in this step (else no rate depends on Li timing).
     pub(crate) li_fluctuates: bool,
+    /// Whether the fall-back raised a path above the hold's floor in this step.
+    pub(crate) fell_back: bool,
     /// Fraction of O oxidised (holes per O present), in this step.
     pub(crate) hole_fraction: f64,
     /// exp(−δ/kT) for Li on a TM hop's spectators.
@@ -150,10 +154,11 @@ pub(crate) struct StepWork {
 /// Counts of one cycle's events.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Counts {
-    /// Events by kind and species (state before the event): (all, on a raised barrier).
-    pub(crate) by_kind: BTreeMap<(EventKind, String), (u64, u64)>,
+    /// Events by kind, species code and valence before the event (0 for O):
+    /// (all, on a raised barrier).
+    pub(crate) by_kind: BTreeMap<(EventKind, u8, i8), (u64, u64)>,
     pub(crate) tm_hops: u64,
-    pub(crate) tm_hops_floored: u64,
+    pub(crate) tm_hops_raised: u64,
     pub(crate) o_lost: u64,
     pub(crate) tm_dissolved: u64,
     /// Fastest TM path seen at its own barrier where Li fluctuate, s⁻¹.
@@ -164,10 +169,10 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    fn tally(&mut self, kind: EventKind, species: String, raised: bool) {
-        let entry = self.by_kind.entry((kind, species)).or_default();
-        entry.0 += 1;
-        entry.1 += raised as u64;
+    fn tally(&mut self, kind: EventKind, code: u8, valence: i8, n: u64, raised: bool) {
+        let entry = self.by_kind.entry((kind, code, valence)).or_default();
+        entry.0 += n;
+        entry.1 += n * raised as u64;
     }
 }
 
@@ -202,6 +207,8 @@ pub(crate) struct PathRates {
     pub(crate) raised: [bool; 24],
     /// The fastest path's rate at its own barrier (no raising), s⁻¹.
     pub(crate) own_max: f64,
+    /// Whether the time-scale fall-back raised a path above the hold's floor.
+    pub(crate) fell_back: bool,
 }
 
 /// One cycle's results. Capacities in mAh/g of the as-made material. Field names are the
@@ -261,13 +268,20 @@ pub struct CycleRecord {
     /// Depth of the densified surface layer: down to the deepest plane with ≥ 1/6 of its
     /// cation sites lost (so ≥ 1.2× the as-made TM per site), mean of both surfaces, nm.
     pub densified_depth_nm: f64,
-    /// Li 0-TM hop rate over the fastest TM path rate (at its own barrier) seen this cycle
-    /// where Li fluctuate (∞: none). ≥ `min_timescale_ratio`: the time scales separate and
-    /// the Li-equilibrated rates hold; below it the fastest paths ran on the fall-back.
+    /// Li 0-TM hop rate over the fastest TM path rate at its own (unraised) barrier seen
+    /// this cycle where Li fluctuate (∞: none): how far apart the physical time scales are.
+    /// Paths below `min_timescale_ratio` were raised, by the hold's floor (in holds of
+    /// seconds and more) or else by the time-scale fall-back.
     pub li_tm_rate_ratio: f64,
     /// False when a hold was too short for the fall-back: a TM path as fast as the Li was
-    /// neither separated from them nor equilibrated within the hold.
+    /// neither separated from them nor equilibrated within the hold (true in records
+    /// written before the flag existed, which had no fall-back to flag).
+    #[serde(default = "separated")]
     pub timescales_separated: bool,
+}
+
+fn separated() -> bool {
+    true
 }
 
 /// Li, TM, O-vacancy and accessible-site fractions of each z plane, surface first.
@@ -845,12 +859,15 @@ impl Cycling {
         self.work.anion_q = (0..n_an).map(|a| self.anion_charge(l.anion_grid_index(a))).collect();
         self.work.rate = vec![0.0; n_cat + n_an];
         let mut fastest: f64 = 0.0;
+        let mut fell_back = false;
         for c in 0..n_cat {
             let g = l.cation_grid_index(c);
             let paths = self.tm_paths(g);
             self.work.rate[c] = paths.rate.iter().sum::<f64>() + self.dissolution_rate(g);
             fastest = fastest.max(paths.own_max);
+            fell_back |= paths.fell_back;
         }
+        self.work.fell_back = fell_back;
         self.work.max_tm_rate = if li_fluctuates { fastest } else { 0.0 };
         for a in 0..n_an {
             self.work.rate[n_cat + a] = self.o_loss_rate(l.anion_grid_index(a));
@@ -895,7 +912,7 @@ impl Cycling {
     /// `tm_paths`; without `exact_own` the Li-fluctuation factor of a path below the floor
     /// (whose rate does not depend on it) is not computed, and its own rate lacks it.
     fn tm_paths_with(&self, g: usize, exact_own: bool) -> PathRates {
-        let mut out = PathRates { rate: [0.0; 24], raised: [false; 24], own_max: 0.0 };
+        let mut out = PathRates { rate: [0.0; 24], raised: [false; 24], own_max: 0.0, fell_back: false };
         let code = self.code(g);
         if !species::is_tm(code) {
             return out;
@@ -962,7 +979,8 @@ impl Cycling {
             // E_KRA is raised to the higher of the hold's floor and the time-scale fall-back
             // (its faster direction at Γ_Li/R: it depends on |ΔE| only, so it is the same
             // for the hop and its reverse).
-            let floor = self.work.floor_ev.max(self.work.separation_floor_ev + 0.5 * de.abs());
+            let separation = self.work.separation_floor_ev + 0.5 * de.abs();
+            let floor = self.work.floor_ev.max(separation);
             // Li fluctuations lower the barrier by kT·ln S (S ≥ 1, see li_fluctuation_factor),
             // the same for the hop and its reverse; the floor still caps the rate.
             let e_fluct = if exact_own || e_mig >= floor {
@@ -970,7 +988,10 @@ impl Cycling {
             } else {
                 e_mig
             };
-            let floored = e_fluct < floor;
+            let raised = e_fluct < floor;
+            // (Without `exact_own`, e_fluct may stand at e_mig above its true value only
+            // where it lies below the floor anyway: the test below is exact.)
+            out.fell_back |= e_fluct < separation && separation > self.work.floor_ev;
             // The path's own rate (no raising): what the time-scale check compares with Li.
             let e_own = (e_fluct.max(0.0) + 0.5 * de).max(de.max(0.0));
             let own = nu * (-e_own / kt).exp() * spect * empty;
@@ -988,7 +1009,7 @@ impl Cycling {
             // exactly (detailed balance holds either way).
             let e_a = (e_kra + 0.5 * de).max(de.max(0.0));
             out.rate[k] = nu * (-e_a / kt).exp() * spect * empty;
-            out.raised[k] = floored;
+            out.raised[k] = raised;
         }
         out
     }
@@ -1058,8 +1079,10 @@ impl Cycling {
         squared.sqrt()
     }
 
-    fn tm_rate(&self, g: usize) -> f64 {
-        self.tm_paths_with(g, false).rate.iter().sum()
+    /// Total TM hop rate from `g`, and whether the fall-back raised one of its paths.
+    fn tm_rate(&self, g: usize) -> (f64, bool) {
+        let paths = self.tm_paths_with(g, false);
+        (paths.rate.iter().sum(), paths.fell_back)
     }
 
     /// Depth of grid plane z below the nearer surface, nm.
@@ -1145,7 +1168,9 @@ impl Cycling {
                 }
                 self.work.stamp[n] = self.work.stamp_now;
                 if Lattice::is_cation(l.grid_coords(n)) {
-                    let r = self.tm_rate(n) + self.dissolution_rate(n);
+                    let (hops, fell_back) = self.tm_rate(n);
+                    self.work.fell_back |= fell_back;
+                    let r = hops + self.dissolution_rate(n);
                     self.set_rate(Lattice::sublattice_index(n), r);
                 } else {
                     let r = self.o_loss_rate(n);
@@ -1192,7 +1217,7 @@ impl Cycling {
     fn dissolve(&mut self, g: usize) -> bool {
         let c = Lattice::sublattice_index(g);
         let Some(gx) = self.dissolution_partner(g) else {
-            self.set_rate(c, self.tm_rate(g));
+            self.set_rate(c, self.tm_rate(g).0);
             return false;
         };
         let (code, valence, labile) = (self.code(g), self.valence(c), self.is_labile_o(gx));
@@ -1208,7 +1233,7 @@ impl Cycling {
                     self.state.config.set_code(g, code);
                     self.state.config.set_valence_slot(c, valence);
                     self.state.config.set_code(gx, species::O);
-                    self.set_rate(c, self.tm_rate(g));
+                    self.set_rate(c, self.tm_rate(g).0);
                     return false;
                 }
                 self.take_level(&mut queue);
@@ -1375,7 +1400,8 @@ impl Cycling {
             }
             if leaf < n_cat {
                 let g = l.cation_grid_index(leaf);
-                let PathRates { rate: paths, raised, own_max } = self.tm_paths(g);
+                let PathRates { rate: paths, raised, own_max, fell_back } = self.tm_paths(g);
+                self.work.fell_back |= fell_back;
                 let dissolve = self.dissolution_rate(g);
                 let sum: f64 = paths.iter().sum::<f64>() + dissolve;
                 if !(sum > 0.0) {
@@ -1383,11 +1409,11 @@ impl Cycling {
                     continue;
                 }
                 let u = unit(&mut self.state.rng) * sum;
-                let species = self.species_label(g);
+                let (code, valence) = (self.code(g), self.valence(leaf));
                 if u < dissolve {
                     if self.dissolve(g) {
                         counts.tm_dissolved += 1;
-                        counts.tally(EventKind::Dissolution, species, false);
+                        counts.tally(EventKind::Dissolution, code, valence, 1, false);
                     }
                     self.work.events_since_rebuild += 1;
                     continue;
@@ -1397,15 +1423,16 @@ impl Cycling {
                 }
                 let (k, _) = pick(24, |k| paths[k], u - dissolve);
                 counts.tm_hops += 1;
-                counts.tm_hops_floored += raised[k] as u64;
-                counts.tally(EventKind::TmHop, species, raised[k]);
+                counts.tm_hops_raised += raised[k] as u64;
+                counts.tally(EventKind::TmHop, code, valence, 1, raised[k]);
                 self.move_tm(g, k);
             } else {
                 let before = self.state.o_lost;
                 self.lose_oxygen(l.anion_grid_index(leaf - n_cat));
-                counts.o_lost += self.state.o_lost - before;
-                if self.state.o_lost > before {
-                    counts.tally(EventKind::OLoss, "O".to_string(), false);
+                let lost = self.state.o_lost - before;
+                counts.o_lost += lost;
+                if lost > 0 {
+                    counts.tally(EventKind::OLoss, species::O, 0, lost, false);
                 }
             }
             self.work.events_since_rebuild += 1;
@@ -1415,11 +1442,10 @@ impl Cycling {
         }
         self.state.time_s += duration_s;
         counts.max_tm_rate = counts.max_tm_rate.max(self.work.max_tm_rate);
-        // The fall-back equilibrates a path only if the hold lets it fire n times at Γ_Li/R:
-        // its raised barrier must not exceed the hold's floor.
-        let fell_back = self.work.max_tm_rate * (self.work.separation_floor_ev / self.work.kt).exp()
-            > self.state.model.attempt_frequency_hz;
-        if duration_s > 0.0 && fell_back && self.work.separation_floor_ev > self.work.floor_ev {
+        // A pair on the fall-back has its faster direction at Γ_Li/R, i.e. at the barrier
+        // separation_floor_ev: it is equilibrated within the hold only if that does not
+        // exceed the hold's floor (it fires n times).
+        if duration_s > 0.0 && self.work.fell_back && self.work.separation_floor_ev > self.work.floor_ev {
             counts.unseparated_holds += 1;
         }
         Ok(())
@@ -1542,7 +1568,7 @@ impl Cycling {
             o_lost_per_fu: self.state.o_lost as f64 / n_fu,
             o_lost_cycle: self.state.o_lost - o_before,
             tm_hops_cycle: counts.tm_hops,
-            tm_hops_equilibrated_cycle: counts.tm_hops_floored,
+            tm_hops_equilibrated_cycle: counts.tm_hops_raised,
             tm_migrated: self.tm_migrated(),
             cation_sites_lost_per_fu: self.state.collapsed.iter().filter(|&&x| x).count() as f64 / n_fu,
             tm_dissolved_per_fu: self.state.tm_dissolved as f64 / n_fu,
@@ -1558,9 +1584,18 @@ impl Cycling {
         self.state.records.push(record.clone());
         self.state.profiles.push(self.depth_profile());
         let cycle = self.state.cycle;
-        self.state.events.extend(counts.by_kind.into_iter().map(|((event, species), (count, equilibrated))| {
-            EventCount { cycle, event, species, count, equilibrated }
-        }));
+        let events: Vec<EventCount> = counts
+            .by_kind
+            .iter()
+            .map(|(&(event, code, valence), &(count, equilibrated))| EventCount {
+                cycle,
+                event,
+                species: self.species_label(code, valence),
+                count,
+                equilibrated,
+            })
+            .collect();
+        self.state.events.extend(events);
         Ok(Ok(record))
     }
 
@@ -1609,10 +1644,13 @@ impl Cycling {
         &self.state.events
     }
 
-    /// A TM's species and state as "Mn2+".
-    fn species_label(&self, g: usize) -> String {
-        let code = self.code(g);
-        format!("{}{}+", self.kind_of(code).symbol, self.valence(Lattice::sublattice_index(g)))
+    /// A species as the event log names it: a TM with its state ("Mn2+"), or "O".
+    fn species_label(&self, code: u8, valence: i8) -> String {
+        if species::is_tm(code) {
+            format!("{}{valence}+", self.kind_of(code).symbol)
+        } else {
+            "O".to_string()
+        }
     }
     /// The material being cycled.
     pub fn composition(&self) -> &Composition {

@@ -33,8 +33,12 @@ pub fn decode(data: &[u8]) -> Result<Cycling> {
     let (_, mut rest) = unframe(data)?;
     let payload = {
         let mut de = rmp_serde::Deserializer::new(&mut rest);
-        Payload::deserialize(&mut de)
-            .map_err(|e| bad(format!("has an invalid payload (is it the checkpoint of a Li diffusion run?): {e}")))?
+        Payload::deserialize(&mut de).map_err(|e| {
+            let text = e.to_string();
+            // A diffusion run's checkpoint has no `cycling` part at all.
+            let hint = if text.contains("`cycling`") { " (is it the checkpoint of a Li diffusion run?)" } else { "" };
+            bad(format!("has an invalid payload{hint}: {text}"))
+        })?
     };
     if !rest.is_empty() {
         return Err(bad(format!("has {} stray bytes after its payload", rest.len())));

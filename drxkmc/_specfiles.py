@@ -1,0 +1,90 @@
+"""Reading and writing the sections of spec files (TOML or JSON), shared by run, sweep and
+cycling specifications: parsing, naming keys in errors, and plain values to write."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from drxkmc import _validate as check
+from drxkmc.errors import DrxkmcError, invalid
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+def key_name(key: Any) -> str:
+    """A key as a field name: itself when it is a plain word, else its repr (so that an empty
+    or odd key is still visible in the message)."""
+    if isinstance(key, str) and key and key.isprintable() and key.strip() == key:
+        return key
+    return repr(key)
+
+
+def renamed(err: DrxkmcError, field: str, prefix: str = "") -> DrxkmcError:
+    """``err`` (same class) naming ``field`` instead of its own field, its message starting
+    with ``prefix`` (e.g. the file it came from)."""
+    name = getattr(err, "field", "")
+    message = str(err)
+    reason = message[len(name) + 2 :] if name and message.startswith(f"{name}: ") else message
+    out = type(err)(f"{prefix}{field}: {reason}")
+    out.field = field  # type: ignore[attr-defined]
+    return out
+
+
+def parse(text: Any, format: str, source: str) -> Any:
+    """The data of TOML or JSON ``text`` (errors name ``spec`` and start with ``source``)."""
+    format = check.choice("format", format, ("toml", "json"))
+    if not isinstance(text, str):
+        raise invalid("spec", f"{source}: must be text, got {type(text).__name__}")
+    try:
+        if format == "toml":
+            return tomllib.loads(text)
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:  # TOMLDecodeError and JSONDecodeError
+        raise invalid("spec", f"{source}: not valid {format.upper()}: {e}") from None
+    return data
+
+
+def format_of(path: Path) -> str:
+    """ "toml" or "json", from a spec file's extension."""
+    suffix = path.suffix.lower()
+    if suffix in (".toml", ".json"):
+        return suffix[1:]
+    raise invalid("path", f"{str(path)!r}: a spec file ends in .toml or .json")
+
+
+def read_text(path: Path) -> str:
+    """A spec file's text (errors name ``path``, or ``spec`` for non-UTF-8 text)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise invalid("path", f"no such file {str(path)!r}") from None
+    except IsADirectoryError:
+        raise invalid("path", f"{str(path)!r} is a folder, not a spec file") from None
+    except UnicodeDecodeError as e:
+        raise invalid("spec", f"{path}: not UTF-8 text ({e})") from None
+
+
+def plain(value: Any) -> Any:
+    """A TOML/JSON-ready value (tuples as lists, mappings as dicts)."""
+    if isinstance(value, tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def dumps(data: dict, format: str) -> str:
+    """``data`` as TOML or JSON text."""
+    format = check.choice("format", format, ("toml", "json"))
+    if format == "json":
+        return json.dumps(data, indent=2) + "\n"
+    import tomli_w
+
+    return tomli_w.dumps(data)
