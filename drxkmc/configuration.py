@@ -239,14 +239,18 @@ class Configuration:
         return int(np.count_nonzero(self._c.cations() == _LI_CODE))
 
     def counts(self) -> pl.DataFrame:
-        """Number of each species on its sublattice."""
+        """Number of each species on its sublattice (``cation``: the octahedral sites,
+        ``anion``, and ``tetrahedral`` for TMs on tetrahedral sites, if any)."""
         cat, cc = np.unique(self.cation_symbols(), return_counts=True)
         an, ac = np.unique(self.anion_symbols(), return_counts=True)
+        tet, tc = np.unique(self.tetrahedral_tms()["species"].to_numpy(), return_counts=True)
         return pl.DataFrame(
             {
-                "sublattice": ["cation"] * len(cat) + ["anion"] * len(an),
-                "species": [*cat.tolist(), *an.tolist()],
-                "count": [*cc.tolist(), *ac.tolist()],
+                "sublattice": ["cation"] * len(cat)
+                + ["anion"] * len(an)
+                + ["tetrahedral"] * len(tet),
+                "species": [*cat.tolist(), *an.tolist(), *tet.tolist()],
+                "count": [*cc.tolist(), *ac.tolist(), *tc.tolist()],
             }
         )
 

@@ -128,7 +128,14 @@ class DegradationModel(_Parameters):
     defaults and their sources in ``rust/drxkmc-core/src/degradation/model.rs``.
 
     ``migration_barrier_eV`` maps ``"Mn2+"``-style keys to KRA barriers; other species and
-    states take ``default_migration_barrier_eV``. ``spectator_li_eV`` is added per Li on a
+    states take ``default_migration_barrier_eV``. ``tetrahedral_energy_eV`` (default empty:
+    off) maps ``"Mn2+"``-style keys to the energy of that TM on a tetrahedral site relative
+    to the octahedral one, before the electroneutrality terms (a tetrahedral cation bonds
+    its four anions with strength v/4): a listed state can rest in a tetrahedron, entering
+    and leaving it as events of their own (KRA barrier ``migration_barrier_eV``, detailed
+    balance kept; the tetrahedron's four face-sharing octahedra then hold no Li and block
+    Li and TM paths); other states keep the tetrahedron as their transition state.
+    ``spectator_li_eV`` is added per Li on a
     spectator of the TM's tetrahedron; ``electroneutrality_eV`` is J of
     E = J·Σ_anions (Q − 6|q|)². O leaves with barrier ``o_loss_barrier_eV`` +
     ``o_loss_tm_neighbour_eV`` per TM neighbour, from at most ``o_loss_depth_nm`` below a
@@ -152,6 +159,7 @@ class DegradationModel(_Parameters):
     attempt_frequency_hz: float = _default(_MODEL_DEFAULTS, "attempt_frequency_hz")
     migration_barrier_eV: dict = _default(_MODEL_DEFAULTS, "migration_barrier_eV")
     default_migration_barrier_eV: float = _default(_MODEL_DEFAULTS, "default_migration_barrier_eV")
+    tetrahedral_energy_eV: dict = _default(_MODEL_DEFAULTS, "tetrahedral_energy_eV")
     spectator_li_eV: float = _default(_MODEL_DEFAULTS, "spectator_li_eV")
     electroneutrality_eV: float = _default(_MODEL_DEFAULTS, "electroneutrality_eV")
     o_loss_barrier_eV: float = _default(_MODEL_DEFAULTS, "o_loss_barrier_eV")
@@ -583,7 +591,10 @@ class Cycling:
         - ``densified_depth_nm``: from each surface down to the deepest plane that lost at
           least 1/6 of its cation sites to densification (so ≥ 1.2× the as-made TM per site),
           mean of the two surfaces; lost sites stay lost, so it never shrinks.
-        - ``tm_tetrahedral``: always 0 (TMs do not rest in tetrahedra in this model).
+        - ``tm_tetrahedral``: TMs on tetrahedral sites at the end of the cycle (0 unless
+          ``DegradationModel.tetrahedral_energy_eV`` lists a state, or the run started with
+          some); they count in ``tm_migrated`` and, in the depth profiles' ``tm_fraction``,
+          in the shallower of the two planes their tetrahedron spans.
         - ``li_tm_rate_ratio``: Li 0-TM hop rate over the fastest TM path at its own
           (unraised) barrier where Li fluctuate (∞: none): how far apart the physical time
           scales are. Paths within ``DegradationModel.min_timescale_ratio`` of the Li ran

@@ -211,14 +211,25 @@ def _from_arrays(
 
 
 def _sites(config: Configuration) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(cell diagonal lengths, symbols, Cartesian positions) of the occupied sites."""
+    """(cell diagonal lengths, symbols, Cartesian positions) of the occupied sites; TMs on
+    tetrahedral sites (after a cycling run) last, at their tetrahedron's centre."""
     if not isinstance(config, Configuration):
         raise invalid("config", f"must be a drxkmc.Configuration, got {type(config).__name__}")
     lat = config.lattice
     cs, an = config.cation_symbols(), config.anion_symbols()
     keep_c, keep_a = cs != VACANCY, an != VACANCY
-    symbols = [*cs[keep_c].tolist(), *an[keep_a].tolist()]
-    pos = np.concatenate([lat.cation_positions()[keep_c], lat.anion_positions()[keep_a]])
+    tets = config.tetrahedral_tms()
+    nx, ny = (2 * s for s in lat.size[:2])
+    t = tets["tetrahedron"].to_numpy().astype(np.int64)
+    corner = np.stack([t % nx, (t // nx) % ny, t // (nx * ny)], axis=1).reshape(-1, 3)
+    symbols = [*cs[keep_c].tolist(), *an[keep_a].tolist(), *tets["species"].to_list()]
+    pos = np.concatenate(
+        [
+            lat.cation_positions()[keep_c],
+            lat.anion_positions()[keep_a],
+            (corner + 0.5) * lat.a / 2,
+        ]
+    )
     lengths = np.array(lat.size, dtype=float) * lat.a
     return lengths, symbols, pos
 
@@ -281,8 +292,10 @@ def from_pymatgen(
 
 
 def to_pymatgen(config: Configuration):
-    """A pymatgen ``Structure`` of the occupied sites (cations in site order, then anions;
-    vacancies omitted). A slab's lattice is periodic in x and y only."""
+    """A pymatgen ``Structure`` of the occupied sites (cations in site order, then anions,
+    then any TMs on tetrahedral sites at their tetrahedra's centres; vacancies omitted). A
+    slab's lattice is periodic in x and y only. Reading such a structure back refuses the
+    tetrahedral TMs (they sit on no rocksalt site)."""
     _require("pymatgen.core", "pymatgen")
     from pymatgen.core import Lattice as PmgLattice
     from pymatgen.core import Structure

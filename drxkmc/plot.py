@@ -344,7 +344,9 @@ def plot_depth_profiles(profiles, column: str = "tm_fraction", cycles=None, ax=N
 
 def plot_cross_section(config, y: int = 0, ax=None):
     """An x–z slice (grid plane ``y``, units of a/2) of a slab's cation sites coloured by
-    species (vacancy, Li, each TM) and its O vacancies, surfaces at the top and bottom."""
+    species (vacancy, Li, each TM) and its O vacancies, surfaces at the top and bottom. TMs
+    on tetrahedral sites whose tetrahedron spans the plane are drawn as triangles at its
+    centre (x + a/4, z + a/4)."""
     from drxkmc import _validate as check
 
     lattice = config.lattice
@@ -369,6 +371,22 @@ def plot_cross_section(config, y: int = 0, ax=None):
             ax.scatter(
                 x[sel] * half, z[sel] * half, s=12, color=colours[code % len(colours)], label=name
             )
+    tets = np.array([(r[0], r[1]) for r in config._c.tetrahedral()], dtype=np.int64).reshape(-1, 2)
+    t, t_code = tets[:, 0], tets[:, 1]
+    tx, ty, tz = t % nx, (t // nx) % ny, t // (nx * ny)
+    spans = (ty == y) | ((ty + 1) % ny == y)
+    for code in np.unique(t_code[spans]):
+        sel = spans & (t_code == code)
+        ax.scatter(
+            (tx[sel] + 0.5) * half,
+            (tz[sel] + 0.5) * half,
+            s=18,
+            marker="^",
+            color=colours[code % len(colours)],
+            edgecolors="k",
+            linewidths=0.5,
+            label=f"{names[code]} (tetrahedral)",
+        )
     ax_x = np.where(even, x0 + 1, x0)
     vac = on & (anions == ANION_VACANCY)
     if vac.any():

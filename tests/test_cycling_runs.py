@@ -445,3 +445,17 @@ def test_status_of_a_folder_whose_checkpoints_are_all_damaged_says_so(tmp_path):
         path.write_bytes(b"junk")
     # On main: "not started", cycles 0, while resume fails with "no usable checkpoint".
     assert cycling_status(tmp_path)["state"] != "not started"
+
+
+def test_a_second_process_on_the_same_folder_is_refused(tmp_path):
+    # A requeued batch job overlapping the old one must not race it for the checkpoints.
+    from drxkmc._folders import folder_lock
+
+    with folder_lock(tmp_path):
+        child = subprocess.run(
+            _cli("cycle", str(EXAMPLES / "cycling.toml"), "--workdir", str(tmp_path)),
+            capture_output=True,
+            text=True,
+        )
+    assert child.returncode == 2 and "in use by another drxkmc process" in child.stderr
+    assert "workdir" in child.stderr and not (tmp_path / SPEC_FILE).exists()

@@ -510,3 +510,69 @@ def test_a_short_hold_in_which_the_fall_back_acted_is_flagged():
     with_fall_back = cycling.results
     assert not frames[0].equals(frames[1]), "the fall-back did not act: no check possible"
     assert not with_fall_back["timescales_separated"].all(), with_fall_back
+
+
+def tetrahedral_model() -> DegradationModel:
+    """Mn rests on tetrahedra at every valence (far below the octahedra: many of them)."""
+    return fast_model(tetrahedral_energy_eV={"Mn2+": -1.0, "Mn3+": -1.0, "Mn4+": -1.0})
+
+
+def test_tetrahedral_tms_are_counted_kept_and_drawn():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from drxkmc import plot
+
+    assert DegradationModel().tetrahedral_energy_eV == {}, "off by default"
+    c = Cycling(slab(), degradation_model=tetrahedral_model(), seed=7)
+    df = c.run(2, progress=False)
+    tets = c.configuration().tetrahedral_tms()
+    # The per-cycle count is the number of tetrahedral TMs of the configuration.
+    assert df["tm_tetrahedral"][-1] == tets.height > 0
+    assert set(tets["species"]) == {"Mn"}
+    assert df["tm_migrated"][-1] >= tets.height
+    assert c._run.charge() == 0
+    # Counted on their own sublattice, and exported at their tetrahedra's centres: √3·a/4
+    # from their four nearest anions (and cations).
+    counts = c.configuration().counts()
+    on_tets = counts.filter(pl.col("sublattice") == "tetrahedral")
+    assert on_tets["count"].sum() == tets.height
+    mn = counts.filter(pl.col("species") == "Mn")["count"].sum()
+    assert mn == slab().counts().filter(pl.col("species") == "Mn")["count"].sum()
+    atoms = c.configuration().to_ase()
+    assert list(atoms.get_chemical_symbols()[-tets.height :]) == ["Mn"] * tets.height
+    lattice = c.configuration().lattice
+    box = np.array(lattice.size) * lattice.a
+    for x in atoms.positions[-tets.height :]:
+        d = lattice.anion_positions() - x
+        d[:, :2] -= box[:2] * np.round(d[:, :2] / box[:2])
+        r = np.sort(np.linalg.norm(d, axis=1))[:5]
+        assert np.allclose(r[:4], math.sqrt(3) * lattice.a / 4, rtol=1e-12) and r[4] > r[3] + 0.5
+    # Drawn as triangles in the planes their tetrahedra span.
+    nx, ny = (2 * s for s in c.configuration().lattice.size[:2])
+    y = (int(tets["tetrahedron"][0]) // nx) % ny
+    ax = plot.plot_cross_section(c.configuration(), y=y)
+    assert "Mn (tetrahedral)" in [h.get_label() for h in ax.collections]
+    # The pickle (its checkpoint) keeps them and runs on identically.
+    import pickle
+
+    twin = pickle.loads(pickle.dumps(c))
+    assert twin.configuration().tetrahedral_tms().equals(tets)
+    c.run(1, progress=False)
+    twin.run(1, progress=False)
+    assert twin.results.equals(c.results)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    key=st.one_of(st.sampled_from(["Mn2+", "Ti4+", "Ni3+"]), st.text(max_size=5)),
+    value=_FUZZ_VALUES,
+)
+def test_tetrahedral_energy_fuzz_names_the_field(key, value):
+    try:
+        model = DegradationModel(tetrahedral_energy_eV={key: value})
+    except drxkmc.DrxkmcError as e:
+        assert e.field == "tetrahedral_energy_eV"
+    else:
+        assert key in ("Mn2+", "Ti4+", "Ni3+") and math.isfinite(value) and abs(value) <= 1000
+        drxkmc._core.validate_degradation_model(model.as_dict())

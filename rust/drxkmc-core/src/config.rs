@@ -259,6 +259,35 @@ impl Configuration {
         }
         out
     }
+    /// Put a TM on a tetrahedral site, keeping the list sorted (crate-internal: the engine
+    /// that moves it keeps the face-sharing octahedra empty).
+    pub(crate) fn insert_tetrahedral(&mut self, t: TetrahedralTm) {
+        let at = self.tetrahedral.partition_point(|x| x.tetrahedron < t.tetrahedron);
+        self.tetrahedral.insert(at, t);
+    }
+    /// Take the TM off tetrahedron `t` (crate-internal).
+    pub(crate) fn remove_tetrahedral(&mut self, t: u32) -> Option<TetrahedralTm> {
+        let at = self.tetrahedral.binary_search_by_key(&t, |x| x.tetrahedron).ok()?;
+        Some(self.tetrahedral.remove(at))
+    }
+    /// The TM on tetrahedron `t`, if any.
+    pub fn tetrahedral_at(&self, t: u32) -> Option<&TetrahedralTm> {
+        if self.tetrahedral.is_empty() {
+            return None;
+        }
+        self.tetrahedral.binary_search_by_key(&t, |x| x.tetrahedron).ok().map(|k| &self.tetrahedral[k])
+    }
+    /// Set the valence of the TM on tetrahedron `t` (crate-internal, as `set_code`).
+    pub(crate) fn set_tetrahedral_valence(&mut self, t: u32, v: i8) {
+        if let Ok(k) = self.tetrahedral.binary_search_by_key(&t, |x| x.tetrahedron) {
+            self.tetrahedral[k].valence = v;
+        }
+    }
+    /// The same configuration without its tetrahedral TMs (crate-internal: callers mark what
+    /// they block themselves).
+    pub(crate) fn clear_tetrahedral(&mut self) {
+        self.tetrahedral.clear();
+    }
     /// Site-resolved TM oxidation states (see `with_valences`); empty if not tracked.
     pub fn valences(&self) -> &[i8] {
         &self.valences

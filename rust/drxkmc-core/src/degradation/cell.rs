@@ -18,6 +18,13 @@
 //! the Li site energies and μ are those at the step's start; a TM that moves takes the two
 //! sites it touches off the network until the next step.
 //!
+//! With `tetrahedral_energy_eV` set, a TM of a listed species/state can also rest in one of
+//! the 8 tetrahedra around its octahedron (octahedral → tetrahedral and back as events of
+//! their own, in the KRA form with the o-t-o barrier); while there its four face-sharing
+//! octahedra hold nothing and block Li and TM paths like lost sites. Such TMs live in the
+//! configuration's tetrahedral list; their exits have a sum tree of their own, so that with
+//! none possible every rate and draw is what it is without the option.
+//!
 //! Charge bookkeeping: Li⁺, TMⁿ⁺ (per-site valence), O²⁻, F⁻, Cl⁻, and O holes (O-redox
 //! electrons removed, one positive charge each) sum to zero after every event; O leaves as
 //! neutral O, its two electrons reducing the TMs around its vacancy first.
@@ -51,6 +58,14 @@ pub(crate) struct TmKind {
     pub potential: [f64; 9],
     /// KRA barrier of a hop by valence 0..=8, eV.
     pub barrier: [f64; 9],
+    /// Tetrahedral-site energy by valence 0..=8 (None: the tetrahedron is only a transition
+    /// state for that state), eV.
+    #[serde(default, skip_serializing_if = "no_tetrahedral_state")]
+    pub tetrahedral: [Option<f64>; 9],
+}
+
+fn no_tetrahedral_state(t: &[Option<f64>; 9]) -> bool {
+    t.iter().all(Option::is_none)
 }
 
 /// Salt of the per-site uniform numbers of the Li sample and of the TM priorities.
@@ -66,8 +81,12 @@ pub struct CellState {
     pub(crate) model: DegradationModel,
     pub(crate) protocol: CyclingProtocol,
     pub(crate) kinds: Vec<TmKind>,
-    /// Original cation index of the TM on each cation site (`u32::MAX` on other sites).
+    /// Original cation index of the TM on each cation site (`u32::MAX` on other sites); a TM
+    /// that started on tetrahedron t has the index n_cations + t.
     pub(crate) origin: Vec<u32>,
+    /// The same for the TMs on tetrahedral sites, by tetrahedron.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) tet_origin: BTreeMap<u32, u32>,
     /// Cation sites lost to densification: one per O released, the rocksalt keeping one
     /// cation site per anion (Li_x M_(2−x) O_2 losing δ O becomes a rocksalt of 2 − δ sites
     /// with Li excess x_eff = 2(x − δ)/(2 − δ)). A lost site holds nothing and blocks Li and
@@ -149,6 +168,13 @@ pub(crate) struct StepWork {
     /// Visit stamps for the local refresh.
     pub(crate) stamp: Vec<u32>,
     pub(crate) stamp_now: u32,
+    /// With tetrahedral TMs possible (`tetrahedral_energy_eV` set, or some present): how many
+    /// occupied tetrahedra share a face with each cation site, and the exit rate of each
+    /// occupied tetrahedron (by grid index of its cube) with its own sum tree; empty (None)
+    /// otherwise.
+    pub(crate) tet_blocked: Vec<u8>,
+    pub(crate) tet_rate: Vec<f64>,
+    pub(crate) tet_tree: Option<SumTree>,
 }
 
 /// Counts of one cycle's events.
@@ -195,6 +221,29 @@ pub struct EventCount {
     pub species: String,
     pub count: u64,
     pub equilibrated: u64,
+}
+
+/// The tetrahedral moves of one TM: into the 8 tetrahedra around its octahedron, or out of
+/// its tetrahedron into its 4 face-sharing octahedra (the first 4 entries).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TetRates {
+    pub(crate) rate: [f64; 8],
+    pub(crate) raised: [bool; 8],
+    pub(crate) own_max: f64,
+    /// Whether the time-scale fall-back raised a move above the hold's floor.
+    pub(crate) fell_back: bool,
+}
+
+impl TetRates {
+    const CLOSED: TetRates = TetRates { rate: [0.0; 8], raised: [false; 8], own_max: 0.0, fell_back: false };
+    fn sum(&self) -> f64 {
+        self.rate.iter().sum()
+    }
+}
+
+/// Offset of the lowest corner of the `k`-th (0..8) tetrahedron around an octahedron.
+fn entry_cube(k: usize) -> [i8; 3] {
+    [(k & 1) as i8 - 1, (k >> 1 & 1) as i8 - 1, (k >> 2 & 1) as i8 - 1]
 }
 
 /// The 24 o-t-o paths of one TM.
@@ -258,7 +307,8 @@ pub struct CycleRecord {
     /// `dissolution_barrier_eV` is set.
     pub tm_dissolved_per_fu: f64,
     pub tm_dissolved_cycle: u64,
-    /// TMs on tetrahedral sites (0: tetrahedral TMs are transition states here, not kept).
+    /// TMs on tetrahedral sites at the end of the cycle (always 0 unless
+    /// `tetrahedral_energy_eV` is set or the run started with some).
     pub tm_tetrahedral: u64,
     /// Mean oxidation state of the redox-active TMs at the end of charge and of discharge.
     pub mean_tm_valence_charged: f64,
@@ -434,6 +484,9 @@ fn fermi(e: f64, mu: f64, kt: f64) -> f64 {
 
 /// Bytes per cation site the run holds (state and step work).
 pub const BYTES_PER_CATION_SITE: u64 = 1 + 1 + 4 + 8 * 4 + 1 + 8 * 2 + 4 + 4 + 8;
+/// Bytes per cation site added with tetrahedral TMs possible: the exit rates of the two
+/// tetrahedra per cation site and their tree, and the per-site count of occupied neighbours.
+pub const BYTES_PER_CATION_SITE_TETRAHEDRAL: u64 = 2 * 8 + 2 + 1;
 
 impl Cycling {
     /// Set up a cycling run of `config` (a slab, as made or charged) of material
@@ -472,7 +525,14 @@ impl Cycling {
         crate::memory::require_available(
             "size",
             || format!("a cycling run of {}", crate::memory::describe_lattice(&lattice)),
-            lattice.n_cations() as u64 * BYTES_PER_CATION_SITE + crate::percolation::memory_estimate(&lattice),
+            lattice.n_cations() as u64
+                * (BYTES_PER_CATION_SITE
+                    + if model.tetrahedral_energy_ev.is_empty() && config.tetrahedral().is_empty() {
+                        0
+                    } else {
+                        BYTES_PER_CATION_SITE_TETRAHEDRAL
+                    })
+                + crate::percolation::memory_estimate(&lattice),
         )?;
         let kinds = tm_kinds(config, composition, model)?;
         let n_fu = lattice.n_cations() as f64 / composition.cation_sites();
@@ -483,6 +543,7 @@ impl Cycling {
             protocol: protocol.clone(),
             kinds,
             origin: Vec::new(),
+            tet_origin: BTreeMap::new(),
             collapsed: vec![false; lattice.n_cations()],
             holes: 0,
             charge_offset: 0,
@@ -510,6 +571,14 @@ impl Cycling {
             .count() as i64;
         state.origin =
             cations.iter().enumerate().map(|(c, &s)| if species::is_tm(s) { c as u32 } else { u32::MAX }).collect();
+        if !config.tetrahedral().is_empty() {
+            // A TM made on tetrahedron t has origin n_cations + t: it must fit the u32 index.
+            if lattice.n_cations() + lattice.n_tetrahedra() >= u32::MAX as usize {
+                return Err(Error::invalid("config", "too large a cell for tetrahedral TMs"));
+            }
+            let n_cat = lattice.n_cations() as u32;
+            state.tet_origin = config.tetrahedral().iter().map(|t| (t.tetrahedron, n_cat + t.tetrahedron)).collect();
+        }
         if config.valences().is_empty() {
             assign_average_valences(&mut state, composition);
         }
@@ -561,6 +630,54 @@ impl Cycling {
         &self.state.kinds[(code - species::FIRST_TM) as usize]
     }
 
+    // A TM "slot" is where a TM can sit: cation index c (< n_cations), or n_cations + t for
+    // the tetrahedron whose cube's lowest corner has grid index t.
+
+    /// Species code on slot `s` (VACANCY on an empty tetrahedron).
+    fn slot_code(&self, s: usize) -> u8 {
+        let l = self.lattice();
+        if s < l.n_cations() {
+            self.code(l.cation_grid_index(s))
+        } else {
+            self.state.config.tetrahedral_at((s - l.n_cations()) as u32).map_or(species::VACANCY, |t| t.code)
+        }
+    }
+    fn slot_valence(&self, s: usize) -> i8 {
+        let n_cat = self.lattice().n_cations();
+        if s < n_cat {
+            self.valence(s)
+        } else {
+            self.state.config.tetrahedral_at((s - n_cat) as u32).map_or(0, |t| t.valence)
+        }
+    }
+    fn set_slot_valence(&mut self, s: usize, v: i8) {
+        let n_cat = self.lattice().n_cations();
+        if s < n_cat {
+            self.state.config.set_valence_slot(s, v);
+        } else {
+            self.state.config.set_tetrahedral_valence((s - n_cat) as u32, v);
+        }
+    }
+    fn slot_origin(&self, s: usize) -> u32 {
+        let n_cat = self.lattice().n_cations();
+        if s < n_cat {
+            self.state.origin[s]
+        } else {
+            self.state.tet_origin.get(&((s - n_cat) as u32)).copied().unwrap_or(u32::MAX)
+        }
+    }
+    /// Slots of every TM on a tetrahedral site.
+    fn tet_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        let n_cat = self.lattice().n_cations();
+        self.state.config.tetrahedral().iter().map(move |t| n_cat + t.tetrahedron as usize)
+    }
+    /// Whether cation site `c` shares a face with an occupied tetrahedron (it then holds
+    /// nothing, and blocks Li and TM paths like a TM).
+    #[inline]
+    fn tet_blocked(&self, c: usize) -> bool {
+        self.work.tet_blocked.get(c).is_some_and(|&n| n > 0)
+    }
+
     /// Total charge of the cell beyond its as-built rounding offset, e (0 at all times).
     pub fn charge_sum(&self) -> i64 {
         charge_sum_of(&self.state) - self.state.charge_offset
@@ -580,10 +697,10 @@ impl Cycling {
     /// unoxidised TMs hop until they draw a low level), never below the level of a lower
     /// state of the same TM.
     fn tm_level(&self, c: usize, v: i8) -> f64 {
-        let kind = self.kind_of(self.code(self.lattice().cation_grid_index(c)));
+        let kind = self.kind_of(self.slot_code(c));
         let width = self.state.model.redox_width_v;
         let key = self.state.seed ^ LEVEL_KEY;
-        let tm = self.state.origin[c] as u64;
+        let tm = self.slot_origin(c) as u64;
         (kind.min..=v.max(kind.min))
             .map(|s| kind.potential[s as usize] + width * (keyed_unit(key, tm * 9 + s as u64) - 0.5))
             .fold(f64::NEG_INFINITY, f64::max)
@@ -606,15 +723,16 @@ impl Cycling {
         }
     }
 
-    /// The key of the next level of the TM on site `c` in the direction of `oxidising`
-    /// (None: no TM, fixed valence, or at the end of its range), and the level, V.
+    /// The key of the next level of the TM on slot `c` in the direction of `oxidising`
+    /// (None: no TM, fixed valence, or at the end of its range), and the level, V. A
+    /// tetrahedral TM keeps its levels (they move with the TM).
     fn tm_next_level(&self, c: usize, oxidising: bool) -> Option<(LevelKey, f64)> {
-        let code = self.code(self.lattice().cation_grid_index(c));
+        let code = self.slot_code(c);
         if !species::is_tm(code) {
             return None;
         }
         let k = self.kind_of(code);
-        let v = self.valence(c);
+        let v = self.slot_valence(c);
         if k.rank == usize::MAX || (oxidising && v >= k.max) || (!oxidising && v <= k.min) {
             return None;
         }
@@ -626,7 +744,7 @@ impl Cycling {
     /// The queue of TM levels for a run of oxidations (or reductions) from the present state.
     fn redox_queue(&self, oxidising: bool) -> RedoxQueue {
         let mut heap = BinaryHeap::new();
-        for c in 0..self.lattice().n_cations() {
+        for c in (0..self.lattice().n_cations()).chain(self.tet_slots()) {
             if let Some((key, level)) = self.tm_next_level(c, oxidising) {
                 heap.push((key, c, level.to_bits()));
             }
@@ -666,7 +784,7 @@ impl Cycling {
             self.state.holes += step as i64;
         } else {
             let (_, c, _) = queue.heap.pop().expect("the next level is this TM's");
-            self.state.config.set_valence_slot(c, self.valence(c) + step);
+            self.set_slot_valence(c, self.slot_valence(c) + step);
             if let Some((key, next)) = self.tm_next_level(c, queue.oxidising) {
                 queue.heap.push((key, c, next.to_bits()));
             }
@@ -689,10 +807,10 @@ impl Cycling {
     fn reduction_room(&self) -> i64 {
         let l = self.lattice();
         let mut red = self.state.holes;
-        for c in 0..l.n_cations() {
-            let code = self.code(l.cation_grid_index(c));
+        for c in (0..l.n_cations()).chain(self.tet_slots()) {
+            let code = self.slot_code(c);
             if species::is_tm(code) && self.kind_of(code).rank != usize::MAX {
-                red += (self.valence(c) - self.kind_of(code).min).max(0) as i64;
+                red += (self.slot_valence(c) - self.kind_of(code).min).max(0) as i64;
             }
         }
         red
@@ -700,12 +818,20 @@ impl Cycling {
 
     // ----- Li equilibrium --------------------------------------------------------------------
 
-    /// The configuration the Li network sees: sites lost to densification block like a TM.
+    /// The configuration the Li network sees: sites lost to densification block like a TM,
+    /// and so do the four face-sharing octahedra of a tetrahedral TM (they hold no Li, and
+    /// every Li path through its tetrahedron joins two of them).
     fn network_config(&self) -> Configuration {
         let mut c = self.state.config.clone();
         let l = self.lattice();
         for (site, _) in self.state.collapsed.iter().enumerate().filter(|(_, &x)| x) {
             c.set_code(l.cation_grid_index(site), species::FIRST_TM);
+        }
+        c.clear_tetrahedral();
+        for t in self.state.config.tetrahedral() {
+            for g in self.state.config.tetrahedron_vertices(t.tetrahedron as usize) {
+                c.set_code(g, species::FIRST_TM);
+            }
         }
         c
     }
@@ -856,6 +982,18 @@ impl Cycling {
         w.max_tm_rate = 0.0;
         w.stamp = vec![0; l.n_grid()];
         w.stamp_now = 0;
+        let tet_on = !self.state.model.tetrahedral_energy_ev.is_empty() || !self.state.config.tetrahedral().is_empty();
+        w.tet_blocked = Vec::new();
+        w.tet_rate = Vec::new();
+        w.tet_tree = None;
+        if tet_on {
+            w.tet_blocked = vec![0; n_cat];
+            for t in self.state.config.tetrahedral() {
+                for g in self.state.config.tetrahedron_vertices(t.tetrahedron as usize) {
+                    w.tet_blocked[Lattice::sublattice_index(g)] += 1;
+                }
+            }
+        }
         self.work.anion_q = (0..n_an).map(|a| self.anion_charge(l.anion_grid_index(a))).collect();
         self.work.rate = vec![0.0; n_cat + n_an];
         let mut fastest: f64 = 0.0;
@@ -863,9 +1001,24 @@ impl Cycling {
         for c in 0..n_cat {
             let g = l.cation_grid_index(c);
             let paths = self.tm_paths(g);
-            self.work.rate[c] = paths.rate.iter().sum::<f64>() + self.dissolution_rate(g);
-            fastest = fastest.max(paths.own_max);
-            fell_back |= paths.fell_back;
+            let tets = self.tet_entries(g);
+            self.work.rate[c] = paths.rate.iter().sum::<f64>() + tets.sum() + self.dissolution_rate(g);
+            fastest = fastest.max(paths.own_max).max(tets.own_max);
+            fell_back |= paths.fell_back || tets.fell_back;
+        }
+        if tet_on {
+            self.work.tet_rate = vec![0.0; l.n_tetrahedra()];
+            let occupied: Vec<usize> = self.state.config.tetrahedral().iter().map(|t| t.tetrahedron as usize).collect();
+            for t in occupied {
+                let exits = self.tet_exits(t);
+                self.work.tet_rate[t] = exits.sum();
+                fastest = fastest.max(exits.own_max);
+                fell_back |= exits.fell_back;
+            }
+            let mut tree = SumTree::new(l.n_tetrahedra());
+            let rate = &self.work.tet_rate;
+            tree.rebuild(|i| rate[i]);
+            self.work.tet_tree = Some(tree);
         }
         self.work.fell_back = fell_back;
         self.work.max_tm_rate = if li_fluctuates { fastest } else { 0.0 };
@@ -889,10 +1042,16 @@ impl Cycling {
         }
     }
 
-    /// Summed charge of the cation neighbours of anion `g` inside the slab.
+    /// Summed charge of the cation neighbours of anion `g` inside the slab. A tetrahedral TM
+    /// bonds to four anions with bond strength v/4 (an octahedral one to six with v/6): on
+    /// this scale (Q = 6 × the bond-valence sum) it adds 1.5·v to each of its anions.
     fn anion_charge(&self, g: usize) -> f64 {
         let p = self.lattice().grid_coords(g);
-        OCTAHEDRON_ANIONS.iter().filter_map(|&o| self.at(p, o)).map(|n| self.cation_charge(n)).sum()
+        let q: f64 = OCTAHEDRON_ANIONS.iter().filter_map(|&o| self.at(p, o)).map(|n| self.cation_charge(n)).sum();
+        if self.state.config.tetrahedral().is_empty() {
+            return q;
+        }
+        q + tets_around_anion(&self.state.config, g).map(|t| 1.5 * t.valence as f64).sum::<f64>()
     }
 
     /// Electroneutrality weight and target (6|q|) of the anion at `g`.
@@ -929,7 +1088,7 @@ impl Cycling {
             let Some(gb) = self.at(p, path.target) else { continue };
             let target = self.code(gb);
             let cb = Lattice::sublattice_index(gb);
-            if species::is_tm(target) || self.state.collapsed[cb] {
+            if species::is_tm(target) || self.state.collapsed[cb] || self.tet_blocked(cb) {
                 continue;
             }
             let empty = 1.0 - self.work.li_prob[cb];
@@ -939,7 +1098,10 @@ impl Cycling {
             let (Some(s1), Some(s2)) = (self.at(p, path.spectators[0]), self.at(p, path.spectators[1])) else {
                 continue; // the tetrahedron lies beyond the surface
             };
-            let blocks = |g: usize| species::is_tm(self.code(g)) || self.state.collapsed[Lattice::sublattice_index(g)];
+            let blocks = |g: usize| {
+                let c = Lattice::sublattice_index(g);
+                species::is_tm(self.code(g)) || self.state.collapsed[c] || self.tet_blocked(c)
+            };
             if blocks(s1) || blocks(s2) {
                 continue;
             }
@@ -1079,10 +1241,195 @@ impl Cycling {
         squared.sqrt()
     }
 
-    /// Total TM hop rate from `g`, and whether the fall-back raised one of its paths.
+    /// Total TM move rate from `g` (o-t-o and into tetrahedra), and whether the fall-back
+    /// raised one of its moves.
     fn tm_rate(&self, g: usize) -> (f64, bool) {
         let paths = self.tm_paths_with(g, false);
-        (paths.rate.iter().sum(), paths.fell_back)
+        let tets = self.tet_entries(g);
+        (paths.rate.iter().sum::<f64>() + tets.sum(), paths.fell_back || tets.fell_back)
+    }
+
+    /// The rate of a move with KRA barrier `e_kra`, energy change `de` and occupancy factor
+    /// `factor`, raised like an o-t-o path (the hold's floor and the time-scale fall-back,
+    /// both the same for the move and its reverse): (rate, raised, rate at its own barrier,
+    /// raised by the fall-back above the hold's floor).
+    fn kra_rate(&self, e_kra: f64, de: f64, factor: f64) -> (f64, bool, f64, bool) {
+        let (nu, kt) = (self.state.model.attempt_frequency_hz, self.work.kt);
+        let separation = self.work.separation_floor_ev + 0.5 * de.abs();
+        let floor = self.work.floor_ev.max(separation);
+        let e_own = (e_kra.max(0.0) + 0.5 * de).max(de.max(0.0));
+        let e_a = (e_kra.max(floor) + 0.5 * de).max(de.max(0.0));
+        let fell_back = e_kra < separation && separation > self.work.floor_ev;
+        (nu * (-e_a / kt).exp() * factor, e_kra < floor, nu * (-e_own / kt).exp() * factor, fell_back)
+    }
+
+    /// J·Σ[(q0 − r + δ − t)² − (q0 − r − t)²] over `changes` (anion grid index, r, δ): the
+    /// electroneutrality change of a move adding δ to an anion's Q, conditioned on r of Li
+    /// charge being taken off it first (sites that must be empty for the move).
+    fn anion_energy_change(&self, changes: &[(usize, f64, f64)]) -> f64 {
+        let mut merged = [(0usize, 0.0f64, 0.0f64); 40];
+        let mut n = 0;
+        for &(g, r, d) in changes {
+            match merged[..n].iter_mut().find(|e| e.0 == g) {
+                Some(e) => {
+                    e.1 += r;
+                    e.2 += d;
+                }
+                None => {
+                    merged[n] = (g, r, d);
+                    n += 1;
+                }
+            }
+        }
+        let j = self.state.model.electroneutrality_ev;
+        merged[..n]
+            .iter()
+            .filter_map(|&(g, r, d)| {
+                let t = self.anion_target(g)?;
+                let q0 = self.work.anion_q[Lattice::sublattice_index(g)] - r;
+                Some(j * ((q0 + d - t).powi(2) - (q0 - t).powi(2)))
+            })
+            .sum()
+    }
+
+    /// Cation vertices and anion corners of the tetrahedron whose cube's lowest corner is at
+    /// `p` + `o` (None when it crosses a surface), corners in (z, y, x) order.
+    fn tet_corners(&self, p: [usize; 3], o: [i8; 3]) -> Option<(usize, [usize; 4], [usize; 4])> {
+        let t = self.at(p, o)?;
+        let (mut vertices, mut anions, mut nv, mut na) = ([0usize; 4], [0usize; 4], 0, 0);
+        for dz in 0..2i8 {
+            for dy in 0..2i8 {
+                for dx in 0..2i8 {
+                    let g = self.at(p, [o[0] + dx, o[1] + dy, o[2] + dz])?;
+                    if (o[0] + dx + o[1] + dy + o[2] + dz).rem_euclid(2) == (p.iter().sum::<usize>() % 2) as i8 {
+                        vertices[nv] = g;
+                        nv += 1;
+                    } else {
+                        anions[na] = g;
+                        na += 1;
+                    }
+                }
+            }
+        }
+        Some((t, vertices, anions))
+    }
+
+    /// The octahedral → tetrahedral moves of the TM at cation grid index `g`, into the 8
+    /// tetrahedra around its octahedron (all closed unless its species and state have a
+    /// `tetrahedral_energy_eV`). The other three face-sharing octahedra of the tetrahedron
+    /// must hold no TM and not be lost; Li on them leave (the move's rate carries the
+    /// probability that they are empty, and its energy is conditioned on it). KRA barrier:
+    /// the o-t-o one; ΔE = the tetrahedral energy + the electroneutrality change.
+    pub(crate) fn tet_entries(&self, g: usize) -> TetRates {
+        let code = self.code(g);
+        if !species::is_tm(code) || self.state.model.tetrahedral_energy_ev.is_empty() {
+            return TetRates::CLOSED;
+        }
+        let v = self.valence(Lattice::sublattice_index(g));
+        let kind = self.kind_of(code);
+        let Some(e_tet) = kind.tetrahedral[v as usize] else { return TetRates::CLOSED };
+        let e_kra = kind.barrier[v as usize];
+        let p = self.lattice().grid_coords(g);
+        let mut out = TetRates::CLOSED;
+        for k in 0..8 {
+            let Some((t, vertices, anions)) = self.tet_corners(p, entry_cube(k)) else { continue };
+            if self.state.config.tetrahedral_at(t as u32).is_some() {
+                continue;
+            }
+            let mut changes = [(0usize, 0.0, 0.0); 40];
+            let mut n = 0;
+            let mut empty = 1.0;
+            let mut open = true;
+            for &x in &vertices {
+                if x == g {
+                    continue;
+                }
+                let c = Lattice::sublattice_index(x);
+                if species::is_tm(self.code(x)) || self.state.collapsed[c] {
+                    open = false;
+                    break;
+                }
+                let pl = self.work.li_prob[c];
+                empty *= 1.0 - pl;
+                let q = self.lattice().grid_coords(x);
+                for o in OCTAHEDRON_ANIONS {
+                    if let Some(a) = self.at(q, o) {
+                        changes[n] = (a, pl, 0.0);
+                        n += 1;
+                    }
+                }
+            }
+            if !open || empty <= 0.0 {
+                continue;
+            }
+            for o in OCTAHEDRON_ANIONS {
+                if let Some(a) = self.at(p, o) {
+                    changes[n] = (a, 0.0, -(v as f64));
+                    n += 1;
+                }
+            }
+            for &a in &anions {
+                changes[n] = (a, 0.0, 1.5 * v as f64);
+                n += 1;
+            }
+            let de = e_tet + self.anion_energy_change(&changes[..n]);
+            let (rate, raised, own, fell_back) = self.kra_rate(e_kra, de, empty);
+            out.rate[k] = rate;
+            out.raised[k] = raised;
+            out.own_max = out.own_max.max(own);
+            out.fell_back |= fell_back;
+        }
+        out
+    }
+
+    /// The tetrahedral → octahedral moves of the TM on tetrahedron `t` into its four
+    /// face-sharing octahedra (entries 0..4, in `tet_corners` order): the reverse of
+    /// `tet_entries`, into an octahedron that is not lost and shares no face with another
+    /// occupied tetrahedron. A state without a tetrahedral energy (reached by redox while
+    /// tetrahedral) sits at its transition state (its migration barrier above the octahedron)
+    /// and leaves without a barrier.
+    pub(crate) fn tet_exits(&self, t: usize) -> TetRates {
+        let Some(&tm) = self.state.config.tetrahedral_at(t as u32) else { return TetRates::CLOSED };
+        let kind = self.kind_of(tm.code);
+        let v = tm.valence;
+        let (e_tet, e_kra) = match kind.tetrahedral[v as usize] {
+            Some(e) => (e, kind.barrier[v as usize]),
+            None => (kind.barrier[v as usize], 0.0),
+        };
+        let p = self.lattice().grid_coords(t);
+        let Some((_, vertices, anions)) = self.tet_corners(p, [0, 0, 0]) else { return TetRates::CLOSED };
+        let mut out = TetRates::CLOSED;
+        for (k, &b) in vertices.iter().enumerate() {
+            let cb = Lattice::sublattice_index(b);
+            if self.state.collapsed[cb] || self.work.tet_blocked.get(cb).is_some_and(|&n| n > 1) {
+                continue;
+            }
+            let pb = self.work.li_prob[cb];
+            let empty = 1.0 - pb;
+            if empty <= 0.0 {
+                continue;
+            }
+            let mut changes = [(0usize, 0.0, 0.0); 40];
+            let mut n = 0;
+            for &a in &anions {
+                changes[n] = (a, 0.0, -1.5 * v as f64);
+                n += 1;
+            }
+            let q = self.lattice().grid_coords(b);
+            for o in OCTAHEDRON_ANIONS {
+                if let Some(a) = self.at(q, o) {
+                    changes[n] = (a, pb, v as f64);
+                    n += 1;
+                }
+            }
+            let de = -e_tet + self.anion_energy_change(&changes[..n]);
+            let (rate, raised, own, fell_back) = self.kra_rate(e_kra, de, empty);
+            out.rate[k] = rate;
+            out.raised[k] = raised;
+            out.own_max = out.own_max.max(own);
+            out.fell_back |= fell_back;
+        }
+        out
     }
 
     /// Depth of grid plane z below the nearer surface, nm.
@@ -1112,8 +1459,7 @@ impl Cycling {
         if !(surface || by_vacancy) {
             return 0.0;
         }
-        let n_tm =
-            OCTAHEDRON_ANIONS.iter().filter_map(|&o| self.at(p, o)).filter(|&n| species::is_tm(self.code(n))).count();
+        let n_tm = tm_neighbours_of(&self.state.config, g);
         let m = &self.state.model;
         let e = m.o_loss_barrier_ev + n_tm as f64 * m.o_loss_tm_neighbour_ev;
         m.attempt_frequency_hz * (-e / self.work.kt).exp() * self.work.hole_fraction
@@ -1176,6 +1522,45 @@ impl Cycling {
                     let r = self.o_loss_rate(n);
                     self.set_rate(n_cat + Lattice::sublattice_index(n), r);
                 }
+            }
+        }
+        self.refresh_tet_rates(changed);
+    }
+
+    /// Recompute the exit rates of the occupied tetrahedra within reach of the changed
+    /// points: an exit reads the tetrahedron's corners and its target's anion sums, so cubes
+    /// whose lowest corner lies within [−3, 2] of a change along each axis.
+    fn refresh_tet_rates(&mut self, changed: &[usize]) {
+        if self.work.tet_tree.is_none() || self.state.config.tetrahedral().is_empty() {
+            return;
+        }
+        let l = self.lattice();
+        let mut seen: Vec<usize> = Vec::new();
+        for &g in changed {
+            let p = l.grid_coords(g);
+            for oz in -3..=2i8 {
+                for oy in -3..=2i8 {
+                    for ox in -3..=2i8 {
+                        let Some(t) = self.at(p, [ox, oy, oz]) else { continue };
+                        if self.state.config.tetrahedral_at(t as u32).is_none() || seen.contains(&t) {
+                            continue;
+                        }
+                        seen.push(t);
+                        let exits = self.tet_exits(t);
+                        self.work.fell_back |= exits.fell_back;
+                        self.set_tet_rate(t, exits.sum());
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_tet_rate(&mut self, t: usize, r: f64) {
+        let old = self.work.tet_rate[t];
+        if old != r {
+            self.work.tet_rate[t] = r;
+            if let Some(tree) = self.work.tet_tree.as_mut() {
+                tree.add(t, r - old);
             }
         }
     }
@@ -1276,6 +1661,111 @@ impl Cycling {
         self.refresh_rates(&[ga, gb]);
     }
 
+    /// After a change of the TM on tetrahedron `t` (its valence): its anions' sums and every
+    /// rate within reach.
+    fn refresh_tetrahedron(&mut self, t: usize) {
+        let p = self.lattice().grid_coords(t);
+        let Some((_, vertices, anions)) = self.tet_corners(p, [0, 0, 0]) else { return };
+        for &a in &anions {
+            self.work.anion_q[Lattice::sublattice_index(a)] = self.anion_charge(a);
+        }
+        let mut changed = [0usize; 8];
+        changed[..4].copy_from_slice(&vertices);
+        changed[4..].copy_from_slice(&anions);
+        self.refresh_rates(&changed);
+    }
+
+    /// Move the TM at cation grid index `ga` into the `k`-th tetrahedron of `tet_entries`.
+    /// Li sampled on the other face-sharing octahedra move to the nearest free octahedra
+    /// (Li and charge are conserved; like the sites a TM hop touches, they stay off the Li
+    /// network until the next step). Returns false (nothing moved) if no free octahedron
+    /// is within reach for them.
+    pub(crate) fn enter_tetrahedron(&mut self, ga: usize, k: usize) -> bool {
+        let l = self.lattice();
+        let p = l.grid_coords(ga);
+        let Some((t, vertices, anions)) = self.tet_corners(p, entry_cube(k)) else { return false };
+        // Where the Li on the vertices go: the nearest empty, open octahedra (L1 ≤ 4 of A).
+        let displaced: Vec<usize> =
+            vertices.iter().copied().filter(|&x| x != ga && self.code(x) == species::LI).collect();
+        let mut landing: Vec<usize> = Vec::new();
+        if !displaced.is_empty() {
+            let mut free: Vec<(i8, usize)> = REFRESH_OFFSETS
+                .iter()
+                .filter(|o| (o[0] + o[1] + o[2]).rem_euclid(2) == 0)
+                .filter_map(|&o| self.at(p, o).map(|n| (o.iter().map(|x| x.abs()).sum::<i8>(), n)))
+                .filter(|&(_, n)| {
+                    let c = Lattice::sublattice_index(n);
+                    self.code(n) == species::VACANCY
+                        && !self.state.collapsed[c]
+                        && !self.tet_blocked(c)
+                        && !vertices.contains(&n)
+                })
+                .collect();
+            if free.len() < displaced.len() {
+                return false;
+            }
+            free.sort_unstable();
+            landing.extend(free.iter().take(displaced.len()).map(|&(_, n)| n));
+        }
+        let ca = Lattice::sublattice_index(ga);
+        let (code, v) = (self.code(ga), self.valence(ca));
+        self.state.config.set_code(ga, species::VACANCY);
+        self.state.config.set_valence_slot(ca, 0);
+        for &x in &displaced {
+            self.state.config.set_code(x, species::VACANCY);
+        }
+        for &x in &landing {
+            let c = Lattice::sublattice_index(x);
+            self.state.config.set_code(x, species::LI);
+            self.work.li_prob[c] = 1.0;
+            self.work.accessible[c] = false;
+        }
+        self.state.config.insert_tetrahedral(crate::config::TetrahedralTm { tetrahedron: t as u32, code, valence: v });
+        let origin = std::mem::replace(&mut self.state.origin[ca], u32::MAX);
+        self.state.tet_origin.insert(t as u32, origin);
+        for &x in &vertices {
+            let c = Lattice::sublattice_index(x);
+            self.work.tet_blocked[c] += 1;
+            self.work.li_prob[c] = 0.0;
+            self.work.accessible[c] = false;
+        }
+        for &x in vertices.iter().chain(&landing) {
+            self.update_anion_sums(x);
+        }
+        let mut changed: Vec<usize> = vertices.iter().chain(&anions).chain(&landing).copied().collect();
+        changed.push(t);
+        self.refresh_rates(&changed);
+        true
+    }
+
+    /// Move the TM on tetrahedron `t` into its `k`-th face-sharing octahedron (`tet_exits`).
+    /// The other three stay empty and off the Li network until the next step.
+    pub(crate) fn leave_tetrahedron(&mut self, t: usize, k: usize) {
+        let l = self.lattice();
+        let p = l.grid_coords(t);
+        let Some((_, vertices, anions)) = self.tet_corners(p, [0, 0, 0]) else { return };
+        let Some(tm) = self.state.config.remove_tetrahedral(t as u32) else { return };
+        let origin = self.state.tet_origin.remove(&(t as u32)).unwrap_or(u32::MAX);
+        let gb = vertices[k];
+        let cb = Lattice::sublattice_index(gb);
+        self.state.config.set_code(gb, tm.code);
+        self.state.config.set_valence_slot(cb, tm.valence);
+        self.state.origin[cb] = origin;
+        for &x in &vertices {
+            let c = Lattice::sublattice_index(x);
+            self.work.tet_blocked[c] -= 1;
+            self.work.li_prob[c] = 0.0;
+            self.work.accessible[c] = false;
+        }
+        self.set_tet_rate(t, 0.0);
+        for &x in &vertices {
+            self.update_anion_sums(x);
+        }
+        let mut changed: Vec<usize> = vertices.iter().chain(&anions).copied().collect();
+        changed.push(t);
+        self.refresh_rates(&changed);
+    }
+
     /// Release the O at grid `gx`: its two electrons reduce the TMs around the vacancy (the
     /// most oxidised first), then fill O holes, then reduce TMs anywhere in the redox order.
     fn lose_oxygen(&mut self, gx: usize) {
@@ -1301,16 +1791,26 @@ impl Cycling {
             electrons -= 1;
         }
         let mut reduced: Vec<usize> = Vec::new();
+        let n_grid = l.n_grid();
         for _ in 0..electrons {
+            // Octahedral neighbours by grid index, then tetrahedral ones (n_grid + cube).
             let best = OCTAHEDRON_ANIONS
                 .iter()
                 .filter_map(|&o| self.at(p, o))
                 .filter(|&n| species::is_tm(self.code(n)))
-                .filter(|&n| self.valence(Lattice::sublattice_index(n)) > self.kind_of(self.code(n)).min)
-                .max_by_key(|&n| (self.valence(Lattice::sublattice_index(n)), std::cmp::Reverse(n)));
-            if let Some(n) = best {
-                let c = Lattice::sublattice_index(n);
-                self.state.config.set_valence_slot(c, self.valence(c) - 1);
+                .map(|n| (n, self.state.config.valences()[Lattice::sublattice_index(n)], self.code(n)))
+                .chain(
+                    tets_around_anion(&self.state.config, gx)
+                        .map(|t| (n_grid + t.tetrahedron as usize, t.valence, t.code)),
+                )
+                .filter(|&(_, v, code)| v > self.kind_of(code).min)
+                .max_by_key(|&(n, v, _)| (v, std::cmp::Reverse(n)));
+            if let Some((n, v, _)) = best {
+                if n < n_grid {
+                    self.state.config.set_valence_slot(Lattice::sublattice_index(n), v - 1);
+                } else {
+                    self.state.config.set_tetrahedral_valence((n - n_grid) as u32, v - 1);
+                }
                 reduced.push(n);
             } else {
                 let moved = self.apply_electrons(1);
@@ -1318,7 +1818,11 @@ impl Cycling {
             }
         }
         for n in reduced {
-            self.refresh_around(n);
+            if n < n_grid {
+                self.refresh_around(n);
+            } else {
+                self.refresh_tetrahedron(n - n_grid);
+            }
         }
         // One cation site per O lost leaves the rocksalt: the empty cation site nearest the
         // vacancy (its octahedron first, then up to three grid steps away), among equals the
@@ -1335,7 +1839,10 @@ impl Cycling {
             .iter()
             .filter(|o| (o[0] + o[1] + o[2]).rem_euclid(2) == 1 && o.iter().map(|x| x.abs()).sum::<i8>() <= 3)
             .filter_map(|&o| self.at(p, o).map(|n| (n, o.iter().map(|x| x.abs()).sum::<i8>())))
-            .filter(|&(n, _)| self.code(n) == species::VACANCY && !self.state.collapsed[Lattice::sublattice_index(n)])
+            .filter(|&(n, _)| {
+                let c = Lattice::sublattice_index(n);
+                self.code(n) == species::VACANCY && !self.state.collapsed[c] && !self.tet_blocked(c)
+            })
             .max_by_key(|&(n, dist)| (std::cmp::Reverse(dist), o_vacancies_around(self, n), std::cmp::Reverse(n)))
             .map(|(n, _)| n);
         if let Some(n) = lost {
@@ -1356,6 +1863,10 @@ impl Cycling {
         if let Some(tree) = self.work.tree.as_mut() {
             tree.rebuild(|i| rate[i]);
         }
+        let rate = &self.work.tet_rate;
+        if let Some(tree) = self.work.tet_tree.as_mut() {
+            tree.rebuild(|i| rate[i]);
+        }
         self.work.events_since_rebuild = 0;
     }
 
@@ -1373,7 +1884,9 @@ impl Cycling {
         let mut t = 0.0;
         let mut polls = 0u32;
         loop {
-            let total = self.work.tree.as_ref().map_or(0.0, SumTree::total);
+            let main = self.work.tree.as_ref().map_or(0.0, SumTree::total);
+            let tet_total = self.work.tet_tree.as_ref().map_or(0.0, SumTree::total);
+            let total = main + tet_total;
             if !(total > 0.0 && total.is_finite()) {
                 break; // nothing can happen (a NaN total would otherwise never end the hold)
             }
@@ -1387,6 +1900,10 @@ impl Cycling {
                 return Err(Interrupted);
             }
             let u = unit(&mut self.state.rng) * total;
+            if tet_total > 0.0 && u >= main {
+                self.tet_event(u - main, counts);
+                continue;
+            }
             let tree = self.work.tree.as_ref().expect("built by prepare_events");
             let (first, n, rest) = tree.select_group(u);
             let rate = &self.work.rate;
@@ -1401,9 +1918,10 @@ impl Cycling {
             if leaf < n_cat {
                 let g = l.cation_grid_index(leaf);
                 let PathRates { rate: paths, raised, own_max, fell_back } = self.tm_paths(g);
-                self.work.fell_back |= fell_back;
+                let tets = self.tet_entries(g);
+                self.work.fell_back |= fell_back || tets.fell_back;
                 let dissolve = self.dissolution_rate(g);
-                let sum: f64 = paths.iter().sum::<f64>() + dissolve;
+                let sum: f64 = paths.iter().sum::<f64>() + tets.sum() + dissolve;
                 if !(sum > 0.0) {
                     self.set_rate(leaf, 0.0); // a stale rate: nothing can move from here
                     continue;
@@ -1419,13 +1937,20 @@ impl Cycling {
                     continue;
                 }
                 if self.work.li_fluctuates {
-                    self.work.max_tm_rate = self.work.max_tm_rate.max(own_max);
+                    self.work.max_tm_rate = self.work.max_tm_rate.max(own_max).max(tets.own_max);
                 }
-                let (k, _) = pick(24, |k| paths[k], u - dissolve);
-                counts.tm_hops += 1;
-                counts.tm_hops_raised += raised[k] as u64;
-                counts.tally(EventKind::TmHop, code, valence, 1, raised[k]);
-                self.move_tm(g, k);
+                let (k, _) = pick(32, |k| if k < 24 { paths[k] } else { tets.rate[k - 24] }, u - dissolve);
+                let moved_raised = if k < 24 {
+                    self.move_tm(g, k);
+                    Some(raised[k])
+                } else {
+                    self.enter_tetrahedron(g, k - 24).then_some(tets.raised[k - 24])
+                };
+                if let Some(raised) = moved_raised {
+                    counts.tm_hops += 1;
+                    counts.tm_hops_raised += raised as u64;
+                    counts.tally(EventKind::TmHop, code, valence, 1, raised);
+                }
             } else {
                 let before = self.state.o_lost;
                 self.lose_oxygen(l.anion_grid_index(leaf - n_cat));
@@ -1449,6 +1974,39 @@ impl Cycling {
             counts.unseparated_holds += 1;
         }
         Ok(())
+    }
+
+    /// The event at `u` (within the tetrahedral exits' total): a TM leaves its tetrahedron.
+    fn tet_event(&mut self, u: f64, counts: &mut Counts) {
+        let tree = self.work.tet_tree.as_ref().expect("tet_total > 0 needs the tree");
+        let (first, n, rest) = tree.select_group(u);
+        let rate = &self.work.tet_rate;
+        let t = first + pick(n, |k| rate[first + k], rest).0;
+        if !(self.work.tet_rate[t] > 0.0) {
+            // Drifted inner sums (see the main tree): re-sum exactly and draw again.
+            let rate = &self.work.tet_rate;
+            if let Some(tree) = self.work.tet_tree.as_mut() {
+                tree.rebuild(|i| rate[i]);
+            }
+            return;
+        }
+        let exits = self.tet_exits(t);
+        let sum = exits.sum();
+        if !(sum > 0.0) {
+            self.set_tet_rate(t, 0.0);
+            return;
+        }
+        if self.work.li_fluctuates {
+            self.work.max_tm_rate = self.work.max_tm_rate.max(exits.own_max);
+        }
+        self.work.fell_back |= exits.fell_back;
+        let (k, _) = pick(4, |k| exits.rate[k], unit(&mut self.state.rng) * sum);
+        let tm = *self.state.config.tetrahedral_at(t as u32).expect("an exit leaves an occupied tetrahedron");
+        counts.tm_hops += 1;
+        counts.tm_hops_raised += exits.raised[k] as u64;
+        counts.tally(EventKind::TmHop, tm.code, tm.valence, 1, exits.raised[k]);
+        self.leave_tetrahedron(t, k);
+        self.work.events_since_rebuild += 1;
     }
 
     /// Charge (`oxidising`) or discharge to `volts`, moving at most `max_moved` Li: at once
@@ -1573,7 +2131,7 @@ impl Cycling {
             cation_sites_lost_per_fu: self.state.collapsed.iter().filter(|&&x| x).count() as f64 / n_fu,
             tm_dissolved_per_fu: self.state.tm_dissolved as f64 / n_fu,
             tm_dissolved_cycle: counts.tm_dissolved,
-            tm_tetrahedral: 0,
+            tm_tetrahedral: self.state.config.tetrahedral().len() as u64,
             mean_tm_valence_charged: mean_valence,
             mean_tm_valence_discharged: mean_valence_discharged,
             o_holes_per_fu_charged: holes_charged,
@@ -1661,10 +2219,10 @@ impl Cycling {
     fn mean_redox_valence(&self) -> f64 {
         let l = self.lattice();
         let (mut sum, mut n) = (0.0, 0usize);
-        for c in 0..l.n_cations() {
-            let code = self.code(l.cation_grid_index(c));
+        for c in (0..l.n_cations()).chain(self.tet_slots()) {
+            let code = self.slot_code(c);
             if species::is_tm(code) && self.kind_of(code).rank != usize::MAX {
-                sum += self.valence(c) as f64;
+                sum += self.slot_valence(c) as f64;
                 n += 1;
             }
         }
@@ -1675,8 +2233,13 @@ impl Cycling {
         }
     }
 
+    /// TMs not on their as-made site (a tetrahedral TM made as such has origin
+    /// n_cations + its tetrahedron).
     pub fn tm_migrated(&self) -> u64 {
+        let n_cat = self.state.origin.len();
+        let tets = self.state.tet_origin.iter().filter(|&(&t, &o)| o as usize != n_cat + t as usize).count();
         self.state.origin.iter().enumerate().filter(|&(c, &o)| o != u32::MAX && o as usize != c).count() as u64
+            + tets as u64
     }
 
     /// Mean depth, over both surfaces, of the densified layer: from the surface down to the
@@ -1731,6 +2294,11 @@ impl Cycling {
                 ov[k] += (code == species::ANION_VACANCY) as u8 as f64;
             }
         }
+        // A tetrahedral TM counts in the shallower of the two planes its tetrahedron spans.
+        for t in self.state.config.tetrahedral() {
+            let z = l.grid_coords(t.tetrahedron as usize)[2];
+            tm[z.min(nz.saturating_sub(2 + z))] += 1.0;
+        }
         let frac = |v: Vec<f64>, n: &[f64]| v.iter().zip(n).map(|(a, b)| a / b).collect();
         DepthProfile {
             depth_nm: (0..n_depth).map(|k| self.depth_nm(k)).collect(),
@@ -1766,15 +2334,31 @@ fn slab_neighbour(l: &Lattice, p: [usize; 3], o: [i8; 3]) -> Option<usize> {
     Some(x + d[0] * (y + d[1] * z as usize))
 }
 
-/// TM neighbours (inside the slab) of the anion at grid index `g`.
+/// TM neighbours (inside the slab) of the anion at grid index `g`: its six octahedral
+/// cation neighbours, and the TMs in the tetrahedra it is a corner of (bonded to it too).
 fn tm_neighbours_of(config: &Configuration, g: usize) -> usize {
     let l = config.lattice();
     let p = l.grid_coords(g);
-    OCTAHEDRON_ANIONS
+    let octahedral = OCTAHEDRON_ANIONS
         .iter()
         .filter_map(|&o| slab_neighbour(l, p, o))
         .filter(|&n| species::is_tm(config.grid()[n]))
-        .count()
+        .count();
+    if config.tetrahedral().is_empty() {
+        return octahedral;
+    }
+    octahedral + tets_around_anion(config, g).count()
+}
+
+/// The tetrahedral TMs of which the anion at grid index `g` is a corner (the eight grid
+/// cubes around it).
+fn tets_around_anion(config: &Configuration, g: usize) -> impl Iterator<Item = &crate::config::TetrahedralTm> {
+    let l = config.lattice();
+    let p = l.grid_coords(g);
+    (0..8).filter_map(move |k| {
+        let o = [-((k & 1) as i8), -((k >> 1 & 1) as i8), -((k >> 2 & 1) as i8)];
+        config.tetrahedral_at(slab_neighbour(l, p, o)? as u32)
+    })
 }
 
 /// Whether the anion at `g` is an O in a Li-rich environment (see `labile_o_max_tm`).
@@ -1813,7 +2397,9 @@ pub(crate) fn tm_kinds(
             };
             let barrier = std::array::from_fn(|v| model.migration_barrier(name, v as i8));
             let potential = std::array::from_fn(|v| model.redox_potential(name, v as i8));
+            let tetrahedral = std::array::from_fn(|v| model.tetrahedral_energy(name, v as i8));
             Ok(TmKind {
+                tetrahedral,
                 symbol: name.clone(),
                 min: w.min.round() as i8,
                 max: w.max.round() as i8,
@@ -1861,6 +2447,7 @@ pub(crate) fn charge_sum_of(state: &CellState) -> i64 {
             _ => state.config.valences()[c] as i64,
         };
     }
+    q += state.config.tetrahedral().iter().map(|t| t.valence as i64).sum::<i64>();
     for a in 0..l.n_anions() {
         q += match grid[l.anion_grid_index(a)] {
             species::O => -2,

@@ -58,6 +58,7 @@ fn validate(s: &CellState) -> Result<()> {
     }
     let rebuilt = Configuration::from_species(l, &c.cations(), &c.anions(), c.tm_names().to_vec())
         .and_then(|r| r.with_valences(c.valences().to_vec()))
+        .and_then(|r| r.with_tetrahedral(c.tetrahedral().to_vec()))
         .map_err(in_checkpoint)?;
     if &rebuilt != c || c.valences().is_empty() {
         return Err(bad("configuration is not valid"));
@@ -71,10 +72,15 @@ fn validate(s: &CellState) -> Result<()> {
         return Err(bad("TM kinds do not match the configuration, material and model"));
     }
     let cations = c.cations();
+    // Origins index cation sites, or n_cations + a tetrahedron for TMs made tetrahedral.
+    let n_origins = cations.len() + l.n_tetrahedra();
     if s.origin.len() != cations.len()
-        || s.origin.iter().zip(&cations).any(|(&o, &code)| {
-            (o == u32::MAX) == species::is_tm(code) || (o != u32::MAX && o as usize >= cations.len())
-        })
+        || s.origin
+            .iter()
+            .zip(&cations)
+            .any(|(&o, &code)| (o == u32::MAX) == species::is_tm(code) || (o != u32::MAX && o as usize >= n_origins))
+        || s.tet_origin.len() != c.tetrahedral().len()
+        || c.tetrahedral().iter().any(|t| s.tet_origin.get(&t.tetrahedron).is_none_or(|&o| o as usize >= n_origins))
     {
         return Err(bad("TM origins do not match the configuration"));
     }
@@ -82,6 +88,11 @@ fn validate(s: &CellState) -> Result<()> {
         || s.collapsed.iter().zip(&cations).any(|(&x, &code)| x && code != species::VACANCY)
     {
         return Err(bad("lost cation sites do not match the configuration"));
+    }
+    if c.tetrahedral().iter().any(|t| {
+        c.tetrahedron_vertices(t.tetrahedron as usize).iter().any(|&g| s.collapsed[Lattice::sublattice_index(g)])
+    }) {
+        return Err(bad("a tetrahedral TM shares a face with a lost cation site"));
     }
     let finite = [s.formula_units, s.mah_g_per_electron, s.time_s].iter().all(|x| x.is_finite() && *x >= 0.0);
     if !finite || s.formula_units <= 0.0 || s.holes < 0 || s.holes > s.max_holes || s.max_holes < 0 {

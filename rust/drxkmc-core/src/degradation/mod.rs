@@ -24,3 +24,5 @@ pub use probe::DiffusivityRecord;
 mod joint_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tetrahedral_tests;

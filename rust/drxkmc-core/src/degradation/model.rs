@@ -33,6 +33,21 @@ pub struct DegradationModel {
     /// Mn⁴⁺: frozen at room temperature); an assumption.
     #[serde(rename = "default_migration_barrier_eV")]
     pub default_migration_barrier_ev: f64,
+    /// Energy of a TM on a tetrahedral site relative to the octahedral one, by species and
+    /// oxidation state ("Mn2+"), eV, before the local electroneutrality terms (which count a
+    /// tetrahedral cation's bond strength v/4 on each of its four anions): the site
+    /// preference. A state listed here can rest in a tetrahedron (octahedral → tetrahedral
+    /// and back as events of their own, KRA barrier `migration_barrier_eV`); a state not
+    /// listed keeps the tetrahedron as the transition state of its o-t-o hop, as before.
+    /// Default: none (off), an assumption. A value to start from: Mn²⁺ 0.0 eV, the
+    /// crystal-field octahedral site preference of high-spin d⁵ (zero; Dunitz & Orgel, J.
+    /// Phys. Chem. Solids 3, 318 (1957); McClure, ibid. 3, 311 (1957)), the reason Mn²⁺ sits
+    /// on tetrahedral sites in Mn₃O₄ and in the spinel-like δ phase that Mn-rich DRX forms on
+    /// cycling (Z. Cai et al., Nat. Energy 9, 27 (2024)); ion size and the rest of the site
+    /// energy are not in it. Mn³⁺ (≈ 1.0 eV) and Ni²⁺ (≈ 0.9 eV) prefer octahedra by the same
+    /// measure. See docs/design.md#degradation for the moves and what a tetrahedral TM blocks.
+    #[serde(rename = "tetrahedral_energy_eV", default)]
+    pub tetrahedral_energy_ev: BTreeMap<String, f64>,
     /// Added to a TM hop's barrier per Li on a spectator vertex of its tetrahedron, eV
     /// (averaged over the equilibrium Li occupancy). Default 0.10 eV, the cation–cation
     /// repulsion at the activated state used for Li (Van der Ven & Ceder 2000); an assumption
@@ -213,6 +228,7 @@ impl Default for DegradationModel {
             attempt_frequency_hz: 1e13,
             migration_barrier_ev: barriers.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
             default_migration_barrier_ev: 1.5,
+            tetrahedral_energy_ev: BTreeMap::new(),
             spectator_li_ev: 0.10,
             electroneutrality_ev: 0.005,
             o_loss_barrier_ev: 0.95,
@@ -283,6 +299,15 @@ impl DegradationModel {
             require_species_state("migration_barrier_eV", key)?;
             require_non_negative("migration_barrier_eV", e)?;
         }
+        for (key, &e) in &self.tetrahedral_energy_ev {
+            require_species_state("tetrahedral_energy_eV", key)?;
+            if !(e.abs() <= MAX_TETRAHEDRAL_ENERGY_EV) {
+                return Err(Error::invalid(
+                    "tetrahedral_energy_eV",
+                    format!("{key}: must be between -{MAX_TETRAHEDRAL_ENERGY_EV} and {MAX_TETRAHEDRAL_ENERGY_EV} eV, got {e}"),
+                ));
+            }
+        }
         let (lo, hi) = VOLTAGE_RANGE_V;
         for (key, &v) in &self.redox_potential_v {
             require_species_state("redox_potential_V", key)?;
@@ -346,6 +371,12 @@ impl DegradationModel {
             .get(&format!("{symbol}{charge}+"))
             .copied()
             .unwrap_or(self.default_migration_barrier_ev)
+    }
+
+    /// The tetrahedral-site energy of a TM `symbol` in state `charge` (None: the tetrahedron
+    /// is only a transition state for it), eV.
+    pub fn tetrahedral_energy(&self, symbol: &str, charge: i8) -> Option<f64> {
+        self.tetrahedral_energy_ev.get(&format!("{symbol}{charge}+")).copied()
     }
 
     /// The mean level at which a TM `symbol` in state `charge` is oxidised, V.
@@ -419,6 +450,10 @@ impl Default for CyclingProtocol {
         }
     }
 }
+
+/// Largest |tetrahedral_energy_eV| accepted, eV: beyond it a tetrahedral state is never
+/// visited (or never left) at any temperature a cathode sees.
+pub const MAX_TETRAHEDRAL_ENERGY_EV: f64 = 1000.0;
 
 /// Largest current accepted, mA/g.
 pub const MAX_CURRENT_MA_G: f64 = 1e6;
@@ -523,6 +558,11 @@ mod tests {
         assert_eq!(m.validate().unwrap_err().field(), "migration_barrier_eV");
         let m = DegradationModel { equilibrated_hops: 0.5, ..DegradationModel::default() };
         assert_eq!(m.validate().unwrap_err().field(), "equilibrated_hops");
+        for (key, e) in [("Mn2", 0.0), ("Xx2+", 0.0), ("Mn2+", f64::NAN), ("Mn2+", 2e3)] {
+            let mut m = DegradationModel::default();
+            m.tetrahedral_energy_ev.insert(key.into(), e);
+            assert_eq!(m.validate().unwrap_err().field(), "tetrahedral_energy_eV", "{key} {e}");
+        }
         let p = CyclingProtocol { charge_time_s: -1.0, ..CyclingProtocol::default() };
         assert_eq!(p.validate().unwrap_err().field(), "charge_time_s");
         let p = CyclingProtocol { discharge_cutoff_v: 4.9, ..CyclingProtocol::default() };

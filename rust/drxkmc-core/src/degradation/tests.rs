@@ -12,7 +12,7 @@ pub(super) fn lmto() -> Composition {
     Composition::parse("Li1.2Mn0.4Ti0.4O2", &[]).unwrap()
 }
 
-fn slab(size: [usize; 3]) -> Lattice {
+pub(super) fn slab(size: [usize; 3]) -> Lattice {
     Lattice::new(size, 4.15, Geometry::Slab).unwrap()
 }
 
@@ -62,49 +62,89 @@ fn lone_tm(l: Lattice, site: usize, name: &str, valence: i8) -> Configuration {
         .unwrap()
 }
 
-fn never() -> bool {
+pub(super) fn never() -> bool {
     false
 }
 
-/// Energy difference between two cells, summed anion by anion (exact where nothing changed).
+/// Energy difference between two cells, summed anion by anion (exact where nothing changed),
+/// plus the tetrahedral-site energies of the TMs on tetrahedra (`tetrahedral_energy_eV`).
 pub(super) fn energy_difference(a: &Cycling, b: &Cycling) -> f64 {
-    anion_energies(b).iter().zip(anion_energies(a)).map(|(x, y)| x - y).sum()
+    let sites = |c: &Cycling| -> f64 {
+        let cfg = c.config();
+        cfg.tetrahedral()
+            .iter()
+            .map(|t| {
+                let name = &cfg.tm_names()[(t.code - species::FIRST_TM) as usize];
+                c.state.model.tetrahedral_energy(name, t.valence).expect("a tetrahedral state of the model")
+            })
+            .sum()
+    };
+    anion_energies(b).iter().zip(anion_energies(a)).map(|(x, y)| x - y).sum::<f64>() + sites(b) - sites(a)
+}
+
+/// The anion corners (grid indices) of the tetrahedron whose grid cube's lowest corner is
+/// `t`: its odd corners, x and y periodic.
+pub(super) fn tetrahedron_anions(l: &Lattice, t: usize) -> Vec<usize> {
+    let d = l.dims();
+    let p = l.grid_coords(t);
+    let mut out = Vec::new();
+    for k in 0..8 {
+        let q = [(p[0] + (k & 1)) % d[0], (p[1] + (k >> 1 & 1)) % d[1], p[2] + (k >> 2 & 1)];
+        if (q[0] + q[1] + q[2]) % 2 == 1 {
+            out.push(l.grid_index(q));
+        }
+    }
+    out
 }
 
 /// Each anion's term of the cell's electroneutrality energy J·(Q − 6|q|)², computed from
 /// scratch (independent of the engine's local bookkeeping), Li at the step's probabilities;
-/// 0 for a vacancy.
+/// 0 for a vacancy. A tetrahedral TM (bond strength v/4 instead of v/6) adds 1.5·v to the Q
+/// of each of its four anions.
 fn anion_energies(c: &Cycling) -> Vec<f64> {
     let cfg = c.config();
     let l = *cfg.lattice();
-    let d = l.dims();
-    let mut e = vec![0.0; l.n_anions()];
-    for (a, term) in e.iter_mut().enumerate() {
-        let g = l.anion_grid_index(a);
-        let target = match cfg.grid()[g] {
-            species::O => 12.0,
-            species::F | species::CL => 6.0,
-            _ => continue,
-        };
-        let p = l.grid_coords(g);
-        let mut q = 0.0;
-        for o in OCTAHEDRON_ANIONS {
-            let z = p[2] as isize + o[2] as isize;
-            if z < 0 || z >= d[2] as isize {
-                continue;
-            }
-            let n = l.grid_index([
-                (p[0] as isize + o[0] as isize).rem_euclid(d[0] as isize) as usize,
-                (p[1] as isize + o[1] as isize).rem_euclid(d[1] as isize) as usize,
-                z as usize,
-            ]);
-            let code = cfg.grid()[n];
-            let c_idx = Lattice::sublattice_index(n);
-            q += if species::is_tm(code) { cfg.valences()[c_idx] as f64 } else { c.work.li_prob[c_idx] };
+    let mut tetrahedral = vec![0.0; l.n_anions()];
+    for t in cfg.tetrahedral() {
+        for g in tetrahedron_anions(&l, t.tetrahedron as usize) {
+            tetrahedral[Lattice::sublattice_index(g)] += 1.5 * t.valence as f64;
         }
-        *term = c.state.model.electroneutrality_ev * (q - target).powi(2);
     }
-    e
+    (0..l.n_anions())
+        .map(|a| {
+            let target = match cfg.grid()[l.anion_grid_index(a)] {
+                species::O => 12.0,
+                species::F | species::CL => 6.0,
+                _ => return 0.0,
+            };
+            let q = anion_q_octahedral(c, a) + tetrahedral[a];
+            c.state.model.electroneutrality_ev * (q - target).powi(2)
+        })
+        .collect()
+}
+
+/// Q of anion `a` from its octahedral cation neighbours only (as in `anion_energies`).
+fn anion_q_octahedral(c: &Cycling, a: usize) -> f64 {
+    let cfg = c.config();
+    let l = *cfg.lattice();
+    let d = l.dims();
+    let p = l.grid_coords(l.anion_grid_index(a));
+    let mut q = 0.0;
+    for o in OCTAHEDRON_ANIONS {
+        let z = p[2] as isize + o[2] as isize;
+        if z < 0 || z >= d[2] as isize {
+            continue;
+        }
+        let n = l.grid_index([
+            (p[0] as isize + o[0] as isize).rem_euclid(d[0] as isize) as usize,
+            (p[1] as isize + o[1] as isize).rem_euclid(d[1] as isize) as usize,
+            z as usize,
+        ]);
+        let code = cfg.grid()[n];
+        let c_idx = Lattice::sublattice_index(n);
+        q += if species::is_tm(code) { cfg.valences()[c_idx] as f64 } else { c.work.li_prob[c_idx] };
+    }
+    q
 }
 
 #[test]
