@@ -375,11 +375,13 @@ class Cycling:
         (:class:`~drxkmc.Simulation`, percolation): every lost site (:meth:`lost_sites`)
         carries the code of the first TM (``tm_names[0]``), so no Li is ever put on it and it
         closes each tetrahedron it is a vertex of exactly as a TM does (a 0-TM channel next to
-        it becomes 1-TM). As a TM it also adds ``site_tm_eV`` to the Li site energy of its
-        twelve neighbours, which the cycling run's own Li equilibrium does not (there a lost
-        site is empty): Li next to the densified layer are slightly less bound in a probe.
-        Species counts of this configuration count lost sites as that TM; TM valences are
-        not carried."""
+        it becomes 1-TM). A TM resting on a tetrahedral site is replaced the same way by its
+        four face-sharing octahedra (empty by construction), which the Li engine, modelling
+        octahedral occupancy only, could not take otherwise. As a TM a marked site also adds
+        ``site_tm_eV`` to the Li site energy of its twelve neighbours, which the cycling
+        run's own Li equilibrium does not (there a lost site is empty): Li next to the
+        densified layer are slightly less bound in a probe. Species counts of this
+        configuration count marked sites as that TM; TM valences are not carried."""
         return Configuration(self._run.network_configuration(), self.material)
 
     def diffusivity(

@@ -137,6 +137,41 @@ def test_probe_of_a_densified_slab_blocks_lost_sites_like_tms(lossy):
     assert not np.isin(events["to_site"].to_numpy(), np.flatnonzero(lost)).any()
 
 
+def test_tetrahedral_tms_block_their_four_octahedra_in_a_probe():
+    """A TM resting on a tetrahedral site (opt-in) empties its four face-sharing octahedra:
+    the probe marks them like a TM (the Li kMC models octahedral occupancy only)."""
+    model = lossy_model().replace(tetrahedral_energy_eV={"Mn2+": -1.0, "Mn3+": -1.0, "Mn4+": -1.0})
+    c = cycled(model, 2, seed=7)
+    tets = c.configuration().tetrahedral_tms()
+    assert tets.height > 0, "the test needs tetrahedral TMs"
+    blocked = c.diffusion_configuration()
+    assert blocked.tetrahedral_tms().height == 0
+    # A tetrahedron is the grid cube at its index (x fastest, units of a/2); its four cation
+    # vertices are the corners with an even coordinate sum, found among cation_positions().
+    lattice = blocked.lattice
+    dims = 2 * np.array(lattice.size)
+    index = {
+        tuple(p): k
+        for k, p in enumerate(np.rint(lattice.cation_positions() / (lattice.a / 2)).astype(int))
+    }
+    vertices = []
+    for t in tets["tetrahedron"]:
+        corner = np.array([t % dims[0], t // dims[0] % dims[1], t // (dims[0] * dims[1])])
+        for dx, dy, dz in np.ndindex(2, 2, 2):
+            q = (corner + (dx, dy, dz)) % dims
+            if q.sum() % 2 == 0:
+                vertices.append(index[tuple(q)])
+    assert len(vertices) == 4 * tets.height
+    codes = blocked._c.cations()
+    assert np.all(codes[vertices] == drxkmc._core.SPECIES_FIRST_TM)
+    plain = c.configuration()._c.cations()
+    assert np.all(plain[vertices] == drxkmc._core.SPECIES_VACANCY)
+    # The Li kMC runs on it (no refusal of tetrahedral TMs), at a content this much-degraded
+    # slab still reaches.
+    row = c.diffusivity(0.2, temperature_K=HOT_K, hops=HOPS).row(0, named=True)
+    assert row["hops"] >= HOPS and row["n_li"] > 0
+
+
 def test_a_probe_changes_nothing_in_the_run(lossy):
     before = lossy._run.checkpoint()
     lossy.diffusivity(1.0, temperature_K=HOT_K, hops=20_000)

@@ -2166,9 +2166,10 @@ impl Cycling {
         &self.state.profiles
     }
     /// The slab as its Li network sees it (`network_config`), for the Li kMC: each site lost
-    /// to densification carries the first TM's code, so no Li enters it and every
-    /// tetrahedron it is a vertex of counts it as a TM; TM valences are dropped (a lost site
-    /// has none, and the Li kMC does not use them).
+    /// to densification, and each octahedron sharing a face with a tetrahedral TM, carries
+    /// the first TM's code, so no Li enters it and every tetrahedron it is a vertex of counts
+    /// it as a TM; no TM is left on a tetrahedral site, and TM valences are dropped (a marked
+    /// site has none, and the Li kMC does not use them).
     pub fn network_configuration(&self) -> Result<Configuration> {
         if self.config().tm_names().is_empty() && self.state.collapsed.contains(&true) {
             return Err(Error::invalid("config", "has lost cation sites but no TM species to mark them with"));
