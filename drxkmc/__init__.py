@@ -13,7 +13,13 @@ from drxkmc._core import BOLTZMANN_EV_PER_K
 from drxkmc.arrhenius import ArrheniusResult, arrhenius
 from drxkmc.configuration import Configuration
 from drxkmc.cycling_runs import CyclingSpec, cycle_or_resume
-from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel, TimescaleWarning
+from drxkmc.degradation import (
+    Cycling,
+    CyclingProtocol,
+    DegradationModel,
+    DiffusivityProbe,
+    TimescaleWarning,
+)
 from drxkmc.electrochem import extractable_capacity, state_of_charge_sweep, voltage_curve
 from drxkmc.errors import (
     CompositionError,
@@ -50,6 +56,7 @@ __all__ = [
     "CyclingProtocol",
     "CyclingSpec",
     "DegradationModel",
+    "DiffusivityProbe",
     "DrxkmcError",
     "InvalidParameterError",
     "Lattice",

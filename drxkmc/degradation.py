@@ -29,6 +29,10 @@ a hold too short for that is flagged (``timescales_separated``, :class:`Timescal
 Nothing scripts a fade: capacity changes only through the events, and TM
 migration may open 0-TM channels as well as close them.
 
+Diffusivities of the cycled slab (D*, D_J, D_chem at a reference Li content and temperature)
+are measured by the Li kMC after chosen cycles: :meth:`Cycling.diffusivity` once, or
+``Cycling.run(cycles, diffusivity=DiffusivityProbe(...))`` as columns of the results.
+
 Every default cites its source (or says it is an assumption) in
 ``rust/drxkmc-core/src/degradation/model.rs``. Physics: ``docs/design.md#degradation``.
 """
@@ -42,6 +46,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from drxkmc import _core
@@ -50,8 +55,10 @@ from drxkmc._files import read_checkpoint, write_checkpoint
 from drxkmc.configuration import Configuration
 from drxkmc.errors import InvalidParameterError, invalid
 from drxkmc.material import Material
+from drxkmc.model import BarrierModel
+from drxkmc.simulation import DEFAULT_MAX_HOPS, TARGETS, ConvergenceWarning, Simulation
 
-__all__ = ["CyclingProtocol", "Cycling", "DegradationModel", "TimescaleWarning"]
+__all__ = ["CyclingProtocol", "Cycling", "DegradationModel", "DiffusivityProbe", "TimescaleWarning"]
 
 
 class TimescaleWarning(UserWarning):
@@ -220,6 +227,78 @@ class CyclingProtocol(_Parameters):
             raise
 
 
+#: Default relative error of a probe's target diffusivity (its hop budget is that of
+#: ``Simulation.run``, ``DEFAULT_MAX_HOPS``: costs measured in docs/design.md#degradation).
+PROBE_PRECISION = 0.1
+
+
+@dataclass(frozen=True)
+class DiffusivityProbe:
+    """Measure the Li diffusivities of the cycled slab after every ``every``-th cycle
+    (cycles ``every``, ``2·every``, …, counted from the start of the run, so a resumed run
+    measures the same cycles): pass it to :meth:`Cycling.run` as ``diffusivity=``.
+
+    The slab as it is at the end of the cycle is (de)lithiated electrochemically to
+    ``li_content`` Li per formula unit of the as-made material
+    (:meth:`Configuration.with_li_content`, on the run's Li network and time scale
+    ``CyclingProtocol.li_timescale_s``) and a :class:`~drxkmc.Simulation` at ``temperature_K``
+    (default: the protocol's) measures D*, D_J, the thermodynamic factor and D_chem to
+    ``precision`` (relative standard error of ``target``: ``"D_tracer"``, ``"D_jump"`` or
+    ``"D_chem"``; default ``PROBE_PRECISION``) within ``max_hops`` measured hops, or for a fixed
+    ``hops``. ``seed`` seeds the sampling and the kMC (the run's own random stream is never
+    used). Bad values raise :class:`drxkmc.InvalidParameterError` naming the field.
+
+    Cost: a converged probe of the 8×8×12 slab of ``examples/degradation.py`` takes 20–25 s
+    on one core at 600 K (a cycle of it ~0.02 s); at 300 K its MSD is still sub-linear when
+    ``max_hops`` runs out (after 1–1.5 min), and ``diffusivity_converged`` says so. Choose
+    ``every`` accordingly."""
+
+    li_content: float
+    temperature_K: float | None = None
+    every: int = 1
+    precision: float | None = None
+    hops: int | None = None
+    max_hops: int = DEFAULT_MAX_HOPS
+    target: str = "D_tracer"
+    seed: int = 0
+
+    def __new__(cls, *args, **kwargs):
+        unknown = sorted(set(kwargs) - set(cls.__dataclass_fields__))  # type: ignore[attr-defined]
+        if unknown:
+            raise invalid(unknown[0], f"is not a {cls.__name__} parameter")
+        return super().__new__(cls)
+
+    def __post_init__(self) -> None:
+        canonical = {
+            "li_content": check.number("li_content", self.li_content, positive=True),
+            "temperature_K": None
+            if self.temperature_K is None
+            else check.temperature("temperature_K", self.temperature_K),
+            "every": check.count("every", self.every),
+            "precision": None
+            if self.precision is None
+            else check.fraction("precision", self.precision),
+            "hops": None if self.hops is None else check.count("hops", self.hops),
+            "max_hops": check.count("max_hops", self.max_hops),
+            "target": check.choice("target", self.target, TARGETS),
+            "seed": check.seed(self.seed),
+        }
+        if self.precision is not None and self.hops is not None:
+            raise invalid("hops", "give precision or hops, not both")
+        for name, value in canonical.items():
+            object.__setattr__(self, name, value)
+
+    def _check_material(self, material: Material) -> None:
+        """The Li content must be one the material can hold (its Li plus cation vacancies)."""
+        li_max = material.li + material.cation_vacancies
+        if self.li_content > li_max + 1e-9:
+            raise invalid(
+                "li_content",
+                f"must be between 0 and {li_max:g} Li per formula unit of "
+                f"{material.formula}, got {self.li_content}",
+            )
+
+
 class Cycling:
     """A cycling run of a slab ``config`` (with its material, as made or partly charged).
 
@@ -281,15 +360,162 @@ class Cycling:
         return self._run.time_s
 
     def configuration(self) -> Configuration:
-        """The slab now (TM valences site-resolved: ``configuration().valences()``)."""
+        """The slab now (TM valences site-resolved: ``configuration().valences()``). Sites
+        lost to densification (:meth:`lost_sites`) show as empty cation sites here; use
+        :meth:`diffusion_configuration` for Li transport."""
         return Configuration(self._run.configuration(), self.material)
 
-    def run(self, cycles: int, *, progress: bool | None = None) -> pl.DataFrame:
+    def lost_sites(self) -> np.ndarray:
+        """Boolean mask (cation order) of the cation sites lost to densification: each O
+        released removes one cation site, the rocksalt keeping one cation site per anion."""
+        return self._run.lost_sites()
+
+    def diffusion_configuration(self) -> Configuration:
+        """The slab now as the run's own Li network sees it, for the Li kMC
+        (:class:`~drxkmc.Simulation`, percolation): every lost site (:meth:`lost_sites`)
+        carries the code of the first TM (``tm_names[0]``), so no Li is ever put on it and it
+        closes each tetrahedron it is a vertex of exactly as a TM does (a 0-TM channel next to
+        it becomes 1-TM). A TM resting on a tetrahedral site is replaced the same way by its
+        four face-sharing octahedra (empty by construction), which the Li engine, modelling
+        octahedral occupancy only, could not take otherwise. As a TM a marked site also adds
+        ``site_tm_eV`` to the Li site energy of its twelve neighbours, which the cycling
+        run's own Li equilibrium does not (there a lost site is empty): Li next to the
+        densified layer are slightly less bound in a probe. Species counts of this
+        configuration count marked sites as that TM; TM valences are not carried."""
+        return Configuration(self._run.network_configuration(), self.material)
+
+    def diffusivity(
+        self,
+        li_content: float,
+        *,
+        temperature_K: float | None = None,
+        precision: float | None = None,
+        hops: int | None = None,
+        max_hops: int = DEFAULT_MAX_HOPS,
+        target: str = "D_tracer",
+        seed: int = 0,
+    ) -> pl.DataFrame:
+        """D*, D_J, Θ and D_chem of the slab as it is now (after :attr:`cycle` cycles), at
+        ``li_content`` Li per formula unit and ``temperature_K`` (default: the protocol's):
+        one row, the columns of ``Simulation.run(...).diffusivity`` plus ``cycle`` and
+        ``li_per_fu`` (the Li content reached: ``li_content`` rounded to whole Li). Arguments
+        as for :class:`DiffusivityProbe`. The slab has surfaces normal to z, so the
+        diffusivities are in-plane (x, y: MSD/(4t)) averages over the whole slab, densified
+        surface layers and bulk alike. The run itself is not changed. An unconverged result
+        warns (:class:`~drxkmc.ConvergenceWarning`, column ``converged``); a Li content the
+        cycled electrode cannot reach raises naming ``li_content``."""
+        probe = DiffusivityProbe(
+            li_content,
+            temperature_K=temperature_K,
+            precision=precision,
+            hops=hops,
+            max_hops=max_hops,
+            target=target,
+            seed=seed,
+        )
+        probe._check_material(self.material)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            result, state = self._probe(probe)
+        for w in caught:  # shown at the caller's line, not inside the probe
+            warnings.warn(w.message, w.category, stacklevel=2)
+        n_fu = state.lattice.n_cations / self.material.cation_sites
+        front = {"cycle": self.cycle, "li_per_fu": state.n_li / n_fu}
+        frame = pl.DataFrame([front | result.diffusivity.row(0, named=True)])
+        return frame.with_columns(pl.col("cycle").cast(pl.UInt32))
+
+    def _probe(self, probe: DiffusivityProbe):
+        """(RunResult, start configuration) of one probe on the slab now."""
+        model = BarrierModel._from_core(self._run.barrier_model())
+        protocol = self._run.protocol()
+        temperature_K = (
+            protocol["temperature_K"] if probe.temperature_K is None else probe.temperature_K
+        )
+        timescale_s = protocol["li_timescale_s"]
+        state = self.diffusion_configuration().with_li_content(
+            probe.li_content,
+            model,
+            temperature_K=temperature_K,
+            timescale_s=timescale_s,
+            seed=probe.seed,
+        )
+        sim = Simulation(
+            state, model, temperature_K=temperature_K, seed=probe.seed, timescale_s=timescale_s
+        )
+        if probe.hops is not None:
+            result = sim.run(hops=probe.hops, progress=False)
+        else:
+            precision = PROBE_PRECISION if probe.precision is None else probe.precision
+            result = sim.run(
+                precision=precision, max_hops=probe.max_hops, target=probe.target, progress=False
+            )
+        if result.interrupted:
+            raise KeyboardInterrupt
+        return result, state
+
+    def _record_probe(self, probe: DiffusivityProbe) -> bool:
+        """Measure after the latest cycle and keep the result in the run; whether it
+        converged (False also when the electrode cannot reach the Li content: NaN values)."""
+        row: dict[str, Any] = {}
+        li_per_fu = probe.li_content
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                result, state = self._probe(probe)
+        except InvalidParameterError as e:
+            # The cycled electrode cannot reach the Li content, or holds no Li or no empty
+            # site to hop into there: nothing to measure at this cycle.
+            if e.field not in ("li_content", "config"):
+                raise
+        else:
+            row = result.diffusivity.row(0, named=True)
+            li_per_fu = state.n_li / (state.lattice.n_cations / self.material.cation_sites)
+        converged = bool(row.get("converged", False))
+        if row and probe.hops is None:
+            column = TARGETS[probe.target]
+            precision = PROBE_PRECISION if probe.precision is None else probe.precision
+            err = row[column.replace("_cm2_s", "_err_cm2_s")]
+            converged = converged and bool(row[column]) and abs(err / row[column]) <= precision
+        nan = float("nan")
+        record = {
+            "cycle": self.cycle,
+            "diffusivity_li_per_fu": li_per_fu,
+            "diffusivity_temperature_K": row.get(
+                "temperature_K",
+                self._run.protocol()["temperature_K"]
+                if probe.temperature_K is None
+                else probe.temperature_K,
+            ),
+            **{c: float(row.get(c, nan)) for c in _PROBE_VALUE_COLUMNS},
+            "thermodynamic_factor": float(row.get("thermodynamic_factor", nan)),
+            "diffusivity_mobile_fraction": float(row.get("mobile_fraction", nan)),
+            "diffusivity_hops": int(row.get("hops", 0)),
+            "diffusivity_converged": converged,
+        }
+        self._run.add_diffusivity(record)
+        return converged
+
+    def run(
+        self,
+        cycles: int,
+        *,
+        progress: bool | None = None,
+        diffusivity: DiffusivityProbe | None = None,
+    ) -> pl.DataFrame:
         """Run ``cycles`` more cycles; returns :attr:`results` (every cycle so far).
 
-        A progress bar (one step per cycle) shows on a terminal unless ``progress=False``."""
+        A progress bar (one step per cycle) shows on a terminal unless ``progress=False``.
+        ``diffusivity`` (a :class:`DiffusivityProbe`) measures the slab's diffusivities after
+        the cycles it names and adds them to :attr:`results`; without it no kMC runs and the
+        run is exactly as before. A probe does not change the run (its state or random
+        stream): later cycles are the same with or without it. Ctrl-C during a probe keeps
+        its cycle, unmeasured."""
         cycles = check.count("cycles", cycles)
         progress = check.flag("progress", progress) if progress is not None else sys.stderr.isatty()
+        if diffusivity is not None:
+            check.instance("diffusivity", diffusivity, DiffusivityProbe, "drxkmc.DiffusivityProbe")
+            diffusivity._check_material(self.material)
+        unconverged: list[int] = []
         start = self.cycle
         bar = None
         if progress:
@@ -299,6 +525,9 @@ class Cycling:
         try:
             for _ in range(cycles):
                 self._run.run_cycle()
+                if diffusivity is not None and self.cycle % diffusivity.every == 0:
+                    if not self._record_probe(diffusivity):
+                        unconverged.append(self.cycle)
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -306,6 +535,14 @@ class Cycling:
                 bar.close()
         results = self.results
         self._warn_timescales(results.filter(results["cycle"] > start))
+        if unconverged:
+            warnings.warn(
+                f"the diffusivity of cycle(s) {', '.join(map(str, unconverged))} did not "
+                "converge (or the electrode could not reach its Li content: NaN); see "
+                "'diffusivity_converged'",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         return results
 
     @staticmethod
@@ -367,6 +604,15 @@ class Cycling:
           else by the time-scale fall-back — with detailed balance kept.
           ``timescales_separated``: false when the fall-back raised a path in a hold too short
           to equilibrate it (:class:`TimescaleWarning`).
+        - Only once a :class:`DiffusivityProbe` has measured (null on cycles not measured):
+          ``diffusivity_li_per_fu`` and ``diffusivity_temperature_K`` of the measurement,
+          in-plane ``D_tracer_cm2_s``, ``D_jump_cm2_s``, ``D_chem_cm2_s`` with their
+          ``_err_cm2_s`` standard errors, ``thermodynamic_factor``,
+          ``diffusivity_mobile_fraction`` (Li on clusters spanning the slab in-plane),
+          ``diffusivity_hops`` and ``diffusivity_converged`` (MSD linear, stationary and, in
+          precision mode, the precision reached; False with NaN values when the cycled
+          electrode could not reach the Li content, or had no Li or no empty site to hop
+          into there).
         """
         records = self._run.records()
         if records:
@@ -380,7 +626,12 @@ class Cycling:
             retention=pl.col("discharge_capacity_mAh_g") / pl.lit(first, dtype=pl.Float64),
         )
         order = [c for c in _COLUMN_ORDER if c in frame.columns]
-        return frame.select(order + [c for c in frame.columns if c not in order])
+        frame = frame.select(order + [c for c in frame.columns if c not in order])
+        probes = self._run.diffusivity_records()
+        if probes:
+            measured = pl.DataFrame(probes, schema=_PROBE_SCHEMA)
+            frame = frame.join(measured, on="cycle", how="left")
+        return frame
 
     @property
     def profiles(self) -> pl.DataFrame:
@@ -475,6 +726,24 @@ _COLUMN_ORDER = [
     "coulombic_efficiency",
     "retention",
 ]
+_PROBE_VALUE_COLUMNS = [
+    "D_tracer_cm2_s",
+    "D_tracer_err_cm2_s",
+    "D_jump_cm2_s",
+    "D_jump_err_cm2_s",
+    "D_chem_cm2_s",
+    "D_chem_err_cm2_s",
+]
+_PROBE_SCHEMA = {
+    "cycle": pl.UInt32,
+    "diffusivity_li_per_fu": pl.Float64,
+    "diffusivity_temperature_K": pl.Float64,
+    **{c: pl.Float64 for c in _PROBE_VALUE_COLUMNS},
+    "thermodynamic_factor": pl.Float64,
+    "diffusivity_mobile_fraction": pl.Float64,
+    "diffusivity_hops": pl.UInt64,
+    "diffusivity_converged": pl.Boolean,
+}
 _EVENT_SCHEMA = {
     "cycle": pl.UInt32,
     "event": pl.String,

@@ -5,7 +5,8 @@ use crate::composition::PyComposition;
 use crate::configuration::PyConfiguration;
 use crate::errors::{PyDrxkmcResult, SimulationBusyError};
 use crate::model::{model_from_dict, struct_from_dict, struct_to_dict};
-use drxkmc_core::degradation::{file, Cycling, CyclingProtocol, DegradationModel};
+use drxkmc_core::degradation::{file, Cycling, CyclingProtocol, DegradationModel, DiffusivityRecord};
+use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::sync::{Mutex, MutexGuard};
@@ -118,6 +119,32 @@ impl PyCycling {
     /// The current configuration (with site-resolved TM valences).
     fn configuration(&self) -> PyResult<PyConfiguration> {
         Ok(PyConfiguration(self.run()?.config().clone()))
+    }
+    /// The configuration the run's Li network sees (lost sites as TMs), for the Li kMC.
+    fn network_configuration(&self) -> PyDrxkmcResult<PyConfiguration> {
+        Ok(PyConfiguration(self.run()?.network_configuration()?))
+    }
+    /// Cation sites lost to densification (cation order).
+    fn lost_sites<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        Ok(self.run()?.lost_sites().to_vec().into_pyarray(py))
+    }
+    /// The run's Li barrier model and protocol, as dicts.
+    fn barrier_model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        struct_to_dict(py, self.run()?.barrier_model())
+    }
+    fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        struct_to_dict(py, self.run()?.protocol())
+    }
+    /// Keep a diffusivity measured after the latest cycle (a dict of `DiffusivityRecord`).
+    fn add_diffusivity(&self, record: &Bound<'_, PyDict>) -> PyDrxkmcResult<()> {
+        let record: DiffusivityRecord = pythonize::depythonize(record).map_err(|e| {
+            drxkmc_core::error::Error::invalid("diffusivity", format!("is not a diffusivity record: {e}"))
+        })?;
+        Ok(self.run()?.add_diffusivity(record)?)
+    }
+    /// The diffusivities measured after cycles, as a list of dicts.
+    fn diffusivity_records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(pythonize::pythonize(py, self.run()?.diffusivity_records())?)
     }
     /// Total charge of the cell, e (0: neutral).
     fn charge(&self) -> PyResult<i64> {

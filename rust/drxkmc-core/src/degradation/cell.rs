@@ -118,6 +118,10 @@ pub struct CellState {
     /// Every completed cycle's record and end-of-cycle depth profile.
     pub(crate) records: Vec<CycleRecord>,
     pub(crate) profiles: Vec<DepthProfile>,
+    /// Diffusivities measured after some cycles (`probe`), by cycle; absent from the files
+    /// of runs that measured none, so their checkpoints are unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) diffusivity: Vec<super::probe::DiffusivityRecord>,
     /// Every completed cycle's events by kind and species (none in a checkpoint written
     /// before the log existed).
     #[serde(default)]
@@ -556,6 +560,7 @@ impl Cycling {
             composition: composition.clone(),
             records: Vec::new(),
             profiles: Vec::new(),
+            diffusivity: Vec::new(),
             events: Vec::new(),
         };
         let cations = config.cations();
@@ -2159,6 +2164,39 @@ impl Cycling {
     /// Every completed cycle's end-of-cycle depth profile.
     pub fn profiles(&self) -> &[DepthProfile] {
         &self.state.profiles
+    }
+    /// The slab as its Li network sees it (`network_config`), for the Li kMC: each site lost
+    /// to densification, and each octahedron sharing a face with a tetrahedral TM, carries
+    /// the first TM's code, so no Li enters it and every tetrahedron it is a vertex of counts
+    /// it as a TM; no TM is left on a tetrahedral site, and TM valences are dropped (a marked
+    /// site has none, and the Li kMC does not use them).
+    pub fn network_configuration(&self) -> Result<Configuration> {
+        if self.config().tm_names().is_empty() && self.state.collapsed.contains(&true) {
+            return Err(Error::invalid("config", "has lost cation sites but no TM species to mark them with"));
+        }
+        self.network_config().with_valences(Vec::new())
+    }
+    /// Cation sites lost to densification, in cation-index order.
+    pub fn lost_sites(&self) -> &[bool] {
+        &self.state.collapsed
+    }
+    /// The Li barrier model and the protocol of the run.
+    pub fn barrier_model(&self) -> &BarrierModel {
+        &self.state.barrier
+    }
+    pub fn protocol(&self) -> &CyclingProtocol {
+        &self.state.protocol
+    }
+    /// The diffusivities measured after cycles (`probe`), by cycle.
+    pub fn diffusivity_records(&self) -> &[super::probe::DiffusivityRecord] {
+        &self.state.diffusivity
+    }
+    /// Keep a diffusivity measured after the latest completed cycle (or a later cycle than
+    /// any kept); the state and random stream of the run are untouched.
+    pub fn add_diffusivity(&mut self, record: super::probe::DiffusivityRecord) -> Result<()> {
+        record.check(self.state.diffusivity.last(), self.state.cycle, "diffusivity")?;
+        self.state.diffusivity.push(record);
+        Ok(())
     }
     /// Every completed cycle's events by kind and species.
     pub fn events(&self) -> &[EventCount] {

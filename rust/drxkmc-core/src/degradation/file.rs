@@ -101,6 +101,7 @@ fn validate(s: &CellState) -> Result<()> {
     if s.records.len() != s.cycle as usize || s.profiles.len() != s.cycle as usize {
         return Err(bad("cycle history does not match the cycle count"));
     }
+    super::probe::check_all(&s.diffusivity, s.cycle, "checkpoint")?;
     if super::cell::charge_sum_of(s) != s.charge_offset || s.charge_offset.abs() > super::cell::MAX_CHARGE_OFFSET {
         return Err(bad("the cell is not charge neutral"));
     }

@@ -7,15 +7,18 @@
 //! * `model`: the parameters (`DegradationModel`, `CyclingProtocol`) with their sources.
 //! * `cell`: the state (`Cycling`), the Li-equilibrated event rates and the cycle.
 //! * `file`: checkpoints of a cycling run between cycles.
+//! * `probe`: diffusivities measured on the slab after a cycle (records kept by the run).
 //!
 //! The Li engine is untouched: its hot loop never sees a degradation event. Physics and
 //! conventions: docs/design.md#degradation.
 pub mod cell;
 pub mod file;
 pub mod model;
+pub mod probe;
 
 pub use cell::{CycleRecord, Cycling, DepthProfile, Interrupted};
 pub use model::{CyclingProtocol, DegradationModel};
+pub use probe::DiffusivityRecord;
 
 #[cfg(test)]
 mod joint_tests;
