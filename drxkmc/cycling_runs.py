@@ -44,6 +44,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,11 +63,18 @@ from drxkmc._folders import (
 )
 from drxkmc._specfiles import dumps, format_of, key_name, parse, plain, read_text, renamed
 from drxkmc.configuration import Configuration
-from drxkmc.degradation import Cycling, CyclingProtocol, DegradationModel, _from_checkpoint_bytes
+from drxkmc.degradation import (
+    Cycling,
+    CyclingProtocol,
+    DegradationModel,
+    DiffusivityProbe,
+    _from_checkpoint_bytes,
+)
 from drxkmc.errors import DrxkmcError, invalid
 from drxkmc.lattice import DEFAULT_A_ANGSTROM
 from drxkmc.model import BarrierModel
 from drxkmc.runs import RunInterrupted, build_configuration
+from drxkmc.simulation import ConvergenceWarning
 from drxkmc.spec import RunSpec
 
 __all__ = ["CyclingSpec", "cycle_or_resume", "cycling_status", "load_cycling"]
@@ -94,7 +102,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "seed": ("run", "seed"),
     "checkpoint_minutes": ("output", "checkpoint_minutes"),
 }
-_TABLES = ("model", "degradation", "protocol")
+_TABLES = ("model", "degradation", "protocol", "diffusivity")
 SECTIONS = ("material", "lattice", "configuration", *_TABLES, "run", "output")
 _FLAT = {v: k for k, v in _KEYS.items()}
 _BARRIER_FIELDS = set(BarrierModel.__dataclass_fields__)
@@ -110,7 +118,9 @@ class CyclingSpec:
     ``"file"`` (``structure_file``; its lattice must be a slab), seeded by ``config_seed``
     (default ``seed``), as made (fully lithiated). ``model``, ``degradation`` and
     ``protocol``: the fields of :class:`drxkmc.BarrierModel`, :class:`drxkmc.DegradationModel`
-    and :class:`drxkmc.CyclingProtocol` that differ from their cited defaults. ``cycles`` to
+    and :class:`drxkmc.CyclingProtocol` that differ from their cited defaults;
+    ``diffusivity`` (optional): the fields of a :class:`drxkmc.DiffusivityProbe`, whose
+    measurements join the per-cycle results. ``cycles`` to
     run, ``seed`` of the run, ``checkpoint_minutes`` between checkpoints (0: after every
     cycle). Every value is checked here; a bad one raises
     :class:`drxkmc.InvalidParameterError` naming it (``section.key`` when read from a file).
@@ -128,6 +138,7 @@ class CyclingSpec:
     model: Mapping[str, Any] = field(default_factory=dict)
     degradation: Mapping[str, Any] = field(default_factory=dict)
     protocol: Mapping[str, Any] = field(default_factory=dict)
+    diffusivity: Mapping[str, Any] = field(default_factory=dict)
     cycles: int = 100
     seed: int = 0
     checkpoint_minutes: float = 10.0
@@ -185,6 +196,19 @@ class CyclingSpec:
                     f"{name!r} is not a transition metal of {self.formula} ({', '.join(metals)})",
                 )
         object.__setattr__(self, "protocol", _table("protocol", self.protocol, CyclingProtocol))
+        if not isinstance(self.diffusivity, Mapping):
+            raise invalid(
+                "diffusivity",
+                f"must be a table of DiffusivityProbe fields, got {self.diffusivity!r}",
+            )
+        if self.diffusivity:
+            try:
+                DiffusivityProbe(**self.diffusivity)._check_material(run_spec.material())
+            except DrxkmcError as err:
+                raise renamed(err, f"diffusivity.{getattr(err, 'field', 'diffusivity')}") from None
+            except TypeError as err:  # a missing required field (li_content)
+                raise invalid("diffusivity.li_content", f"is required ({err})") from None
+        object.__setattr__(self, "diffusivity", dict(self.diffusivity))
         object.__setattr__(self, "cycles", check.count("cycles", self.cycles))
         object.__setattr__(self, "seed", check.seed(self.seed))
         object.__setattr__(
@@ -434,6 +458,8 @@ def _cycle(cycling: Cycling, spec: CyclingSpec, folder: Path, progress: bool | N
         (folder / name).unlink(missing_ok=True)
     interval_s = 60.0 * spec.checkpoint_minutes
     last = time.monotonic()
+    probe = DiffusivityProbe(**spec.diffusivity) if spec.diffusivity else None
+    _probe_if_due(cycling, probe)  # a run stopped during its last probe measures it now
     bar = None
     if progress or (progress is None and sys.stderr.isatty()):
         from tqdm.auto import tqdm
@@ -458,6 +484,7 @@ def _cycle(cycling: Cycling, spec: CyclingSpec, folder: Path, progress: bool | N
             try:
                 while cycling.cycle < spec.cycles:
                     cycling._run.run_cycle()  # a second Ctrl-C rolls the running cycle back
+                    _probe_if_due(cycling, probe)
                     if bar is not None:
                         bar.update(1)
                     if stop.requested and cycling.cycle < spec.cycles:
@@ -475,6 +502,21 @@ def _cycle(cycling: Cycling, spec: CyclingSpec, folder: Path, progress: bool | N
     finally:
         if bar is not None:
             bar.close()
+
+
+def _probe_if_due(cycling: Cycling, probe: DiffusivityProbe | None) -> None:
+    """Measure the diffusivity after the latest cycle if the probe names it and it has not
+    been measured (by Cycling.run's rule: cycles ``every``, ``2·every``, …)."""
+    if probe is None or cycling.cycle == 0 or cycling.cycle % probe.every:
+        return
+    results = cycling.results
+    if "diffusivity_converged" in results.columns:
+        measured = results.filter(results["cycle"] == cycling.cycle)["diffusivity_converged"]
+        if measured.is_not_null().any():
+            return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the results
+        cycling._record_probe(probe)
 
 
 def _write_results(folder: Path, spec: CyclingSpec, cycling: Cycling) -> None:

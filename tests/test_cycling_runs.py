@@ -235,7 +235,8 @@ _SECTIONS = {
     "configuration": ["kind", "anneal_temperature_K", "anneal_sweeps", "seed", "file"],
     "degradation": ["o_loss_barrier_eV", "redox_order", "min_timescale_ratio", "x"],
     "protocol": ["charge_cutoff_V", "current_mA_g", "temperature_K", "y"],
-    "model": ["site_disorder_eV", "channel_barrier_eV"],
+    "model": ["site_disorder_eV", "channel_barrier_eV", "foo"],
+    "diffusivity": ["li_content", "every", "hops", "temperature_K", "z"],
     "run": ["cycles", "seed"],
     "output": ["checkpoint_minutes"],
 }
@@ -463,6 +464,7 @@ def test_a_second_process_on_the_same_folder_is_refused(tmp_path):
 
 def test_cycling_specs_run_on_an_executor_as_in_series(tmp_path):
     # The recipe of docs/cluster.md: one cycle_or_resume per spec on any executor.
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     specs = [
@@ -470,7 +472,8 @@ def test_cycling_specs_run_on_an_executor_as_in_series(tmp_path):
         for s, v in ((1, 4.6), (2, 4.8))
     ]
     folders = [tmp_path / f"point-{k}" for k in range(len(specs))]
-    with ProcessPoolExecutor(2) as ex:
+    # Fresh worker processes (spawn): a fork of a process that has run threads can hang.
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
         runs = list(ex.map(cycle_or_resume, specs, folders))
     for spec, run in zip(specs, runs):
         serial = spec.build()
@@ -478,3 +481,25 @@ def test_cycling_specs_run_on_an_executor_as_in_series(tmp_path):
             warnings.simplefilter("ignore")
             serial.run(spec.cycles, progress=False)
         assert run.results.equals(serial.results) and run.events.equals(serial.events)
+
+
+def test_a_diffusivity_section_probes_the_cycles_it_names(tmp_path):
+    from drxkmc import DiffusivityProbe
+
+    probe = {"li_content": 1.0, "temperature_K": 600.0, "every": 2, "hops": 20_000, "seed": 5}
+    spec = SPEC.replace(cycles=4, diffusivity=probe)
+    assert CyclingSpec.loads(spec.dumps()) == spec
+    run = cycle_or_resume(spec, tmp_path, progress=False)
+    serial = SPEC.build()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        serial.run(4, progress=False, diffusivity=DiffusivityProbe(**probe))
+    assert run.results.equals(serial.results)
+    measured = run.results.filter(pl.col("D_tracer_cm2_s").is_not_null())["cycle"].to_list()
+    assert measured == [2, 4]
+    assert pl.read_parquet(tmp_path / RESULTS_FILE).equals(serial.results)
+    path = tmp_path / "bad.toml"
+    path.write_text("[material]\nformula = 'Li1.2Mn0.4Ti0.4O2'\n[diffusivity]\nli_content = 9.0\n")
+    raises_field(lambda: CyclingSpec.read(path), "diffusivity.li_content", match=str(path))
+    path.write_text("[material]\nformula = 'Li1.2Mn0.4Ti0.4O2'\n[diffusivity]\nevery = 2\n")
+    raises_field(lambda: CyclingSpec.read(path), "diffusivity.li_content")
