@@ -4,12 +4,14 @@ cycling specifications: parsing, naming keys in errors, and plain values to writ
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from drxkmc import _validate as check
+from drxkmc._files import atomic_write
 from drxkmc.errors import DrxkmcError, invalid
 
 if sys.version_info >= (3, 11):
@@ -88,3 +90,33 @@ def dumps(data: dict, format: str) -> str:
     import tomli_w
 
     return tomli_w.dumps(data)
+
+
+class SpecFile:
+    """The text and file forms of a spec class that has ``from_dict(data, source=...)`` and
+    ``to_dict()`` (a :class:`drxkmc.RunSpec`, a :class:`drxkmc.CyclingSpec`)."""
+
+    @classmethod
+    def loads(cls, text: str, format: str = "toml", *, source: str = "spec"):
+        """From TOML or JSON text."""
+        return cls.from_dict(parse(text, format, source), source=source)  # type: ignore[attr-defined]
+
+    def dumps(self, format: str = "toml") -> str:
+        """As TOML or JSON text."""
+        return dumps(self.to_dict(), format)  # type: ignore[attr-defined]
+
+    @classmethod
+    def read(cls, path: str | os.PathLike):
+        """From a ``.toml`` or ``.json`` file. A relative ``configuration.file`` is taken
+        relative to the spec file's folder."""
+        path = Path(path)
+        data = parse(read_text(path), format_of(path), str(path))
+        conf = data.get("configuration") if isinstance(data, dict) else None
+        if isinstance(conf, dict) and isinstance(conf.get("file"), str):
+            conf["file"] = str(path.parent / conf["file"])  # an absolute one stays as it is
+        return cls.from_dict(data, source=str(path))  # type: ignore[attr-defined]
+
+    def write(self, path: str | os.PathLike) -> None:
+        """To a ``.toml`` or ``.json`` file (atomically)."""
+        path = Path(path)
+        atomic_write(path, self.dumps(format_of(path)).encode())

@@ -61,7 +61,7 @@ from drxkmc._folders import (
     stop_between_steps,
     write_frames,
 )
-from drxkmc._specfiles import dumps, format_of, key_name, parse, plain, read_text, renamed
+from drxkmc._specfiles import SpecFile, dumps, key_name, plain, renamed
 from drxkmc.configuration import Configuration
 from drxkmc.degradation import (
     Cycling,
@@ -109,7 +109,7 @@ _BARRIER_FIELDS = set(BarrierModel.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
-class CyclingSpec:
+class CyclingSpec(SpecFile):
     """One cycling run as plain data (units in the names).
 
     The slab: ``formula`` (and ``oxidation_states``), ``size`` (three cell counts, the third
@@ -248,31 +248,6 @@ class CyclingSpec:
             if getattr(self, table):
                 out[table] = plain(dict(getattr(self, table)))
         return {s: out[s] for s in SECTIONS if s in out}
-
-    @classmethod
-    def loads(cls, text: str, format: str = "toml", *, source: str = "spec") -> CyclingSpec:
-        """From TOML or JSON text."""
-        return cls.from_dict(parse(text, format, source), source=source)
-
-    def dumps(self, format: str = "toml") -> str:
-        """As TOML or JSON text."""
-        return dumps(self.to_dict(), format)
-
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> CyclingSpec:
-        """From a ``.toml`` or ``.json`` file (a relative ``configuration.file`` is taken
-        relative to the spec file's folder)."""
-        path = Path(path)
-        data = parse(read_text(path), format_of(path), str(path))
-        conf = data.get("configuration") if isinstance(data, dict) else None
-        if isinstance(conf, dict) and isinstance(conf.get("file"), str):
-            conf["file"] = str(path.parent / conf["file"])
-        return cls.from_dict(data, source=str(path))
-
-    def write(self, path: str | os.PathLike) -> None:
-        """To a ``.toml`` or ``.json`` file (atomically)."""
-        path = Path(path)
-        atomic_write(path, self.dumps(format_of(path)).encode())
 
     def replace(self, **changes: Any) -> CyclingSpec:
         """A copy with some fields changed, validated."""

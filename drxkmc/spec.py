@@ -37,15 +37,13 @@ message starts with the file it came from.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drxkmc import _validate as check
-from drxkmc._files import atomic_write
-from drxkmc._specfiles import dumps, format_of, key_name, parse, plain, read_text, renamed
+from drxkmc._specfiles import SpecFile, key_name, plain, renamed
 from drxkmc.errors import DrxkmcError, invalid
 from drxkmc.lattice import DEFAULT_A_ANGSTROM, Lattice
 from drxkmc.material import Material
@@ -106,7 +104,7 @@ _MODEL_DEFAULTS = BarrierModel().as_dict()
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(SpecFile):
     """One diffusivity run as plain data (units in the names: K, Å, s, eV).
 
     Material: ``formula`` (e.g. ``"Li1.2Mn0.4Ti0.4O1.6F0.4"``), optional
@@ -222,32 +220,6 @@ class RunSpec:
         if self.model:
             out["model"] = {k: plain(v) for k, v in self.model.items()}
         return {s: out[s] for s in SECTIONS if s in out}
-
-    @classmethod
-    def loads(cls, text: str, format: str = "toml", *, source: str = "spec") -> RunSpec:
-        """From TOML or JSON text."""
-        return cls.from_dict(parse(text, format, source), source=source)
-
-    def dumps(self, format: str = "toml") -> str:
-        """As TOML or JSON text."""
-        return dumps(self.to_dict(), format)
-
-    @classmethod
-    def read(cls, path: str | os.PathLike) -> RunSpec:
-        """From a ``.toml`` or ``.json`` file. A relative ``configuration.file`` is taken
-        relative to the spec file's folder."""
-        path = Path(path)
-        text = read_text(path)
-        data = parse(text, format_of(path), str(path))
-        conf = data.get("configuration") if isinstance(data, dict) else None
-        if isinstance(conf, dict) and isinstance(conf.get("file"), str):
-            conf["file"] = str(path.parent / conf["file"])  # an absolute one stays as it is
-        return cls.from_dict(data, source=str(path))
-
-    def write(self, path: str | os.PathLike) -> None:
-        """To a ``.toml`` or ``.json`` file (atomically)."""
-        path = Path(path)
-        atomic_write(path, self.dumps(format_of(path)).encode())
 
     # ----- what the spec builds -----------------------------------------------------------
 

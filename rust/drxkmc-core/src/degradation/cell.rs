@@ -223,41 +223,35 @@ pub struct EventCount {
     pub equilibrated: u64,
 }
 
-/// The tetrahedral moves of one TM: into the 8 tetrahedra around its octahedron, or out of
-/// its tetrahedron into its 4 face-sharing octahedra (the first 4 entries).
+/// The moves of one TM: its 24 o-t-o paths (`PathRates`), or its tetrahedral moves
+/// (`TetRates`: into the 8 tetrahedra around its octahedron, or out of its tetrahedron into
+/// its 4 face-sharing octahedra, the first 4 entries).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TetRates {
-    pub(crate) rate: [f64; 8],
-    pub(crate) raised: [bool; 8],
+pub(crate) struct MoveRates<const N: usize> {
+    /// Rate of each move as the run uses it, s⁻¹ (0: closed).
+    pub(crate) rate: [f64; N],
+    /// Whether each move's barrier was raised (equilibrated within the hold, or by the
+    /// time-scale fall-back).
+    pub(crate) raised: [bool; N],
+    /// The fastest move's rate at its own barrier (no raising), s⁻¹.
     pub(crate) own_max: f64,
     /// Whether the time-scale fall-back raised a move above the hold's floor.
     pub(crate) fell_back: bool,
 }
 
-impl TetRates {
-    const CLOSED: TetRates = TetRates { rate: [0.0; 8], raised: [false; 8], own_max: 0.0, fell_back: false };
-    fn sum(&self) -> f64 {
+impl<const N: usize> MoveRates<N> {
+    pub(crate) const CLOSED: Self = MoveRates { rate: [0.0; N], raised: [false; N], own_max: 0.0, fell_back: false };
+    pub(crate) fn sum(&self) -> f64 {
         self.rate.iter().sum()
     }
 }
 
+pub(crate) type PathRates = MoveRates<24>;
+pub(crate) type TetRates = MoveRates<8>;
+
 /// Offset of the lowest corner of the `k`-th (0..8) tetrahedron around an octahedron.
 fn entry_cube(k: usize) -> [i8; 3] {
     [(k & 1) as i8 - 1, (k >> 1 & 1) as i8 - 1, (k >> 2 & 1) as i8 - 1]
-}
-
-/// The 24 o-t-o paths of one TM.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PathRates {
-    /// Rate of each path as the run uses it, s⁻¹ (0: closed).
-    pub(crate) rate: [f64; 24],
-    /// Whether each path's barrier was raised (equilibrated within the hold, or by the
-    /// time-scale fall-back).
-    pub(crate) raised: [bool; 24],
-    /// The fastest path's rate at its own barrier (no raising), s⁻¹.
-    pub(crate) own_max: f64,
-    /// Whether the time-scale fall-back raised a path above the hold's floor.
-    pub(crate) fell_back: bool,
 }
 
 /// One cycle's results. Capacities in mAh/g of the as-made material. Field names are the
@@ -1002,7 +996,7 @@ impl Cycling {
             let g = l.cation_grid_index(c);
             let paths = self.tm_paths(g);
             let tets = self.tet_entries(g);
-            self.work.rate[c] = paths.rate.iter().sum::<f64>() + tets.sum() + self.dissolution_rate(g);
+            self.work.rate[c] = paths.sum() + tets.sum() + self.dissolution_rate(g);
             fastest = fastest.max(paths.own_max).max(tets.own_max);
             fell_back |= paths.fell_back || tets.fell_back;
         }
@@ -1071,7 +1065,7 @@ impl Cycling {
     /// `tm_paths`; without `exact_own` the Li-fluctuation factor of a path below the floor
     /// (whose rate does not depend on it) is not computed, and its own rate lacks it.
     fn tm_paths_with(&self, g: usize, exact_own: bool) -> PathRates {
-        let mut out = PathRates { rate: [0.0; 24], raised: [false; 24], own_max: 0.0, fell_back: false };
+        let mut out = PathRates::CLOSED;
         let code = self.code(g);
         if !species::is_tm(code) {
             return out;
@@ -1246,7 +1240,7 @@ impl Cycling {
     fn tm_rate(&self, g: usize) -> (f64, bool) {
         let paths = self.tm_paths_with(g, false);
         let tets = self.tet_entries(g);
-        (paths.rate.iter().sum::<f64>() + tets.sum(), paths.fell_back || tets.fell_back)
+        (paths.sum() + tets.sum(), paths.fell_back || tets.fell_back)
     }
 
     /// The rate of a move with KRA barrier `e_kra`, energy change `de` and occupancy factor
