@@ -130,6 +130,17 @@ class StopRequest:
         self.requested = False
         self.signum: int = signal.SIGINT
         self.saving = False
+        self.abandonable = False
+
+    @contextmanager
+    def abandoning(self) -> Iterator[None]:
+        """Within it, the first signal interrupts at once (KeyboardInterrupt): work that a
+        resumed run redoes (a measurement after a saved cycle) is not waited for."""
+        self.abandonable = True
+        try:
+            yield
+        finally:
+            self.abandonable = False
 
     @contextmanager
     def saving_checkpoint(self) -> Iterator[None]:
@@ -156,10 +167,12 @@ def stop_between_steps(step: str) -> Iterator[StopRequest]:
         return
 
     def handler(signum, frame):
-        if stop.requested and not stop.saving:
-            raise KeyboardInterrupt
-        if not stop.requested:
+        first = not stop.requested
+        if first:
             stop.requested, stop.signum = True, signum
+        if (stop.abandonable or not first) and not stop.saving:
+            raise KeyboardInterrupt
+        if first:
             log.warning("stopping after the current %s to save a checkpoint", step)
 
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
@@ -195,6 +208,26 @@ def folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+#: The spec file each kind of run keeps in its folder.
+FOLDER_KINDS = {
+    "spec.toml": "a diffusivity run",
+    "sweep.toml": "a sweep",
+    "cycling.toml": "a cycling run",
+}
+
+
+def claim_folder(folder: Path, own_file: str) -> None:
+    """Refuse (naming ``workdir``) a folder that holds another kind of run than the one whose
+    spec file is ``own_file``: a diffusivity run, a sweep and a cycling run each need their
+    own folder."""
+    for name, what in FOLDER_KINDS.items():
+        if name != own_file and (folder / name).exists():
+            raise invalid(
+                "workdir",
+                f"{str(folder)!r} holds {what} ({name}); give each run its own folder",
+            )
 
 
 def spec_folder(workdir: Any) -> Path:

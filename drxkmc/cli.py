@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("drxkmc: interrupted (Ctrl-C)", file=sys.stderr)
         return 128 + signal.SIGINT
-    except (DrxkmcError, OSError) as err:
+    except (DrxkmcError, OSError, ImportError) as err:  # ImportError: a missing optional extra
         if args.debug:
             raise
         print(f"drxkmc: error: {err}", file=sys.stderr)

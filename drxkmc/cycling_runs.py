@@ -42,6 +42,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -50,10 +51,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from drxkmc import _validate as check
 from drxkmc._files import atomic_write
 from drxkmc._folders import (
     CHECKPOINT_FILE,
+    LOCK_FILE,
+    checkpoint_files,
+    claim_folder,
     folder_lock,
     latest_checkpoint,
     save_checkpoint,
@@ -85,6 +91,8 @@ SPEC_FILE = "cycling.toml"
 RESULTS_FILE = "cycles.parquet"
 PROFILES_FILE = "profiles.parquet"
 EVENTS_FILE = "events.parquet"
+#: Most cycles a run may ask for.
+MAX_CYCLES = 2**32 - 1
 
 #: File sections and the field each key sets (``model``, ``degradation`` and ``protocol``
 #: take the fields of BarrierModel, DegradationModel and CyclingProtocol).
@@ -206,10 +214,23 @@ class CyclingSpec(SpecFile):
                 DiffusivityProbe(**self.diffusivity)._check_material(run_spec.material())
             except DrxkmcError as err:
                 raise renamed(err, f"diffusivity.{getattr(err, 'field', 'diffusivity')}") from None
-            except TypeError as err:  # a missing required field (li_content)
-                raise invalid("diffusivity.li_content", f"is required ({err})") from None
+            except TypeError:  # a missing required field
+                raise invalid(
+                    "diffusivity.li_content", "is required (Li per formula unit)"
+                ) from None
         object.__setattr__(self, "diffusivity", dict(self.diffusivity))
-        object.__setattr__(self, "cycles", check.count("cycles", self.cycles))
+        cycles = check.count("cycles", self.cycles)
+        if cycles > MAX_CYCLES:  # the per-cycle records count cycles in 32 bits
+            raise invalid("cycles", f"must be at most {MAX_CYCLES:,}, got {cycles:,}")
+        object.__setattr__(self, "cycles", cycles)
+        thickness_nm = self.size[2] * self.a / 10.0
+        depth_nm = DegradationModel.from_dict(dict(self.degradation)).o_loss_depth_nm
+        if depth_nm > thickness_nm:
+            raise invalid(
+                "degradation.o_loss_depth_nm",
+                f"{depth_nm} nm is deeper than the slab ({thickness_nm:.2f} nm thick, size "
+                f"{list(self.size)}): give a thicker lattice or a smaller o_loss_depth_nm",
+            )
         object.__setattr__(self, "seed", check.seed(self.seed))
         object.__setattr__(
             self,
@@ -250,7 +271,9 @@ class CyclingSpec(SpecFile):
         return {s: out[s] for s in SECTIONS if s in out}
 
     def replace(self, **changes: Any) -> CyclingSpec:
-        """A copy with some fields changed, validated."""
+        """A copy with some fields changed, validated. A table (``model``, ``degradation``,
+        ``protocol``, ``diffusivity``) replaces the whole table: to change one field, give
+        ``protocol={**spec.protocol, "charge_cutoff_V": 4.6}``."""
         return dataclasses.replace(self, **changes)
 
     # ----- what the spec builds -----------------------------------------------------------
@@ -352,22 +375,38 @@ def cycle_or_resume(
     saves the completed ones.
     """
     check.instance("spec", spec, CyclingSpec, "drxkmc.CyclingSpec")
+    new = not Path(workdir).exists() if isinstance(workdir, (str, os.PathLike)) else False
     folder = spec_folder(workdir)
-    with folder_lock(folder):
-        cycling = _prepare(spec, folder)
-        start = cycling.cycle
-        if start < spec.cycles or not (folder / RESULTS_FILE).exists():
-            _cycle(cycling, spec, folder, progress)
-            _write_results(folder, spec, cycling)
-            Cycling._warn_timescales(cycling.results.filter(cycling.results["cycle"] > start))
+    try:
+        with folder_lock(folder):
+            cycling = _prepare(spec, folder)
+            start = cycling.cycle
+            if start < spec.cycles or not _results_intact(folder):
+                _cycle(cycling, spec, folder, progress)
+                _write_results(folder, spec, cycling)
+    except BaseException:
+        if new and not any(p.name != LOCK_FILE for p in folder.iterdir()):
+            shutil.rmtree(folder, ignore_errors=True)  # refused before anything was written
+        raise
+    Cycling._warn_timescales(cycling.results.filter(cycling.results["cycle"] > start))
     return cycling
+
+
+def _results_intact(folder: Path) -> bool:
+    """Whether the result files of a finished run are all there and readable."""
+    try:
+        for name in (PROFILES_FILE, EVENTS_FILE, RESULTS_FILE):
+            pl.read_parquet_metadata(folder / name)
+    except Exception:  # missing, truncated or damaged: written again from the checkpoint
+        return False
+    return True
 
 
 def _prepare(spec: CyclingSpec, folder: Path) -> Cycling:
     """The run of ``spec`` in ``folder``: resumed, or built and saved with its spec."""
+    claim_folder(folder, SPEC_FILE)
     spec_file = folder / SPEC_FILE
-    found = latest_checkpoint(folder, _load)
-    if spec_file.exists() and found is not None:
+    if spec_file.exists() and checkpoint_files(folder):
         stored = CyclingSpec.read(spec_file)
         if _what_runs(stored, folder) != _what_runs(spec, folder):
             raise invalid(
@@ -375,6 +414,9 @@ def _prepare(spec: CyclingSpec, folder: Path) -> Cycling:
                 f"{str(folder)!r} holds the run of another spec ({spec_file}); give each run "
                 "its own folder",
             )
+    found = latest_checkpoint(
+        folder, lambda path: _load_matching(path, spec), lambda err: "another run" in str(err)
+    )
     if found is not None:
         cycling = found[0]
         if cycling.cycle > spec.cycles:
@@ -395,6 +437,43 @@ def _prepare(spec: CyclingSpec, folder: Path) -> Cycling:
 
 def _load(path: Path) -> Cycling:
     return _from_checkpoint_bytes(path.read_bytes())
+
+
+def _load_matching(path: Path, spec: CyclingSpec) -> Cycling:
+    """The run in a checkpoint, refused (naming ``workdir``) unless it is a run of ``spec``:
+    same material, lattice, seed and models (a spec file edited after the run started, or a
+    checkpoint copied from another folder, is not resumed as if it were)."""
+    cycling = _load(path)
+    structure: RunSpec = spec._structure  # type: ignore[attr-defined]
+    lattice = cycling.configuration().lattice
+    differs = [
+        name
+        for name, ran, wanted in (
+            ("material", cycling.material.formula, structure.material().formula),
+            ("lattice", (tuple(lattice.size), lattice.a), (tuple(spec.size), spec.a)),
+            ("seed", cycling._run.seed, spec.seed),
+            ("model", cycling._run.barrier_model(), structure.barrier_model()._core_dict()),
+            (
+                "degradation",
+                cycling._run.degradation_model(),
+                DegradationModel.from_dict(dict(spec.degradation)).as_dict(),
+            ),
+            (
+                "protocol",
+                cycling._run.protocol(),
+                CyclingProtocol.from_dict(dict(spec.protocol)).as_dict(),
+            ),
+        )
+        if ran != wanted
+    ]
+    if differs:
+        raise invalid(
+            "workdir",
+            f"{path} is a checkpoint of another run than its folder's spec (its "
+            f"{', '.join(differs)} differ); the spec was edited after the run started, or the "
+            "checkpoint comes from another folder: give each run its own folder",
+        )
+    return cycling
 
 
 def _structure_copy(spec: CyclingSpec) -> str:
@@ -434,7 +513,6 @@ def _cycle(cycling: Cycling, spec: CyclingSpec, folder: Path, progress: bool | N
     interval_s = 60.0 * spec.checkpoint_minutes
     last = time.monotonic()
     probe = DiffusivityProbe(**spec.diffusivity) if spec.diffusivity else None
-    _probe_if_due(cycling, probe)  # a run stopped during its last probe measures it now
     bar = None
     if progress or (progress is None and sys.stderr.isatty()):
         from tqdm.auto import tqdm
@@ -457,9 +535,12 @@ def _cycle(cycling: Cycling, spec: CyclingSpec, folder: Path, progress: bool | N
                 )
 
             try:
+                with stop.abandoning():  # a run stopped during its last probe measures it now
+                    _probe_if_due(cycling, probe)
                 while cycling.cycle < spec.cycles:
                     cycling._run.run_cycle()  # a second Ctrl-C rolls the running cycle back
-                    _probe_if_due(cycling, probe)
+                    with stop.abandoning():  # a resumed run measures it again
+                        _probe_if_due(cycling, probe)
                     if bar is not None:
                         bar.update(1)
                     if stop.requested and cycling.cycle < spec.cycles:

@@ -43,6 +43,7 @@ from drxkmc._folders import (
     NEXT_CHECKPOINT_FILE,
     PREVIOUS_CHECKPOINT_FILE,
     StopRequest,
+    claim_folder,
     folder_lock,
     latest_checkpoint,
     save_checkpoint,
@@ -436,6 +437,7 @@ def _run_in(spec: RunSpec, folder: Path, progress: bool | None) -> RunResult:
 
 def _prepare_folder(spec: RunSpec, workdir: str | os.PathLike) -> Path:
     folder = spec_folder(workdir)
+    claim_folder(folder, SPEC_FILE)
     spec_file = folder / SPEC_FILE
     if spec_file.exists():
         check_folder(spec, folder)

@@ -410,8 +410,10 @@ class SweepFile:
         """Run the sweep (each point in ``workdir/point-NNNN`` when given, so that running it
         again resumes) and, with ``workdir``, write the frame to ``workdir/sweep.parquet``."""
         if workdir is not None:
-            folder = Path(workdir)
-            folder.mkdir(parents=True, exist_ok=True)
+            from drxkmc._folders import claim_folder, spec_folder
+
+            folder = spec_folder(workdir)
+            claim_folder(folder, SWEEP_FILE)
             stored = folder / SWEEP_FILE
             if stored.exists() and stored.read_text(encoding="utf-8") != self.text:
                 raise invalid("workdir", f"{str(folder)!r} holds another sweep ({stored})")

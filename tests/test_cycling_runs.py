@@ -503,3 +503,95 @@ def test_a_diffusivity_section_probes_the_cycles_it_names(tmp_path):
     raises_field(lambda: CyclingSpec.read(path), "diffusivity.li_content", match=str(path))
     path.write_text("[material]\nformula = 'Li1.2Mn0.4Ti0.4O2'\n[diffusivity]\nevery = 2\n")
     raises_field(lambda: CyclingSpec.read(path), "diffusivity.li_content")
+
+
+# ----- found by the new-user trial -----------------------------------------------------------
+
+
+def test_a_folder_holds_one_kind_of_run(tmp_path, capsys):
+    cycling_dir = tmp_path / "cycling"
+    cycle_or_resume(SHORT.replace(cycles=1), cycling_dir, progress=False)
+    before = sorted(p.name for p in cycling_dir.iterdir())
+    # A diffusivity run or a sweep in a cycling folder, and a cycling run in a sweep folder.
+    assert main(["run", str(EXAMPLES / "spec.toml"), "--workdir", str(cycling_dir)]) == 2
+    assert main(["sweep", str(EXAMPLES / "sweep.toml"), "--workdir", str(cycling_dir)]) == 2
+    assert "holds a cycling run" in capsys.readouterr().err
+    assert sorted(p.name for p in cycling_dir.iterdir()) == before
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    (sweep_dir / "sweep.toml").write_text((EXAMPLES / "sweep.toml").read_text())
+    raises_field(lambda: cycle_or_resume(SHORT, sweep_dir), "workdir", match="holds a sweep")
+
+
+def test_an_edited_folder_spec_or_a_foreign_checkpoint_is_not_resumed(tmp_path):
+    folder = tmp_path / "run"
+    cycle_or_resume(SHORT.replace(cycles=2), folder, progress=False)
+    (folder / "cycles.parquet").unlink()  # as if stopped before the end
+    text = (folder / SPEC_FILE).read_text()
+    (folder / SPEC_FILE).write_text(text.replace("seed = 3", "seed = 7"))
+    assert main(["resume", str(folder)]) == 2
+    (folder / SPEC_FILE).write_text(text)
+    # A checkpoint copied in from another run's folder.
+    other = tmp_path / "other"
+    cycle_or_resume(SHORT.replace(cycles=2, seed=4), other, progress=False)
+    for name in ("checkpoint.drxkmc", "checkpoint.prev.drxkmc"):
+        shutil.copy(other / name, folder / name)
+    raises_field(lambda: cycle_or_resume(SHORT, folder), "workdir", match="seed differ")
+
+
+def test_damaged_result_files_are_written_again_on_resume(tmp_path):
+    run = cycle_or_resume(SHORT.replace(cycles=2), tmp_path, progress=False)
+    results = tmp_path / RESULTS_FILE
+    results.write_bytes(results.read_bytes()[:100])
+    assert main(["resume", str(tmp_path)]) == 0
+    assert pl.read_parquet(results).equals(run.results)
+
+
+def test_a_slab_thinner_than_the_o_loss_depth_is_refused_up_front(tmp_path):
+    raises_field(lambda: SHORT.replace(size=(4, 4, 4)), "degradation.o_loss_depth_nm")
+    # A spec refused only when its slab is built leaves no folder behind.
+    bad = SHORT.replace(degradation={"redox_order": ["Ti"]})
+    raises_field(lambda: cycle_or_resume(bad, tmp_path / "new"), "degradation.redox_order")
+    assert not (tmp_path / "new").exists()
+
+
+def test_the_first_ctrl_c_abandons_a_running_probe_and_keeps_the_cycle(tmp_path):
+    import _thread
+    import threading
+
+    # A probe far longer than the test: the first (simulated) Ctrl-C must stop it.
+    spec = SHORT.replace(
+        cycles=3,
+        diffusivity={
+            "li_content": 1.0,
+            "temperature_K": 300.0,
+            "precision": 0.001,
+            "max_hops": 10**12,
+        },
+    )
+    started = threading.Event()
+    real = cycling_runs._probe_if_due
+
+    def probe(cycling, p):
+        if p is not None and cycling.cycle:
+            started.set()
+        real(cycling, p)
+
+    def press():
+        started.wait(60)
+        time.sleep(0.5)
+        _thread.interrupt_main()
+
+    presser = threading.Thread(target=press, daemon=True)
+    presser.start()
+    try:
+        cycling_runs._probe_if_due = probe
+        start = time.monotonic()
+        with pytest.raises(RunInterrupted):
+            cycle_or_resume(spec, tmp_path, progress=False)
+    finally:
+        cycling_runs._probe_if_due = real
+        presser.join()
+    assert time.monotonic() - start < 60  # the probe alone would run for hours
+    saved = load_cycling(tmp_path)
+    assert saved.cycle == 1 and "D_tracer_cm2_s" not in saved.results.columns

@@ -135,6 +135,14 @@ impl PyCycling {
     fn protocol<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         struct_to_dict(py, self.run()?.protocol())
     }
+    /// The run's degradation model, as a dict, and the seed it started from.
+    fn degradation_model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        struct_to_dict(py, self.run()?.degradation_model())
+    }
+    #[getter]
+    fn seed(&self) -> PyResult<u64> {
+        Ok(self.run()?.seed())
+    }
     /// Keep a diffusivity measured after the latest cycle (a dict of `DiffusivityRecord`).
     fn add_diffusivity(&self, record: &Bound<'_, PyDict>) -> PyDrxkmcResult<()> {
         let record: DiffusivityRecord = pythonize::depythonize(record).map_err(|e| {

@@ -2181,6 +2181,14 @@ impl Cycling {
     pub fn protocol(&self) -> &CyclingProtocol {
         &self.state.protocol
     }
+    /// The run's degradation model.
+    pub fn degradation_model(&self) -> &DegradationModel {
+        &self.state.model
+    }
+    /// The seed the run started from.
+    pub fn seed(&self) -> u64 {
+        self.state.seed
+    }
     /// The diffusivities measured after cycles (`probe`), by cycle.
     pub fn diffusivity_records(&self) -> &[super::probe::DiffusivityRecord] {
         &self.state.diffusivity
