@@ -238,5 +238,8 @@ def spec_folder(workdir: Any) -> Path:
         raise invalid("workdir", f"must be a folder path, got {workdir!r}") from None
     if folder.exists() and not folder.is_dir():
         raise invalid("workdir", f"{str(folder)!r} is a file, not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise invalid("workdir", f"cannot make the folder {str(folder)!r} ({e})") from None
     return folder

@@ -44,6 +44,7 @@ def parse(text: Any, format: str, source: str) -> Any:
     format = check.choice("format", format, ("toml", "json"))
     if not isinstance(text, str):
         raise invalid("spec", f"{source}: must be text, got {type(text).__name__}")
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     try:
         if format == "toml":
             return tomllib.loads(text)

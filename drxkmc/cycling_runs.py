@@ -81,6 +81,7 @@ from drxkmc.lattice import DEFAULT_A_ANGSTROM
 from drxkmc.model import BarrierModel
 from drxkmc.runs import RunInterrupted, build_configuration
 from drxkmc.simulation import ConvergenceWarning
+from drxkmc.spec import SECTIONS as RUN_SPEC_SECTIONS
 from drxkmc.spec import RunSpec
 
 __all__ = ["CyclingSpec", "cycle_or_resume", "cycling_status", "load_cycling"]
@@ -186,6 +187,8 @@ class CyclingSpec(SpecFile):
             object.__setattr__(self, name, getattr(run_spec, name))
         object.__setattr__(self, "anneal_temperature_K", anneal)
         size, a = run_spec.size, run_spec.a
+        if isinstance(size, int):  # cells per side
+            size = (size, size, size)
         if run_spec.configuration == "file":  # the file's slab replaces size and a
             lattice = _file_lattice(run_spec)
             size, a = tuple(lattice.size), lattice.a
@@ -226,8 +229,10 @@ class CyclingSpec(SpecFile):
         thickness_nm = self.size[2] * self.a / 10.0
         depth_nm = DegradationModel.from_dict(dict(self.degradation)).o_loss_depth_nm
         if depth_nm > thickness_nm:
+            # Name what the user set: the depth if they chose it, else the lattice.
+            chosen = "o_loss_depth_nm" in self.degradation
             raise invalid(
-                "degradation.o_loss_depth_nm",
+                "degradation.o_loss_depth_nm" if chosen else "size",
                 f"{depth_nm} nm is deeper than the slab ({thickness_nm:.2f} nm thick, size "
                 f"{list(self.size)}): give a thicker lattice or a smaller o_loss_depth_nm",
             )
@@ -342,9 +347,14 @@ def _flat_from_sections(data: Any) -> dict[str, Any]:
             name = _FLAT.get((section, key)) if isinstance(key, str) else None
             if name is None:
                 keys = [k for s, k in _KEYS.values() if s == section]
+                hint = (
+                    " (a diffusivity run spec? run it with `drxkmc run`)"
+                    if key in RUN_SPEC_SECTIONS.get(section, ())
+                    else ""
+                )
                 raise invalid(
                     f"{section}.{key_name(key)}",
-                    f"is not a key of [{section}] (use {', '.join(keys)})",
+                    f"is not a key of [{section}] (use {', '.join(keys)}){hint}",
                 )
             flat[name] = value
     if "formula" not in flat:
@@ -436,7 +446,10 @@ def _prepare(spec: CyclingSpec, folder: Path) -> Cycling:
 
 
 def _load(path: Path) -> Cycling:
-    return _from_checkpoint_bytes(path.read_bytes())
+    try:
+        return _from_checkpoint_bytes(path.read_bytes())
+    except DrxkmcError as err:
+        raise renamed(err, getattr(err, "field", "checkpoint"), f"{path}: ") from None
 
 
 def _load_matching(path: Path, spec: CyclingSpec) -> Cycling:

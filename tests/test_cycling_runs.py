@@ -548,7 +548,9 @@ def test_damaged_result_files_are_written_again_on_resume(tmp_path):
 
 
 def test_a_slab_thinner_than_the_o_loss_depth_is_refused_up_front(tmp_path):
-    raises_field(lambda: SHORT.replace(size=(4, 4, 4)), "degradation.o_loss_depth_nm")
+    raises_field(lambda: SHORT.replace(size=(4, 4, 4)), "size", match="o_loss_depth_nm")
+    deep = {"o_loss_depth_nm": 5.0}
+    raises_field(lambda: SHORT.replace(degradation=deep), "degradation.o_loss_depth_nm")
     # A spec refused only when its slab is built leaves no folder behind.
     bad = SHORT.replace(degradation={"redox_order": ["Ti"]})
     raises_field(lambda: cycle_or_resume(bad, tmp_path / "new"), "degradation.redox_order")
