@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +121,45 @@ class SpecFile:
         """To a ``.toml`` or ``.json`` file (atomically)."""
         path = Path(path)
         atomic_write(path, self.dumps(format_of(path)).encode())
+
+
+def flat_from_sections(
+    data: Any,
+    keys: Mapping[str, tuple[str, str]],
+    sections: Sequence[str],
+    tables: Mapping[str, tuple[str, Collection[str] | None]],
+    hint: Callable[[str, Any], str] = lambda section, key: "",
+) -> dict[str, Any]:
+    """The keyword form of a spec file's nested data: each ``[section] key`` becomes the field
+    ``keys`` maps it to (``keys``: field → (section, key)); a table section (``tables``:
+    section → (what its keys are, e.g. "BarrierModel field", and the allowed keys or None for
+    any)) becomes a dict under its own name. Unknown sections and keys are refused, named as
+    ``section.key``, with ``hint(section, key)`` appended. ``material.formula`` is required."""
+    if not isinstance(data, Mapping):
+        raise invalid("spec", f"must be a table of sections, got {type(data).__name__}")
+    by_key = {v: k for k, v in keys.items()}
+    flat: dict[str, Any] = {}
+    for section, table in data.items():
+        if section not in sections:
+            raise invalid(key_name(section), f"is not a spec section (use {', '.join(sections)})")
+        if not isinstance(table, Mapping):
+            raise invalid(section, f"must be a table, got {table!r}")
+        if section in tables:
+            what, allowed = tables[section]
+            for key in table:
+                if allowed is not None and key not in allowed:
+                    raise invalid(f"{section}.{key_name(key)}", f"is not a {what}")
+            flat[section] = dict(table)
+            continue
+        for key, value in table.items():
+            name = by_key.get((section, key)) if isinstance(key, str) else None
+            if name is None:
+                known = [k for s, k in keys.values() if s == section]
+                raise invalid(
+                    f"{section}.{key_name(key)}",
+                    f"is not a key of [{section}] (use {', '.join(known)}){hint(section, key)}",
+                )
+            flat[name] = value
+    if "formula" not in flat:
+        raise invalid("material.formula", "is required")
+    return flat

@@ -67,7 +67,7 @@ from drxkmc._folders import (
     stop_between_steps,
     write_frames,
 )
-from drxkmc._specfiles import SpecFile, dumps, key_name, plain, renamed
+from drxkmc._specfiles import SpecFile, dumps, flat_from_sections, key_name, plain, renamed
 from drxkmc.configuration import Configuration
 from drxkmc.degradation import (
     Cycling,
@@ -113,7 +113,6 @@ _KEYS: dict[str, tuple[str, str]] = {
 }
 _TABLES = ("model", "degradation", "protocol", "diffusivity")
 SECTIONS = ("material", "lattice", "configuration", *_TABLES, "run", "output")
-_FLAT = {v: k for k, v in _KEYS.items()}
 _BARRIER_FIELDS = set(BarrierModel.__dataclass_fields__)
 
 
@@ -332,34 +331,20 @@ def _table(section: str, value: Any, cls: Any) -> dict[str, Any]:
 
 
 def _flat_from_sections(data: Any) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
-        raise invalid("spec", f"must be a table of sections, got {type(data).__name__}")
-    flat: dict[str, Any] = {}
-    for section, table in data.items():
-        if section not in SECTIONS:
-            raise invalid(key_name(section), f"is not a spec section (use {', '.join(SECTIONS)})")
-        if not isinstance(table, Mapping):
-            raise invalid(section, f"must be a table, got {table!r}")
-        if section in _TABLES:
-            flat[section] = dict(table)
-            continue
-        for key, value in table.items():
-            name = _FLAT.get((section, key)) if isinstance(key, str) else None
-            if name is None:
-                keys = [k for s, k in _KEYS.values() if s == section]
-                hint = (
-                    " (a diffusivity run spec? run it with `drxkmc run`)"
-                    if key in RUN_SPEC_SECTIONS.get(section, ())
-                    else ""
-                )
-                raise invalid(
-                    f"{section}.{key_name(key)}",
-                    f"is not a key of [{section}] (use {', '.join(keys)}){hint}",
-                )
-            flat[name] = value
-    if "formula" not in flat:
-        raise invalid("material.formula", "is required")
-    return flat
+    tables = {
+        "model": ("BarrierModel field", _BARRIER_FIELDS),
+        # Checked, and named, by their classes.
+        "degradation": ("DegradationModel field", None),
+        "protocol": ("CyclingProtocol field", None),
+        "diffusivity": ("DiffusivityProbe field", None),
+    }
+
+    def hint(section: str, key: Any) -> str:
+        if key in RUN_SPEC_SECTIONS.get(section, ()):
+            return " (a diffusivity run spec? run it with `drxkmc run`)"
+        return ""
+
+    return flat_from_sections(data, _KEYS, SECTIONS, tables, hint)
 
 
 # ----- the folder --------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from drxkmc import _validate as check
-from drxkmc._specfiles import SpecFile, key_name, plain, renamed
+from drxkmc._specfiles import SpecFile, flat_from_sections, key_name, plain, renamed
 from drxkmc.errors import DrxkmcError, invalid
 from drxkmc.lattice import DEFAULT_A_ANGSTROM, Lattice
 from drxkmc.material import Material
@@ -99,7 +99,6 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     for section in ("material", "lattice", "configuration", "model", "run", "output")
 }
 SECTIONS["model"] = _MODEL_FIELDS
-_FLAT = {v: k for k, v in _KEYS.items()}
 _MODEL_DEFAULTS = BarrierModel().as_dict()
 
 
@@ -383,30 +382,9 @@ def _model_overrides(value: Any) -> dict[str, Any]:
 
 
 def _flat_from_sections(data: Any) -> dict[str, Any]:
-    if not isinstance(data, Mapping):
-        raise invalid("spec", f"must be a table of sections, got {type(data).__name__}")
-    flat: dict[str, Any] = {}
-    for section, table in data.items():
-        if section not in SECTIONS:
-            raise invalid(key_name(section), f"is not a spec section (use {', '.join(SECTIONS)})")
-        if not isinstance(table, Mapping):
-            raise invalid(section, f"must be a table, got {table!r}")
-        for key, value in table.items():
-            if section == "model" and key not in _MODEL_FIELDS:
-                raise invalid(f"model.{key_name(key)}", "is not a BarrierModel field")
-            if section == "model":
-                flat.setdefault("model", {})[key] = value
-                continue
-            name = _FLAT.get((section, key)) if isinstance(key, str) else None
-            if name is None:
-                raise invalid(
-                    f"{section}.{key_name(key)}",
-                    f"is not a key of [{section}] (use {', '.join(SECTIONS[section])})",
-                )
-            flat[name] = value
-    if "formula" not in flat:
-        raise invalid("material.formula", "is required")
-    return flat
+    return flat_from_sections(
+        data, _KEYS, tuple(SECTIONS), {"model": ("BarrierModel field", _MODEL_FIELDS)}
+    )
 
 
 def _located(err: DrxkmcError, source: str) -> DrxkmcError:
