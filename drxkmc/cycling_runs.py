@@ -563,11 +563,9 @@ def _probe_if_due(cycling: Cycling, probe: DiffusivityProbe | None) -> None:
     been measured (by Cycling.run's rule: cycles ``every``, ``2·every``, …)."""
     if probe is None or cycling.cycle == 0 or cycling.cycle % probe.every:
         return
-    results = cycling.results
-    if "diffusivity_converged" in results.columns:
-        measured = results.filter(results["cycle"] == cycling.cycle)["diffusivity_converged"]
-        if measured.is_not_null().any():
-            return
+    # The probe records alone (not the whole results frame, rebuilt for every due cycle).
+    if any(r["cycle"] == cycling.cycle for r in cycling._run.diffusivity_records()):
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the results
         cycling._record_probe(probe)

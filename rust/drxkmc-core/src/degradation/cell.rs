@@ -244,6 +244,13 @@ impl<const N: usize> MoveRates<N> {
     pub(crate) fn sum(&self) -> f64 {
         self.rate.iter().sum()
     }
+    /// Move `k` as `kra_rate` gives it: (rate, raised, rate at its own barrier, fell back).
+    fn set(&mut self, k: usize, (rate, raised, own, fell_back): (f64, bool, f64, bool)) {
+        self.rate[k] = rate;
+        self.raised[k] = raised;
+        self.own_max = self.own_max.max(own);
+        self.fell_back |= fell_back;
+    }
 }
 
 pub(crate) type PathRates = MoveRates<24>;
@@ -1367,11 +1374,7 @@ impl Cycling {
                 n += 1;
             }
             let de = e_tet + self.anion_energy_change(&changes[..n]);
-            let (rate, raised, own, fell_back) = self.kra_rate(e_kra, de, empty);
-            out.rate[k] = rate;
-            out.raised[k] = raised;
-            out.own_max = out.own_max.max(own);
-            out.fell_back |= fell_back;
+            out.set(k, self.kra_rate(e_kra, de, empty));
         }
         out
     }
@@ -1417,11 +1420,7 @@ impl Cycling {
                 }
             }
             let de = -e_tet + self.anion_energy_change(&changes[..n]);
-            let (rate, raised, own, fell_back) = self.kra_rate(e_kra, de, empty);
-            out.rate[k] = rate;
-            out.raised[k] = raised;
-            out.own_max = out.own_max.max(own);
-            out.fell_back |= fell_back;
+            out.set(k, self.kra_rate(e_kra, de, empty));
         }
         out
     }
